@@ -166,3 +166,7 @@ def build_generator(cfg: GeneratorConfig = None, pretrained=False, **overrides):
 def encoder_of(generator):
     "The encoder part (for freezing and discriminative learning rates)."
     return generator[0]
+
+
+# The reference project's generators register their styles ('deoldify_deep', 'deoldify_wide') on import.
+from . import deoldify_compat  # noqa: E402,F401
