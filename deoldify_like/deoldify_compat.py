@@ -221,6 +221,14 @@ class DeoldifyUnet(SequentialEx):
             self.sfs.remove()
 
 
+def preset_shapes(name):
+    "{key: shape} of a preset's state_dict, in order; built on the meta device (no memory, well under a second)."
+    cfg = preset_config(name)
+    with torch.device('meta'):
+        model = DeoldifyUnet(resnet_encoder(cfg.arch, pretrained=False), cfg)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
 def build_deoldify_unet(cfg, pretrained=False):
     return DeoldifyUnet(resnet_encoder(cfg.arch, pretrained), cfg)
 
