@@ -149,8 +149,11 @@ def settle_spectral_norm(model, iters=20):
         for m in model.modules():
             for hook in m._forward_pre_hooks.values():
                 if isinstance(hook, SpectralNorm):
-                    for _ in range(iters):
-                        hook.compute_weight(m, do_power_iteration=True)
+                    w = hook.reshape_weight_to_matrix(getattr(m, hook.name + '_orig'))
+                    u, v = getattr(m, hook.name + '_u'), getattr(m, hook.name + '_v')
+                    for _ in range(iters):  # torch's power method, without rebuilding the weight every round
+                        v.copy_(F.normalize(torch.mv(w.t(), u), dim=0, eps=hook.eps))
+                        u.copy_(F.normalize(torch.mv(w, v), dim=0, eps=hook.eps))
                     setattr(m, hook.name, hook.compute_weight(m, do_power_iteration=False))
     return model
 
@@ -166,3 +169,7 @@ def build_generator(cfg: GeneratorConfig = None, pretrained=False, **overrides):
 def encoder_of(generator):
     "The encoder part (for freezing and discriminative learning rates)."
     return generator[0]
+
+
+# The reference project's generators register their styles ('deoldify_deep', 'deoldify_wide') on import.
+from . import deoldify_compat  # noqa: E402,F401

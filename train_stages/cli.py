@@ -12,7 +12,7 @@ COMMANDS = {
     'render': None,
     'evaluate': 'render.evaluate:evaluate',
     'bench': None,
-    'import-deoldify': None,
+    'import-deoldify': 'deoldify_like.reference_import:import_deoldify',
     'quickstart': None,
 }
 
