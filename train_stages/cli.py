@@ -6,7 +6,7 @@ COMMANDS = {
     'prepare': 'train_stages.prepare:prepare',
     'pretrain-gen': 'train_stages.pretrain_gen:pretrain_gen',
     'pretrain-critic': 'train_stages.pretrain_critic:pretrain_critic',
-    'gan': None,
+    'gan': 'train_stages.gan:gan',
     'checkpoints': None,
     'promote': None,
     'render': None,
