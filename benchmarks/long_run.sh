@@ -5,7 +5,9 @@
 # Running it again resumes: every stage picks up from the run folder (or says it is done).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-DATA=${DEOLDIFY_LIKE_DATA:-../shared/data}
+DATA=${DEOLDIFY_LIKE_DATA:-}
+if [ -z "$DATA" ]; then for d in ../shared/data ../../shared/data; do [ -d "$d" ] && DATA=$d && break; done; fi
+[ -d "${DATA:-}" ] || { echo "no data folder: set DEOLDIFY_LIKE_DATA"; exit 2; }
 RUN=${RUN:-/work/runs/long}
 TRAIN=${TRAIN:-/work/runs/long_data}
 PY=${PYTHON:-/work/venv/bin/python}
