@@ -41,6 +41,7 @@ one size after another. Same as `deoldify-like prepare ...` then `deoldify-like 
 
 Everything goes to the run folder `RUN`: `run.json`, `checkpoints/`, `logs/` (CSV), `reports/` (pictures).
 Interrupt it and run the cell again: it resumes at the epoch it was in.'''),
+    new_code_cell(SETUP),
     params('''# tiny settings that run in a minute on a CPU; for a real run use e.g. resnet34, '64,128', '1,1', pretrained=True
 DATA = os.environ.get('DEOLDIFY_LIKE_DATA', '../../shared/data')
 SOURCES = [f'{DATA}/photos/bsds500_train']   # photos, folders, films
@@ -51,7 +52,6 @@ ARCH, NF_FACTOR = 'resnet18', 0.5
 SIZES, EPOCHS, BS, LIMIT = '32,64', '1,1', 4, 16
 PRETRAINED = False
 CRAPPIFY = 'noise=0.3,jpeg=0.3'              # degradations besides gray, with probabilities'''),
-    new_code_cell(SETUP),
     new_markdown_cell('## Prepare the training pictures\nColourless sources are skipped with a note; unreadable files get one line each.'),
     new_code_cell('''from train_stages.prepare import prepare
 prepare(SOURCES, out=TRAIN, max_size=MAX_SIZE)'''),
@@ -82,10 +82,10 @@ NB02 = nb([
 The current generator (or `FROM`, a checkpoint name or model file) colours part of the training set into
 `RUN/generated/cN/`; the critic then learns to tell real colour pictures (1) from generated ones (0).
 Same as `deoldify-like pretrain-critic --run RUN ...`. Run notebook 01 first.'''),
+    new_code_cell(SETUP),
     params('''RUN = 'runs/notebook'
 FROM = None          # e.g. 'gan-c1-i000050' to start the next cycle from a chosen checkpoint
 EPOCHS, BS, SIZE, NF = 1, 4, 64, 16'''),
-    new_code_cell(SETUP),
     new_code_cell('''from train_stages.pretrain_critic import pretrain_critic
 from train_stages.run_folder import RunFolder
 pretrain_critic(run=RUN, from_=FROM, epochs=EPOCHS, bs=BS, size=SIZE, nf=NF)
@@ -111,12 +111,12 @@ NB03 = nb([
 A short GAN run from the pretrained generator and critic, with a self-describing generator checkpoint every
 `SAVE_EVERY` iterations. Pick the best one by eye, just before the glitches (orange skin, red lips are the
 first sign of going too far). Same as `deoldify-like gan --run RUN --iters N --save-every K`.'''),
+    new_code_cell(SETUP),
     params('''RUN = 'runs/notebook'
 ITERS, SAVE_EVERY, BS, SIZE, LR = 6, 2, 4, 64, 1e-4
 FROM = None   # default: the generator this cycle's critic was trained against
 DATA = os.environ.get('DEOLDIFY_LIKE_DATA', '../../shared/data')
 PICTURE = f'{DATA}/photos/bsds500_val/101085.jpg'   # shown through every checkpoint'''),
-    new_code_cell(SETUP),
     new_code_cell('''from train_stages.gan import gan
 from train_stages.run_folder import RunFolder
 gan(run=RUN, iters=ITERS, save_every=SAVE_EVERY, bs=BS, size=SIZE, lr=LR, from_=FROM)

@@ -36,7 +36,7 @@ def test_stage_notebooks_run_headless_on_one_tiny_run(shared_data, tmp_path):
         assert not any(c.get('outputs') for c in book.cells if c.cell_type == 'code'), f'{name}: committed with outputs'
         book = with_parameters(book, overrides[name])
         NotebookClient(book, timeout=300, kernel_name='python3',
-                       resources={'metadata': {'path': str(tmp_path)}}).execute()
+                       resources={'metadata': {'path': str(ROOT / 'nbs')}}).execute()
         images = [o for c in book.cells if c.cell_type == 'code' for o in c.outputs if 'image/png' in o.get('data', {})]
         assert len(images) >= 2, f'{name}: no pictures shown'
     run = tmp_path / 'run'
