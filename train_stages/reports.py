@@ -53,7 +53,7 @@ def epoch_loss_curve(batch_csv, epoch_csv, png, title, metric=None):
         for i in range(1, len(batches)):
             if phases[i] != phases[i - 1]:
                 ax.axvline(x[i], color='gray', ls=':', lw=1)
-                ax.text(x[i], ax.get_ylim()[1], f" {phases[i]}", va='top', fontsize=8, color='gray')
+                ax.text(x[i], 0.98, f" {phases[i]}", va='top', fontsize=8, color='gray', transform=ax.get_xaxis_transform())
     done = [r for r in epochs if r.get('valid_loss') not in (None, '')]
     if done:
         ax.plot(_floats(done, 'batch'), _floats(done, 'valid_loss'), 'o-', color='tab:orange', label='validation loss')
@@ -74,23 +74,35 @@ def epoch_loss_curve(batch_csv, epoch_csv, png, title, metric=None):
 
 
 def gan_loss_curve(iter_csv, ckpt_csv, png, title):
-    "Generator and critic losses per iteration (smoothed), with the checkpoints marked."
+    """The generator's loss per generator step (and its adversarial and feature parts) on the left axis, the
+    critic's loss per critic step on the right one; the checkpoints dotted."""
     rows, ckpts = read_csv(iter_csv), read_csv(ckpt_csv)
     fig = Figure(figsize=(8, 4.5))
     ax = fig.subplots()
-    for mode, colour in (('generator', 'tab:blue'), ('critic', 'tab:red')):
-        sel = [r for r in rows if r.get('mode') == mode]
-        if sel:
-            ax.plot(_floats(sel, 'iteration'), _floats(sel, 'loss'), '.', color=colour, alpha=0.3, ms=3)
-            ax.plot(_floats(sel, 'iteration'), smooth(_floats(sel, 'loss'), 0.8), color=colour, label=f'{mode} loss')
+    ax2 = ax.twinx()
+    gen = [r for r in rows if r.get('mode') == 'generator']
+    crit = [r for r in rows if r.get('mode') == 'critic']
+    if gen:
+        x = _floats(gen, 'iteration')
+        for key, colour, label in (('loss', 'tab:blue', 'generator loss'), ('feature', 'tab:cyan', 'feature part'),
+                                   ('adversarial', 'tab:purple', 'adversarial part')):
+            y = _floats(gen, key)
+            ax.plot(x, y, '.', color=colour, alpha=0.3, ms=3)
+            ax.plot(x, smooth(y, 0.8), color=colour, label=label)
+    if crit:
+        x, y = _floats(crit, 'iteration'), _floats(crit, 'loss')
+        ax2.plot(x, y, '.', color='tab:red', alpha=0.3, ms=3)
+        ax2.plot(x, smooth(y, 0.8), color='tab:red', label='critic loss')
     for c in ckpts:
         ax.axvline(float(c['iteration']), color='gray', ls=':', lw=0.8)
-    ax.set_yscale('symlog', linthresh=1.0)
     ax.set_xlabel('iteration (dotted: checkpoints)')
-    ax.set_ylabel('loss')
+    ax.set_ylabel('generator loss; its parts before weighting')
+    ax2.set_ylabel('critic loss', color='tab:red')
+    ax2.set_ylim(bottom=0)
     ax.set_title(title)
-    if rows:
-        ax.legend(fontsize=8)
+    h1, h2 = ax.get_legend_handles_labels(), ax2.get_legend_handles_labels()
+    if h1[0] or h2[0]:
+        ax.legend(h1[0] + h2[0], h1[1] + h2[1], fontsize=8, loc='upper left')
     return _save(fig, png)
 
 
