@@ -100,6 +100,8 @@ def tiny_run(shared_data, tmp_path_factory):
     # a second cycle from a chosen checkpoint
     out['critic2'] = call(pretrain_critic, run=str(run), from_='gan-c1-i000004', **{**CRITIC, 'epochs': 1})
     out['gan2'] = call(gan, run=str(run), from_='gan-c1-i000004', **{**GAN, 'iters': 2})
+    # a finished burst goes on when asked for more iterations
+    out['gan2_more'] = call(gan, run=str(run), from_='gan-c1-i000004', **{**GAN, 'iters': 4})
     return out
 
 
@@ -188,9 +190,12 @@ def test_run_json_records_stages_cycles_and_checkpoints(tiny_run):
     assert doc['cycles']['1']['generator'] == 'gen-s64.safetensors' and doc['cycles']['1']['critic'] == 'critic-c1.safetensors'
     assert doc['cycles']['2']['generator'] == 'gan-c1-i000004.safetensors'
     assert st['gan-c2']['settings']['generator'] == 'gan-c1-i000004.safetensors'
-    assert doc['current'] == {'generator': 'gan-c2-i000002.safetensors', 'critic': 'critic-c2.safetensors'}
+    assert doc['current'] == {'generator': 'gan-c2-i000004.safetensors', 'critic': 'critic-c2.safetensors'}
+    res, text = tiny_run['gan2_more']
+    assert res == 0 and 'extending the burst from 2 to 4 iterations' in text and 'at iteration 2 of 4' in text
+    assert [int(r['iteration']) for r in read_csv(run / 'logs' / 'gan-c2_checkpoints.csv')] == [2, 4]
     kinds = {c['name']: c['kind'] for c in doc['checkpoints']}
-    assert kinds['critic-c2.safetensors'] == 'critic' and kinds['gan-c2-i000002.safetensors'] == 'generator'
+    assert kinds['critic-c2.safetensors'] == 'critic' and kinds['gan-c2-i000004.safetensors'] == 'generator'
     assert all((run / 'checkpoints' / n).is_file() for n in kinds)
     events = [(h['stage'], h['event']) for h in doc['history']]
     assert ('pretrain-gen', 'interrupted') in events and ('pretrain-gen', 'resume') in events
