@@ -153,9 +153,7 @@ def gan(
     **python_only,  # cbs=[fastai callbacks] (from Python only)
 ):
     "Stage 3: the GAN burst; a self-describing generator checkpoint every --save-every iterations."
-    cbs = list(python_only.pop('cbs', None) or [])
-    if python_only:
-        raise TypeError(f"unknown arguments {sorted(python_only)}")
+    cbs = stg.python_callbacks(python_only)
     if not run:
         raise DeoldifyLikeError("gan needs --run RUN")
     if iters < 1 or save_every < 1:

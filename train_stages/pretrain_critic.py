@@ -122,9 +122,7 @@ def pretrain_critic(
     **python_only,  # cbs=[fastai callbacks] (from Python only)
 ):
     "Stage 2: make fakes with the generator, then pretrain the critic on real (1) vs generated (0)."
-    cbs = list(python_only.pop('cbs', None) or [])
-    if python_only:
-        raise TypeError(f"unknown arguments {sorted(python_only)}")
+    cbs = stg.python_callbacks(python_only)
     if not run:
         raise DeoldifyLikeError("pretrain-critic needs --run RUN")
     if not 0 < fraction <= 1:

@@ -109,9 +109,7 @@ def pretrain_gen(
     **python_only,  # cbs=[fastai callbacks] (from Python only)
 ):
     "Stage 1: pretrain the generator with the perceptual (feature) loss, one size after another."
-    cbs = list(python_only.pop('cbs', None) or [])
-    if python_only:
-        raise TypeError(f"unknown arguments {sorted(python_only)}")
+    cbs = stg.python_callbacks(python_only)
     if not data or not run:
         raise DeoldifyLikeError("pretrain-gen needs --data DIR and --run RUN")
     size_list, epoch_list = int_list(sizes, '--sizes'), int_list(epochs, '--epochs')

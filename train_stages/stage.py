@@ -17,6 +17,15 @@ from .run_folder import now, print_settings
 MAY_CHANGE_ON_RESUME = {'device', 'force'}
 
 
+def python_callbacks(python_only):
+    """The stage functions take extra fastai callbacks as `cbs=` from Python only: a `**` parameter, which
+    fastcore's command-line parser leaves out. Anything else there is a mistake."""
+    cbs = list(python_only.pop('cbs', None) or [])
+    if python_only:
+        raise TypeError(f"unknown arguments {sorted(python_only)}")
+    return cbs
+
+
 def begin(rf, name, settings, force=False, may_change=()):
     """Returns (action, resume_state): action is 'done' (finished before; nothing to do), 'resume' or 'start'.
     Prints the settings and saves them to RUN/logs/<name>_settings.json unless the stage is done."""
