@@ -190,7 +190,10 @@ def test_run_json_records_stages_cycles_and_checkpoints(tiny_run):
     assert doc['cycles']['1']['generator'] == 'gen-s64.safetensors' and doc['cycles']['1']['critic'] == 'critic-c1.safetensors'
     assert doc['cycles']['2']['generator'] == 'gan-c1-i000004.safetensors'
     assert st['gan-c2']['settings']['generator'] == 'gan-c1-i000004.safetensors'
+    assert st['pretrain-critic-c1']['settings']['start_from'] is None  # cycle 1: a new critic
+    assert st['pretrain-critic-c2']['settings']['start_from'] == 'critic-c1.safetensors'  # then fine-tuned
     assert doc['current'] == {'generator': 'gan-c2-i000004.safetensors', 'critic': 'critic-c2.safetensors'}
+    assert 'pretrain-critic-c2: fine-tuning critic-c1.safetensors' in tiny_run['critic2'][1]
     res, text = tiny_run['gan2_more']
     assert res == 0 and 'extending the burst from 2 to 4 iterations' in text and 'at iteration 2 of 4' in text
     assert [int(r['iteration']) for r in read_csv(run / 'logs' / 'gan-c2_checkpoints.csv')] == [2, 4]

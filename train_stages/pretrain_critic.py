@@ -6,8 +6,9 @@ resumes). Then fastai's patch critic (deoldify_like.critic) learns real vs gener
 AdaptiveLoss(BCEWithLogitsLoss()) and accuracy_thresh_expand on a held-out part, saved per epoch for
 resuming, and written as RUN/checkpoints/critic-cN.safetensors.
 
-Cycles: the critic of a new cycle starts when the previous cycle's GAN burst has run, or when --from names
-another generator than the current cycle's critic was trained against. run.json records the cycle.
+Cycles: a new cycle starts when the previous cycle's GAN burst has run, or when --from names another
+generator than the current cycle's critic was trained against; its critic is fine-tuned from the critic of
+the cycle before (when of the same width). run.json records the cycle.
 """
 import json
 import time
@@ -27,7 +28,7 @@ from deoldify_like.data import LabelledImages, dataloaders, scale_shorter_side
 from deoldify_like.device import pick_device
 from deoldify_like.errors import DeoldifyLikeError
 from deoldify_like.images import load_image, save_image
-from deoldify_like.model_file import load_generator, save_model_file
+from deoldify_like.model_file import load_generator, load_model_file, read_header, save_model_file
 from deoldify_like.progress import progress
 from deoldify_like.tensors import gray_batch_to_input, output_to_rgb
 
@@ -50,6 +51,14 @@ def training_split(rf):
         raise DeoldifyLikeError(f"{rf.path}: no training data recorded (split.json); run `deoldify-like pretrain-gen` first")
     split = json.loads(path.read_text())
     return [Path(split['root']) / f for f in split['train']]
+
+
+def previous_critic(rf, cycle, nf):
+    "The critic of the cycle before (to fine-tune), when there is one of the same width."
+    prev = rf.load().get('cycles', {}).get(str(cycle - 1), {}).get('critic')
+    if not prev or not rf.checkpoint_path(prev).is_file():
+        return None
+    return prev if read_header(rf.checkpoint_path(prev))['config'].get('nf') == nf else None
 
 
 def generator_ref(rf, ref):
@@ -132,8 +141,9 @@ def pretrain_critic(
     gen_path = generator_ref(rf, from_)
     gen_name = display_name(rf, gen_path)
     cycle = choose_cycle(rf, gen_name)
+    start = previous_critic(rf, cycle, nf)
     name = critic_stage(cycle)
-    settings = {'cycle': cycle, 'generator': gen_name, 'epochs': epochs, 'bs': bs, 'size': size, 'fraction': fraction,
+    settings = {'cycle': cycle, 'generator': gen_name, 'start_from': start, 'epochs': epochs, 'bs': bs, 'size': size, 'fraction': fraction,
                 'nf': nf, 'lr': lr, 'wd': 1e-3, 'valid_pct': valid_pct, 'seed': seed, 'device': device}
     action, state = stg.begin(rf, name, settings, force)
     if action == 'done':
@@ -175,8 +185,14 @@ def _train(rf, name, s, state, gen_path, cbs):
                       s['bs'], dev, s['seed'])
     print(f"{name}: {len(tf)} training and {len(vf)} held-out pictures (half real, half generated)", flush=True)
 
-    cfg = CriticConfig(nf=s['nf'])
-    learn = Learner(dls, build_critic(cfg).to(dev), loss_func=AdaptiveLoss(nn.BCEWithLogitsLoss()),
+    if s['start_from']:  # a later cycle fine-tunes the critic of the cycle before
+        critic, header = load_model_file(rf.checkpoint_path(s['start_from']), 'critic', dev)
+        cfg = CriticConfig.from_dict(header['config'])
+        print(f"{name}: fine-tuning {s['start_from']}", flush=True)
+    else:
+        cfg = CriticConfig(nf=s['nf'])
+        critic = build_critic(cfg).to(dev)
+    learn = Learner(dls, critic, loss_func=AdaptiveLoss(nn.BCEWithLogitsLoss()),
                     metrics=accuracy_thresh_expand, wd=s['wd'], path=str(rf.path), model_dir='checkpoints', cbs=cbs)
     stg.quiet_progress(learn)
     batch_csv, epoch_csv, png = rf.log_path(name, '_batches'), rf.log_path(name), rf.reports / f'{name}_loss.png'
