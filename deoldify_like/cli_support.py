@@ -8,9 +8,19 @@ from fastcore.script import anno_parser
 from .errors import DeoldifyLikeError
 
 
+def _keyword_flags(parser):
+    "A parameter named after a Python keyword carries a trailing underscore (`from_`): offered as `--from`."
+    for action in parser._actions:
+        for i, s in enumerate(action.option_strings):
+            if s.startswith('--') and s.endswith('-'):
+                action.option_strings[i] = s.rstrip('-')
+                parser._option_string_actions[s.rstrip('-')] = parser._option_string_actions.pop(s)
+    return parser
+
+
 def run_command(func, argv, prog):
     "Parse `argv` for `func`, call it, and return the exit code."
-    args = vars(anno_parser(func, prog=prog).parse_args(argv))
+    args = vars(_keyword_flags(anno_parser(func, prog=prog)).parse_args(argv))
     args.pop('pdb', None), args.pop('xtra', None)
     try:
         result = func(**args)

@@ -3,10 +3,10 @@ from deoldify_like.cli_support import dispatch
 
 # name -> 'module:function'; None = not built yet (prints so and exits 2)
 COMMANDS = {
-    'prepare': None,
-    'pretrain-gen': None,
-    'pretrain-critic': None,
-    'gan': None,
+    'prepare': 'train_stages.prepare:prepare',
+    'pretrain-gen': 'train_stages.pretrain_gen:pretrain_gen',
+    'pretrain-critic': 'train_stages.pretrain_critic:pretrain_critic',
+    'gan': 'train_stages.gan:gan',
     'checkpoints': None,
     'promote': None,
     'render': None,

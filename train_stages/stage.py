@@ -1,0 +1,117 @@
+"""What every stage does around its training: decide between starting, resuming and skipping from
+run.json; print and save its settings; mark itself running, interrupted or done; time itself; and the
+fastai plumbing shared by the stages (callbacks with an explicit `order`, quiet progress bars)."""
+import contextlib
+import time
+
+from fastai.callback.core import Callback
+from fastai.callback.progress import ProgressCallback
+from fastcore.basics import noop
+
+from deoldify_like.errors import DeoldifyLikeError
+from deoldify_like.progress import quiet
+
+from .run_folder import now, print_settings
+
+# settings that may differ between an interrupted run and its resumption
+MAY_CHANGE_ON_RESUME = {'device', 'force'}
+
+
+def python_callbacks(python_only):
+    """The stage functions take extra fastai callbacks as `cbs=` from Python only: a `**` parameter, which
+    fastcore's command-line parser leaves out. Anything else there is a mistake."""
+    cbs = list(python_only.pop('cbs', None) or [])
+    if python_only:
+        raise TypeError(f"unknown arguments {sorted(python_only)}")
+    return cbs
+
+
+def begin(rf, name, settings, force=False, may_change=()):
+    """Returns (action, resume_state): action is 'done' (finished before; nothing to do), 'resume' or 'start'.
+    Prints the settings and saves them to RUN/logs/<name>_settings.json unless the stage is done."""
+    st = rf.load()['stages'].get(name)
+    if st and st.get('status') == 'done' and not force:
+        return 'done', None
+    if st and not force:
+        old = st.get('settings') or {}
+        skip = MAY_CHANGE_ON_RESUME | set(may_change)
+        diff = [k for k in set(old) | set(settings) if k not in skip and old.get(k) != settings.get(k)]
+        if diff:
+            parts = ', '.join(f"{k}: {old.get(k)!r} -> {settings.get(k)!r}" for k in sorted(diff))
+            raise DeoldifyLikeError(f"{rf.path}: {name} was started with other settings ({parts}); "
+                                    f"run it with the same settings to resume, or add --force to start it over")
+    state = None if (force or not st) else rf.load_resume(name)
+    if force or not st or state is None:
+        rf.drop_resume(name)
+        rf.set_stage(name, status='running', settings=settings, started=now(), finished=None, progress={},
+                     resumed=0, seconds=0.0)
+        action = 'start'
+    else:
+        rf.set_stage(name, status='running', settings=settings, resumed=int(st.get('resumed', 0)) + 1)
+        action = 'resume'
+    rf.event(name, action)
+    print_settings(name, settings)
+    rf.save_settings(name, settings)
+    return action, state
+
+
+@contextlib.contextmanager
+def running(rf, name):
+    "Count the stage's time; on any exception (Ctrl-C included) mark it interrupted and let it go on up."
+    t0 = time.time()
+    base = float((rf.stage(name) or {}).get('seconds') or 0.0)
+    try:
+        yield
+    except BaseException as e:
+        rf.set_stage(name, status='interrupted', seconds=round(base + time.time() - t0, 1))
+        rf.event(name, 'interrupted', error=f"{type(e).__name__}: {str(e)[:200]}")
+        raise
+    rf.set_stage(name, seconds=round(base + time.time() - t0, 1))
+
+
+def finish(rf, name, drop_resume=True, **fields):
+    rf.set_stage(name, status='done', finished=now(), **fields)
+    if drop_resume:
+        rf.drop_resume(name)
+    rf.event(name, 'done')
+
+
+def quiet_progress(learn):
+    "No progress bars in CI or when DEOLDIFY_LIKE_QUIET is set."
+    if quiet():
+        if any(isinstance(cb, ProgressCallback) for cb in learn.cbs):
+            learn.remove_cb(ProgressCallback)
+        learn.logger = noop  # the stages print their own lines per epoch / checkpoint
+    return learn
+
+
+class EpochEnd(Callback):
+    """Collects the training loss of every batch and, after each epoch that really ran (not one skipped
+    by `start_epoch` on resume), calls `on_epoch(epoch, batch_losses, record)` where `record` holds the
+    Recorder's values of the epoch (valid_loss, metrics). Order 65: after Recorder (50) and
+    ProgressCallback (60), before SkipToEpoch (70) cancels skipped epochs."""
+    order = 65
+
+    def __init__(self, on_epoch, start_epoch=0):
+        self.on_epoch, self.start_epoch = on_epoch, start_epoch
+
+    def before_epoch(self):
+        self.losses = []
+
+    def after_batch(self):
+        if self.training:
+            self.losses.append(float(self.learn.loss.detach()))
+
+    def after_epoch(self):
+        if self.epoch < self.start_epoch or not self.losses:
+            return
+        rec = self.learn.recorder
+        record = dict(zip(rec.metric_names[1:], rec.log[1:]))
+        self.on_epoch(self.epoch, self.losses, record)
+
+
+def fmt(v, digits=4):
+    try:
+        return f"{float(v):.{digits}f}"
+    except (TypeError, ValueError):
+        return ''
