@@ -10,7 +10,7 @@ COMMANDS = {
     'checkpoints': None,
     'promote': None,
     'render': None,
-    'evaluate': None,
+    'evaluate': 'render.evaluate:evaluate',
     'bench': None,
     'import-deoldify': None,
     'quickstart': None,
