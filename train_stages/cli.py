@@ -13,7 +13,7 @@ COMMANDS = {
     'evaluate': 'render.evaluate:evaluate',
     'bench': None,
     'import-deoldify': None,
-    'quickstart': None,
+    'quickstart': 'train_stages.quickstart:quickstart',
 }
 
 
