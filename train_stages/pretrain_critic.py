@@ -211,6 +211,8 @@ def _train(rf, name, s, state, gen_path, cbs):
                               'batches': counter['batches']})
         rf.set_stage(name, progress={'epoch': epoch + 1, 'of': s['epochs'], 'accuracy': acc})
         epoch_loss_curve(batch_csv, epoch_csv, png, f"{name}: real vs generated, {s['size']} px", metric='accuracy')
+        print(f"{name}: epoch {epoch + 1}/{s['epochs']}: train loss {sum(losses) / len(losses):.4f}, held-out loss "
+              f"{stg.fmt(record.get('valid_loss'))}, accuracy {stg.fmt(acc, 3)} ({time.time() - t_start:.0f} s)", flush=True)
 
     if e0 < s['epochs']:
         learn.fit_one_cycle(s['epochs'], s['lr'], start_epoch=e0, cbs=[stg.EpochEnd(on_epoch, e0)])

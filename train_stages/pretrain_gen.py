@@ -203,6 +203,8 @@ def _train(rf, s, state, cbs):
             rf.set_stage(STAGE, progress={'phase': label, 'epoch': epoch + 1, 'of': ph['epochs'],
                                           'valid_loss': record.get('valid_loss')})
             epoch_loss_curve(batch_csv, epoch_csv, png, f'{STAGE}: {s["arch"]}, sizes {s["sizes"]}')
+            print(f"{STAGE}: {label} epoch {epoch + 1}/{ph['epochs']}: train loss {sum(losses) / len(losses):.4f}, "
+                  f"validation loss {stg.fmt(record.get('valid_loss'))} ({time.time() - t_start:.0f} s)", flush=True)
 
         if e0 < ph['epochs']:
             learn.fit_one_cycle(ph['epochs'], slice(*ph['lr']) if isinstance(ph['lr'], list) else ph['lr'],

@@ -27,6 +27,8 @@ from deoldify_like.model_file import read_header
 
 RUN_FORMAT, RUN_FORMAT_VERSION = 'deoldify_like.run', 1
 MODEL_SUFFIX = '.safetensors'
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def now():
@@ -37,6 +39,7 @@ def write_json_atomic(path, obj):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.partial', dir=path.parent)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes files private; a run record is an ordinary file
     try:
         with os.fdopen(fd, 'w') as f:
             json.dump(obj, f, indent=1, default=str)

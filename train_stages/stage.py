@@ -6,6 +6,7 @@ import time
 
 from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
+from fastcore.basics import noop
 
 from deoldify_like.errors import DeoldifyLikeError
 from deoldify_like.progress import quiet
@@ -59,16 +60,19 @@ def running(rf, name):
     rf.set_stage(name, seconds=round(base + time.time() - t0, 1))
 
 
-def finish(rf, name, **fields):
+def finish(rf, name, drop_resume=True, **fields):
     rf.set_stage(name, status='done', finished=now(), **fields)
-    rf.drop_resume(name)
+    if drop_resume:
+        rf.drop_resume(name)
     rf.event(name, 'done')
 
 
 def quiet_progress(learn):
     "No progress bars in CI or when DEOLDIFY_LIKE_QUIET is set."
-    if quiet() and any(isinstance(cb, ProgressCallback) for cb in learn.cbs):
-        learn.remove_cb(ProgressCallback)
+    if quiet():
+        if any(isinstance(cb, ProgressCallback) for cb in learn.cbs):
+            learn.remove_cb(ProgressCallback)
+        learn.logger = noop  # the stages print their own lines per epoch / checkpoint
     return learn
 
 

@@ -1,0 +1,277 @@
+"""Stage 3: the short GAN burst, with a checkpoint every K iterations to pick from by eye.
+
+fastai's `GANLearner.from_learners` over the pretrained generator and critic; generator loss =
+1.0 x adversarial + 1.5 x feature loss; `AdaptiveGANSwitcher` (the critic trains until its loss is below
+0.65, then the generator takes one step); Adam betas (0, 0.9), weight decay 1e-3; a constant learning
+rate with plain `fit`, the critic's a multiple (5) of the generator's.
+
+Two fastai pitfalls handled here:
+- fastai's own optimizer zeroes gradients instead of dropping them, so Adam's momentum and weight decay
+  would keep moving the idle network. We use `OptimWrapper(torch.optim.AdamW)`: torch sets gradients to
+  None after each step and skips parameters without a gradient, so the idle network stays still
+  (tests/test_gan_idle.py proves it).
+- `GANDiscriminativeLR` is undone by one-cycle scheduling. Instead the generator and the critic are two
+  parameter groups whose learning rates are set once, [lr, lr x multiple], and nothing schedules them.
+- fastai puts the whole GAN module in training mode at each epoch start: `IdleStaysIdle` puts the idle
+  network back in eval mode, so not even its BatchNorm statistics move.
+Also: `GANTrainer` unfreezes the whole generator when it switches to it, so the burst trains the whole
+generator (as the reference did).
+
+Iterations are training batches (critic and generator steps alike). Every --save-every iterations a
+self-describing generator file gan-cN-iXXXXXX.safetensors is written with the losses at that point, and
+the weights of both networks plus the optimizer state are kept for resuming.
+"""
+import json
+import math
+import time
+import warnings
+from functools import partial
+
+import torch
+from fastai.callback.core import Callback, CancelFitException, CancelValidException
+from fastai.learner import Learner
+from fastai.optimizer import OptimWrapper
+from fastai.torch_core import params, set_seed
+from fastai.vision.gan import AdaptiveGANSwitcher, AdaptiveLoss, GANLearner
+from torch import nn
+
+from deoldify_like.data import ColourPairs, dataloaders
+from deoldify_like.device import pick_device
+from deoldify_like.errors import DeoldifyLikeError
+from deoldify_like.feature_loss import FeatureLoss
+from deoldify_like.generator import GeneratorConfig
+from deoldify_like.model_file import load_generator, load_model_file, save_generator
+
+from . import stage as stg
+from .pretrain_critic import critic_stage, display_name, gan_stage
+from .pretrain_gen import STAGE as GEN_STAGE
+from .reports import gan_loss_curve, samples_png
+from .run_folder import RunFolder, append_csv, truncate_csv
+
+
+class Tracked:
+    "A loss function that remembers its last value (to log the adversarial and feature parts apart)."
+
+    def __init__(self, fn):
+        self.fn, self.last = fn, None
+
+    def __call__(self, *args):
+        out = self.fn(*args)
+        self.last = float(out.detach())
+        return out
+
+
+def gan_splitter(model):
+    "Two parameter groups: the generator's, then the critic's (their learning rates are set apart)."
+    return [params(model.generator), params(model.critic)]
+
+
+def gan_optimizer(betas=(0.0, 0.9)):
+    "torch AdamW behind fastai's wrapper: gradients are set to None, so the idle network does not move."
+    return partial(OptimWrapper, opt=partial(torch.optim.AdamW, betas=betas))
+
+
+class NoValidation(Callback):
+    "The burst has no validation pass (it would also switch GANTrainer to the generator every epoch)."
+    order = -20  # before GANTrainer.before_validate
+
+    def before_validate(self):
+        raise CancelValidException
+
+
+class IdleStaysIdle(Callback):
+    """fastai's TrainEvalCallback puts the whole GAN module in training mode at the start of every epoch,
+    after GANTrainer put the idle network in eval mode; put it back, so the idle network's BatchNorm
+    statistics and spectral-norm vectors do not move either."""
+    order = -5  # after TrainEvalCallback.before_train (-10)
+
+    def before_train(self):
+        self.learn.gan_trainer.switch(self.learn.gan_trainer.gen_mode)
+
+
+def build_gan_learner(dls, generator, critic, feature_loss, adv_weight=1.0, feat_weight=1.5, critic_thresh=0.65,
+                      wd=1e-3, gen_first=False, opt_func=None, cbs=(), path='.'):
+    "The GAN learner of the burst: from a generator learner and a critic learner, as fastai intends."
+    gen_learn = Learner(dls, generator, loss_func=Tracked(feature_loss))
+    crit_learn = Learner(dls, critic, loss_func=Tracked(AdaptiveLoss(nn.BCEWithLogitsLoss())))
+    learn = GANLearner.from_learners(gen_learn, crit_learn, switcher=AdaptiveGANSwitcher(critic_thresh=critic_thresh),
+                                     weights_gen=(adv_weight, feat_weight), gen_first=gen_first, show_img=False,
+                                     opt_func=opt_func or gan_optimizer(), wd=wd, splitter=gan_splitter,
+                                     cbs=[NoValidation(), IdleStaysIdle(), *cbs], path=path, model_dir='checkpoints')
+    learn.gen_loss_part, learn.adv_loss_part = gen_learn.loss_func, crit_learn.loss_func
+    return learn
+
+
+def gan_lrs(lr, critic_lr_mult):
+    "Learning rates of the two parameter groups (generator, critic), constant through the burst."
+    return [lr, lr * critic_lr_mult]
+
+
+class BurstCheckpoints(Callback):
+    """Counts iterations, logs each one's loss, writes a checkpoint every `save_every` and stops at `iters`.
+    Order 70: after GANTrainer and the switcher have recorded the step and chosen the next mode."""
+    order = 70
+
+    def __init__(self, start, iters, save_every, on_iteration, on_checkpoint):
+        self.iteration, self.iters, self.save_every = start, iters, save_every
+        self.on_iteration, self.on_checkpoint = on_iteration, on_checkpoint
+
+    def before_fit(self):
+        if self.iteration >= self.iters:
+            raise CancelFitException
+
+    def before_batch(self):
+        if self.training:
+            self.mode = 'generator' if self.learn.gan_trainer.gen_mode else 'critic'
+
+    def after_batch(self):
+        if not self.training:
+            return
+        self.iteration += 1
+        self.on_iteration(self.iteration, self.mode, float(self.learn.loss.detach()))
+        if self.iteration % self.save_every == 0 or self.iteration == self.iters:
+            self.on_checkpoint(self.iteration)
+        if self.iteration >= self.iters:
+            raise CancelFitException
+
+
+def gan(
+    run: str = None,  # run folder (after pretrain-critic)
+    iters: int = 200,  # iterations (critic and generator steps together) in the burst
+    save_every: int = 25,  # a generator checkpoint every this many iterations
+    from_: str = None,  # generator to start from: a checkpoint name of the run or a model file (default: the one this cycle's critic saw)
+    lr: float = 2e-5,  # generator learning rate, constant (the reference used 2e-5 .. 5e-6 on ImageNet)
+    bs: int = 4,  # batch size
+    size: int = None,  # training size in pixels (default: the critic's)
+    adv_weight: float = 1.0,  # weight of the adversarial term of the generator's loss
+    feat_weight: float = 1.5,  # weight of the feature-loss term (the reference used 1.5, 2.0 for its artistic model)
+    critic_thresh: float = 0.65,  # the critic trains until its loss is below this, then the generator takes a step
+    critic_lr_mult: float = 5.0,  # the critic's learning rate is this multiple of the generator's
+    seed: int = 42,  # seed of the shuffling and the degradations
+    force: bool = False,  # start this cycle's burst over even if it is done or was interrupted
+    device: str = 'auto',  # auto | cpu | cuda
+    **python_only,  # cbs=[fastai callbacks] (from Python only)
+):
+    "Stage 3: the GAN burst; a self-describing generator checkpoint every --save-every iterations."
+    cbs = list(python_only.pop('cbs', None) or [])
+    if python_only:
+        raise TypeError(f"unknown arguments {sorted(python_only)}")
+    if not run:
+        raise DeoldifyLikeError("gan needs --run RUN")
+    if iters < 1 or save_every < 1:
+        raise DeoldifyLikeError("--iters and --save-every must be 1 or more")
+    rf = RunFolder(run)
+    doc = rf.load()
+    cycle = int(doc.get('cycle') or 0)
+    crit_st = doc['stages'].get(critic_stage(cycle)) if cycle else None
+    if not crit_st or crit_st.get('status') != 'done':
+        raise DeoldifyLikeError(f"{rf.path}: no pretrained critic for cycle {max(cycle, 1)}; run `deoldify-like pretrain-critic` first")
+    gen_path = rf.resolve_model(from_) if from_ else rf.resolve_model(crit_st['settings']['generator'])
+    name = gan_stage(cycle)
+    settings = {'cycle': cycle, 'generator': display_name(rf, gen_path), 'critic': crit_st['checkpoint'], 'iters': iters,
+                'save_every': save_every, 'lr': lr, 'critic_lr': lr * critic_lr_mult, 'critic_lr_mult': critic_lr_mult,
+                'bs': bs, 'size': size or crit_st['settings']['size'], 'adv_weight': adv_weight, 'feat_weight': feat_weight,
+                'critic_thresh': critic_thresh, 'betas': [0.0, 0.9], 'wd': 1e-3, 'seed': seed, 'device': device}
+    st = doc['stages'].get(name)
+    if st and st.get('status') == 'done' and not force:
+        done = int(st.get('progress', {}).get('iteration', 0))
+        if iters <= done:
+            print(f"{name}: already done ({done} iterations, last checkpoint {st.get('checkpoint')}); "
+                  f"--force to run it again, or a larger --iters to go on")
+            return 0
+        rf.set_stage(name, status='interrupted')  # a larger --iters goes on from the last state
+        print(f"{name}: extending the burst from {done} to {iters} iterations", flush=True)
+    action, state = stg.begin(rf, name, settings, force, may_change=('iters',))
+    with stg.running(rf, name):
+        return _burst(rf, name, settings, state, gen_path, cbs)
+
+
+def _burst(rf, name, s, state, gen_path, cbs):
+    dev = pick_device(s['device'])
+    set_seed(s['seed'] + (int(state['iteration']) if state else 0), reproducible=True)
+    doc = rf.load()
+    gen_settings = doc['stages'][GEN_STAGE]['settings'] if GEN_STAGE in doc['stages'] else {}
+    split = json.loads((rf.path / 'split.json').read_text())
+    files = lambda part: [f"{split['root']}/{f}" for f in split[part]]  # noqa: E731
+    crap = gen_settings.get('crappify', '')
+    dls = dataloaders(ColourPairs(files('train'), s['size'], True, crap, s['seed']),
+                      ColourPairs(files('valid'), s['size'], False, crap, s['seed']), s['bs'], dev, s['seed'])
+    generator, header = load_generator(gen_path, dev)
+    cfg = GeneratorConfig.from_dict(header['config'])
+    critic, _ = load_model_file(rf.checkpoint_path(s['critic']), 'critic', dev)
+    floss = FeatureLoss(pretrained=bool(gen_settings.get('pretrained', False))).to(dev)  # built on the target device
+
+    start, gen_first = 0, False
+    iter_csv, ckpt_csv, png = rf.log_path(name), rf.log_path(name, '_checkpoints'), rf.reports / f'{name}_loss.png'
+    if state is not None:
+        start, gen_first = int(state['iteration']), bool(state['gen_mode'])
+        generator.load_state_dict(state['generator'])
+        critic.load_state_dict(state['critic'])
+        truncate_csv(iter_csv, lambda r: int(r['iteration']) <= start)
+        truncate_csv(ckpt_csv, lambda r: int(r['iteration']) <= start)
+        print(f"{name}: resumed from {rf.resume_path(name)} at iteration {start} of {s['iters']} "
+              f"(next step: {'generator' if gen_first else 'critic'})", flush=True)
+    else:
+        for p in (iter_csv, ckpt_csv):
+            p.unlink(missing_ok=True)
+    t0, counts = time.time(), {'generator': 0, 'critic': 0}
+    learn = None
+
+    def on_iteration(i, mode, loss):
+        counts[mode] += 1
+        append_csv(iter_csv, {'iteration': i, 'mode': mode, 'loss': f"{loss:.5f}",
+                              'adversarial': f"{learn.adv_loss_part.last:.5f}" if mode == 'generator' else '',
+                              'feature': f"{learn.gen_loss_part.last:.5f}" if mode == 'generator' else '',
+                              'lr_generator': learn.opt.hypers[0]['lr'], 'lr_critic': learn.opt.hypers[1]['lr']})
+        if mode == 'generator':
+            on_iteration.last_gen = (loss, learn.adv_loss_part.last, learn.gen_loss_part.last)
+        else:
+            on_iteration.last_crit = loss
+    on_iteration.last_gen, on_iteration.last_crit = (None, None, None), None
+
+    def on_checkpoint(i):
+        ckpt = rf.checkpoint_path(f"gan-c{s['cycle']}-i{i:06d}")
+        g, adv, feat = on_iteration.last_gen
+        gt = learn.gan_trainer
+        losses = {'gen_loss': g, 'adversarial': adv, 'feature': feat, 'critic_loss': on_iteration.last_crit,
+                  'gen_loss_smooth': _value(gt.gen_loss), 'critic_loss_smooth': _value(gt.crit_loss)}
+        save_generator(ckpt, learn.model.generator, cfg, render_factor=35, stage=name, cycle=s['cycle'], iteration=i,
+                       run=str(rf.path.resolve()), started_from=s['generator'], **losses)
+        rf.add_checkpoint(ckpt.name, 'generator', name, cycle=s['cycle'], iteration=i, **losses)
+        append_csv(ckpt_csv, {'iteration': i, 'checkpoint': ckpt.name, **{k: stg.fmt(v, 5) for k, v in losses.items()},
+                              'generator_steps': counts['generator'], 'critic_steps': counts['critic'],
+                              'seconds': round(time.time() - t0, 1)})
+        rf.save_resume(name, {'generator': learn.model.generator.state_dict(), 'critic': learn.model.critic.state_dict(),
+                              'opt': learn.opt.state_dict(), 'iteration': i, 'gen_mode': bool(gt.gen_mode)})
+        rf.set_stage(name, progress={'iteration': i, 'of': s['iters'], 'checkpoint': ckpt.name, **losses})
+        gan_loss_curve(iter_csv, ckpt_csv, png, f"{name}: GAN burst from {s['generator']}")
+        print(f"{name}: iteration {i}/{s['iters']}: generator {stg.fmt(g)} (adversarial {stg.fmt(adv)}, feature {stg.fmt(feat)}), "
+              f"critic {stg.fmt(on_iteration.last_crit)} -> {ckpt.name}", flush=True)
+
+    burst = BurstCheckpoints(start, s['iters'], s['save_every'], on_iteration, on_checkpoint)
+    learn = build_gan_learner(dls, generator, critic, floss, s['adv_weight'], s['feat_weight'], s['critic_thresh'],
+                              s['wd'], gen_first, gan_optimizer(tuple(s['betas'])), [burst, *cbs], str(rf.path))
+    stg.quiet_progress(learn)
+    if state is not None:
+        learn.create_opt()
+        learn.opt.load_state_dict(state['opt'])
+    n_epochs = math.ceil((s['iters'] - start) / max(1, len(dls.train))) + 1
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='You are shadowing an attribute')  # fastai's GANTrainer, harmless
+        learn.fit(n_epochs, lr=gan_lrs(s['lr'], s['critic_lr_mult']))
+    _sample_picture(learn, rf.reports / f'{name}_samples.png')
+    stg.finish(rf, name, checkpoint=rf.current('generator').name, drop_resume=False)
+    print(f"{name}: done; {s['iters']} iterations ({counts['generator']} generator and {counts['critic']} critic steps "
+          f"this session); loss curve {png}", flush=True)
+    return 0
+
+
+def _value(smooth):
+    return float(smooth.value) if smooth.count else None
+
+
+@torch.no_grad()
+def _sample_picture(learn, png):
+    x, y = learn.dls.valid.one_batch()
+    g = learn.model.generator.eval()
+    samples_png([x.cpu(), g(x).cpu(), y.cpu()], png)
