@@ -9,9 +9,9 @@ COMMANDS = {
     'gan': None,
     'checkpoints': None,
     'promote': None,
-    'render': None,
+    'render': 'render.cli:render',
     'evaluate': None,
-    'bench': None,
+    'bench': 'render.bench:bench',
     'import-deoldify': None,
     'quickstart': None,
 }
