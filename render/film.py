@@ -109,24 +109,33 @@ class _Worker(threading.Thread):
 
 @dataclass
 class _Timing:
-    "How output pts are made from input pts: the output time base and a rescale."
+    "How output pts are made: the input's pts in its own time base, or frame counts in 1/rate for AVI."
     in_tb: Fraction
     out_tb: Fraction
     rate: Fraction
+    count_frames: bool
 
     def out_pts(self, pts, index):
-        if pts is None:  # some containers (raw streams, old AVI) give no pts: count frames
+        if self.count_frames or pts is None:  # AVI stores no pts (decoders guess them); raw streams neither
             return round(index / self.rate / self.out_tb)
         return round(pts * self.in_tb / self.out_tb)
 
     def out_duration(self, duration):
-        return round(duration * self.in_tb / self.out_tb) if duration else round(1 / self.rate / self.out_tb)
+        if self.count_frames or not duration:
+            return round(1 / self.rate / self.out_tb)
+        return round(duration * self.in_tb / self.out_tb)
 
 
-def _timing(stream, suffix):
+def _timing(container, stream, suffix):
     rate = Fraction(stream.average_rate or stream.guessed_rate)
+    count = suffix == '.avi' or 'avi' in container.format.name.split(',')
     in_tb = Fraction(stream.time_base) if stream.time_base else 1 / rate
-    return _Timing(in_tb, 1 / rate if suffix == '.avi' else in_tb, rate)
+    return _Timing(in_tb, 1 / rate if count else in_tb, rate, count)
+
+
+def segment_suffix(suffix):
+    "Segments are MP4 (complete, exact timestamps) except for WebM (VP9) and AVI (no B-frames) films."
+    return suffix if suffix in ('.webm', '.avi') else '.mp4'
 
 
 def _encoder_settings(width, height, suffix):
@@ -139,8 +148,9 @@ def _encoder_settings(width, height, suffix):
 class _SegmentWriter:
     "Encodes colour frames into numbered segment files, each renamed into place when complete."
 
-    def __init__(self, work, suffix, width, height, timing, on_segment_done):
-        self.work, self.suffix, self.width, self.height, self.timing = work, suffix, width, height, timing
+    def __init__(self, work, suffix, width, height, timing, on_segment_done, threads=0):
+        self.work, self.suffix, self.width, self.height, self.timing = work, segment_suffix(suffix), width, height, timing
+        self.threads, self.last_pts = threads, None
         self.codec, self.pix_fmt, self.options = _encoder_settings(width, height, suffix)
         self.on_segment_done = on_segment_done
         self.container = self.stream = self.tmp = None
@@ -150,13 +160,14 @@ class _SegmentWriter:
         return self.work / f'seg_{k:05d}{self.suffix}'
 
     def _open(self, k):
-        self.segment, self.tmp = k, self.work / f'.seg_{k:05d}.partial{self.suffix}'
+        self.segment, self.tmp, self.offset = k, self.work / f'.seg_{k:05d}.partial{self.suffix}', None
         self.container = av.open(str(self.tmp), 'w')
-        s = self.container.add_stream(self.codec, rate=self.timing.rate, options=dict(self.options))
+        options = dict(self.options, **({'bf': '0'} if self.suffix == '.avi' else {}))  # AVI has no B-frames
+        s = self.container.add_stream(self.codec, rate=self.timing.rate, options=options)
         s.width, s.height, s.pix_fmt = self.width, self.height, self.pix_fmt
         s.time_base = s.codec_context.time_base = self.timing.out_tb
         s.codec_context.colorspace, s.codec_context.color_range = 5, 1  # BT.601, limited range: what we encode
-        s.thread_count = 2
+        s.codec_context.thread_count = self.threads
         self.stream = s
 
     def write(self, segment, frame: _Frame, rgb):
@@ -165,7 +176,15 @@ class _SegmentWriter:
             self._open(segment)
         vf = av.VideoFrame.from_ndarray(rgb, format='rgb24').reformat(
             format=self.pix_fmt, dst_colorspace=5, dst_color_range=1)
-        vf.pts = self.timing.out_pts(frame.pts, frame.index)
+        pts = self.timing.out_pts(frame.pts, frame.index)
+        if self.last_pts is not None and pts <= self.last_pts:  # damaged timestamps: keep them increasing
+            pts = self.last_pts + 1
+        self.last_pts = pts
+        if self.offset is None:
+            # Each segment starts at 0 and its first pts is added back when remuxing: MP4 would otherwise
+            # round a late start to its 1/1000 s movie time scale (an edit list) and shift every frame.
+            self.offset = pts
+        vf.pts = pts - self.offset
         vf.duration = self.timing.out_duration(frame.duration)
         vf.time_base = self.timing.out_tb
         self.container.mux(self.stream.encode(vf))
@@ -178,7 +197,7 @@ class _SegmentWriter:
         self.container.close()
         os.replace(self.tmp, self.segment_path(self.segment))
         self.container = None
-        self.on_segment_done(self.segment)
+        self.on_segment_done(self.segment, self.offset * self.timing.out_tb)
 
     def abandon(self):
         if self.container is not None:
@@ -253,9 +272,14 @@ def _colorize_segments(colorizer, src, state, work, suffix, render_factor, segme
 
     container = av.open(str(src))
     vs = container.streams.video[0]
-    vs.thread_type = 'AUTO'
+    # On CPU the model needs every core and coding is a few per cent of the work: one thread each for
+    # decoding and encoding keeps them from crowding the model. On a GPU they are the bottleneck: all threads.
+    threads = 1 if colorizer.device.type == 'cpu' else 0
+    vs.codec_context.thread_count = threads
+    if not threads:
+        vs.thread_type = 'AUTO'
     width, height = vs.codec_context.width, vs.codec_context.height
-    timing = _timing(vs, suffix)
+    timing = _timing(container, vs, suffix)
 
     def read():
         try:
@@ -268,11 +292,12 @@ def _colorize_segments(colorizer, src, state, work, suffix, render_factor, segme
             raise BadInputError(src, f'damaged film, decoding stopped ({str(e).splitlines()[0]})') from None
         _put(frames_in, END, stop)
 
-    def segment_done(k):
+    def segment_done(k, start_seconds):
         state['segments_done'], state['frames_done'] = k + 1, min((k + 1) * segment_frames, total)
+        state['starts'] = state.get('starts', [])[:k] + [str(start_seconds)]
         _save_state(work, state)
 
-    writer = _SegmentWriter(work, suffix, width, height, timing, segment_done)
+    writer = _SegmentWriter(work, suffix, width, height, timing, segment_done, threads)
 
     def write():
         while (batch := _get(frames_out, stop)) is not END:
@@ -338,12 +363,23 @@ def _get_checked(q, stop, workers):
                 raise _Stopped from None
 
 
-def _packets(path, stream_index=0, kind='video'):
+def _packets(path, stream_index=0, kind='video', shift=0):
+    "The packets of one stream of a file, moved `shift` seconds later."
     with av.open(str(path)) as c:
         stream = c.streams.video[0] if kind == 'video' else c.streams.audio[stream_index]
         for packet in c.demux(stream):
-            if packet.size and packet.dts is not None:
+            if packet.size:
+                if shift:
+                    ticks = round(shift / packet.time_base)
+                    packet.pts = None if packet.pts is None else packet.pts + ticks
+                    packet.dts = None if packet.dts is None else packet.dts + ticks
                 yield packet
+
+
+def _packet_time(packet_and_stream):
+    packet = packet_and_stream[0]
+    ts = packet.dts if packet.dts is not None else packet.pts
+    return float(ts * packet.time_base) if ts is not None else float('-inf')
 
 
 def _audio_codec_name(stream):
@@ -360,7 +396,15 @@ def _reencoded_audio(src, index, out_stream):
         yield from out_stream.encode(None)
 
 
-def _concatenate(src, segments, dest, end_time):
+def _display_rotation(src):
+    "The rotation a player applies to the film's frames (phones record upright films as rotated frames)."
+    with contextlib.suppress(av.error.FFmpegError, StopIteration):
+        with av.open(str(src)) as c:
+            return int(next(c.decode(video=0)).rotation or 0)
+    return 0
+
+
+def _concatenate(src, segments, starts, dest, rate, end_time):
     "Remux the segments' video packets and the source's audio, interleaved by time, into `dest` atomically."
     with av.open(str(src)) as source:
         audio_streams = list(source.streams.audio)
@@ -368,7 +412,10 @@ def _concatenate(src, segments, dest, end_time):
             with av.open(str(tmp), 'w') as out:
                 with av.open(str(segments[0])) as first:
                     video_out = out.add_stream_from_template(first.streams.video[0])
-                sources = [((p, video_out) for s in segments for p in _packets(s))]
+                video_out.codec_context.framerate = rate  # the stream's frame rate (Matroska's default duration)
+                if rotation := _display_rotation(src):
+                    video_out.set_display_rotation(rotation)  # frames are kept as stored, shown as the input is
+                sources = [((p, video_out) for s, t in zip(segments, starts) for p in _packets(s, shift=t))]
                 for i, a in enumerate(audio_streams):
                     if _audio_codec_name(a) in out.supported_codecs:
                         a_out = out.add_stream_from_template(a)
@@ -377,7 +424,7 @@ def _concatenate(src, segments, dest, end_time):
                         codec = 'libopus' if dest.suffix.lower() == '.webm' else 'aac'
                         a_out = out.add_stream(codec, rate=48000 if codec == 'libopus' else a.rate)
                         sources.append((p, a_out) for p in _reencoded_audio(src, i, a_out))
-                for packet, stream in merge(*sources, key=lambda ps: float(ps[0].dts * ps[0].time_base)):
+                for packet, stream in merge(*sources, key=_packet_time):
                     if stream is not video_out and end_time is not None and packet.pts is not None \
                             and packet.pts * packet.time_base >= end_time:
                         continue
@@ -404,9 +451,9 @@ def render_film(colorizer, src, dest, render_factor, resume=False, segment_frame
                                         segment_frames, limit, total, hook)
             state.update(complete=True, frames_done=frames)
             _save_state(work, state)
-        segments = [work / f'seg_{k:05d}{dest.suffix.lower()}' for k in range(state['segments_done'])]
+        segments = [work / f'seg_{k:05d}{segment_suffix(dest.suffix.lower())}' for k in range(state['segments_done'])]
         end_time = state['frames_done'] / info.fps if limit else None
-        _concatenate(src, segments, dest, end_time)
+        _concatenate(src, segments, [Fraction(t) for t in state['starts']], dest, info.fps, end_time)
     except BadInputError:
         shutil.rmtree(work, ignore_errors=True)
         raise
