@@ -1,4 +1,5 @@
-"""Executing notebooks headless (nbclient) with the `parameters` cell replaced, papermill style."""
+"""Executing notebooks headless (nbclient), papermill style: a cell with the test's settings is injected
+right after the cell tagged `parameters`."""
 import os
 from pathlib import Path
 
@@ -10,10 +11,11 @@ NBS = ROOT / 'nbs'
 
 
 def run_notebook(name, parameters, cwd, timeout=600):
-    "Execute nbs/<name> with `parameters` (a dict) in place of its parameters cell; returns the executed notebook."
-    nb = nbformat.read(NBS / name, as_version=4)
-    cell = next(c for c in nb.cells if 'parameters' in c.metadata.get('tags', []))
-    cell.source = '\n'.join(f'{k} = {v!r}' for k, v in parameters.items())
+    "Execute nbs/<name>.ipynb with `parameters` (a dict of NAME: value) injected; returns the executed notebook."
+    nb = nbformat.read(NBS / f'{name}.ipynb', as_version=4)
+    assert not any(c.get('outputs') for c in nb.cells if c.cell_type == 'code'), f'{name}: committed with outputs'
+    idx = next(i for i, c in enumerate(nb.cells) if 'parameters' in c.metadata.get('tags', []))
+    nb.cells.insert(idx + 1, nbformat.v4.new_code_cell('\n'.join(f'{k} = {v!r}' for k, v in parameters.items())))
     saved = os.environ.get('PYTHONPATH')
     os.environ['PYTHONPATH'] = os.pathsep.join(filter(None, [str(ROOT), saved]))  # the kernel imports this checkout
     try:
@@ -27,13 +29,13 @@ def run_notebook(name, parameters, cwd, timeout=600):
 
 
 def outputs_of(nb, kind):
-    "All outputs of a kind ('image/png', 'text/plain', 'application/vnd.jupyter.widget-view+json') in a notebook."
+    "Outputs of a kind ('image/png', 'text/html', 'application/vnd.jupyter.widget-view+json', or 'stream')."
     found = []
     for cell in nb.cells:
         for out in cell.get('outputs', []):
-            data = out.get('data', {})
-            if kind in data:
-                found.append(data[kind])
-            elif kind == 'stream' and out.get('output_type') == 'stream':
-                found.append(out.get('text', ''))
+            if kind == 'stream':
+                if out.get('output_type') == 'stream':
+                    found.append(out.get('text', ''))
+            elif kind in out.get('data', {}):
+                found.append(out['data'][kind])
     return found

@@ -113,8 +113,8 @@ def test_picker_moves_between_checkpoints_and_promotes(tiny_run, tmp_path):
 def test_pick_checkpoint_notebook_runs_headless(tiny_run, tmp_path):
     from notebook_runner import outputs_of, run_notebook
     out = tmp_path / 'nb.safetensors'
-    nb = run_notebook('04_pick_checkpoint.ipynb', {'run': str(tiny_run), 'images': None, 'render_factor': 2,
-                                                   'limit': 2, 'promote_to': str(out)}, tmp_path)
+    nb = run_notebook('04_pick_checkpoint', {'RUN': str(tiny_run), 'IMAGES': None, 'RENDER_FACTOR': 2,
+                                             'LIMIT': 2, 'PROMOTE_TO': str(out)}, tmp_path)
     assert out.is_file()
     assert outputs_of(nb, 'application/vnd.jupyter.widget-view+json')  # the picker widget was displayed
     assert any('c1 it6' in s for s in outputs_of(nb, 'stream'))

@@ -78,13 +78,15 @@ def favoured_checkpoint(table_csv):
     """The checkpoint the metrics favour: among those without a drift warning, the one whose colourfulness
     is closest to the truth's (lowest ΔCF), ties broken by PSNR; the stage-1 generator if all drift."""
     rows = read_csv(table_csv)
-    calm = [r for r in rows if not r.get('drift')] or rows[:1]
+    calm = [r for r in rows if not r.get('drift')]
+    if not calm:
+        return {**rows[0], 'why': 'every checkpoint shows colour drift, so the stage-1 generator'}
 
     def key(r):
         dcf = float(r['delta_cf']) if r.get('delta_cf') not in (None, '') else math.inf
         psnr = float(r['psnr']) if r.get('psnr') not in (None, '', 'inf') else 0.0
         return (dcf, -psnr)
-    return min(calm, key=key)
+    return {**min(calm, key=key), 'why': 'no drift warning and colourfulness closest to the truth'}
 
 
 def quickstart(
@@ -119,8 +121,8 @@ def quickstart(
                                        '--out', grid, '--rows', 7, '--device', device], timings)
     chosen = favoured_checkpoint(grid.with_suffix('.csv'))
     _step('promote', promote, ['--run', run, '--checkpoint', chosen['checkpoint'], '--out', model], timings)
-    print(f"quickstart: promoted {chosen['label']} ({chosen['checkpoint']}): no drift warning and colourfulness "
-          f"closest to the truth (dCF {chosen.get('delta_cf')}). Confirm it by eye in the grid {grid}; to promote "
+    print(f"quickstart: promoted {chosen['label']} ({chosen['checkpoint']}): {chosen['why']} (dCF {chosen.get('delta_cf')}). "
+          f"A person should confirm it by eye in the grid {grid}; to promote "
           f"another: deoldify-like promote --run {run} --checkpoint NAME --out {model}", flush=True)
     _step('render photos', render, [DEMO_BW, '--model', model, '--out', colorized / 'photos', '--render-factor',
                                     s.render_factor, '--device', device], timings)

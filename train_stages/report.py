@@ -71,14 +71,14 @@ def write_report(report_dir, rf, chosen, model, colorized, sweep_src, bw_dir, fi
     run_arg = rf.path
     sections.append(_section('promoted', 'Promoted checkpoint',
                              f'<p><b>{_e(chosen["label"])}</b> (<code>{_e(chosen["checkpoint"])}</code>) was promoted to '
-                             f'<code>{_e(model)}</code>: no drift warning and colourfulness closest to the truth '
+                             f'<code>{_e(model)}</code>: {_e(chosen["why"])} '
                              f'(ΔCF {_e(chosen.get("delta_cf", ""))}). The metrics only suggest: confirm it by eye in the grid '
                              f'above, and promote another with <code>deoldify-like promote --run {_e(run_arg)} '
                              f'--checkpoint NAME --out {_e(model)}</code>.</p>'))
 
     pairs = ''
     for src in sorted(Path(bw_dir).glob('*.jpg')):
-        out = next(iter(sorted((Path(colorized) / 'photos').glob(src.stem + '.*'))), None)
+        out = next(iter(sorted((Path(colorized) / 'photos').rglob(src.stem + '.*'))), None)
         if out is None:
             continue
         a, b = _copy(src, report_dir, f'before_{src.name}'), _copy(out, report_dir, f'after_{out.name}')
@@ -93,7 +93,7 @@ def write_report(report_dir, rf, chosen, model, colorized, sweep_src, bw_dir, fi
     sections.append(_section('sweep', 'Render-factor sweep', body))
 
     film = next(iter(sorted((Path(colorized) / 'film').glob(Path(film_src).stem + '*'))), None)
-    body = (f'<video id="film" controls loop muted width="640" src="{_copy(film, report_dir, "film" + film.suffix)}"></video>'
+    body = (f'<video id="film-video" controls loop muted width="640" src="{_copy(film, report_dir, "film" + film.suffix)}"></video>'
             f'<p>{_e(Path(film_src).name)}, colorized frame by frame.</p>' if film else '<p>no film rendered</p>')
     sections.append(_section('film', 'The colorized film', body))
 
