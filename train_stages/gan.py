@@ -214,7 +214,8 @@ def _burst(rf, name, s, state, gen_path, cbs):
     else:
         for p in (iter_csv, ckpt_csv):
             p.unlink(missing_ok=True)
-    t0, counts = time.time(), {'generator': 0, 'critic': 0}
+    t0 = time.time() - (float(state.get('seconds', 0.0)) if state else 0.0)  # counted across resumptions
+    counts = {'generator': 0, 'critic': 0}
     learn = None
 
     def on_iteration(i, mode, loss):
@@ -242,7 +243,8 @@ def _burst(rf, name, s, state, gen_path, cbs):
                               'generator_steps': counts['generator'], 'critic_steps': counts['critic'],
                               'seconds': round(time.time() - t0, 1)})
         rf.save_resume(name, {'generator': learn.model.generator.state_dict(), 'critic': learn.model.critic.state_dict(),
-                              'opt': learn.opt.state_dict(), 'iteration': i, 'gen_mode': bool(gt.gen_mode)})
+                              'opt': learn.opt.state_dict(), 'iteration': i, 'gen_mode': bool(gt.gen_mode),
+                              'seconds': time.time() - t0})
         rf.set_stage(name, progress={'iteration': i, 'of': s['iters'], 'checkpoint': ckpt.name, **losses})
         gan_loss_curve(iter_csv, ckpt_csv, png, f"{name}: GAN burst from {s['generator']}")
         print(f"{name}: iteration {i}/{s['iters']}: generator {stg.fmt(g)} (adversarial {stg.fmt(adv)}, feature {stg.fmt(feat)}), "

@@ -15,6 +15,7 @@ from typing import Annotated
 import torch
 from fastai.learner import Learner
 from fastai.torch_core import params, set_seed
+from fastcore.foundation import L
 from torch import nn
 
 from deoldify_like.crappify import Crappifier
@@ -98,7 +99,7 @@ def pretrain_gen(
     limit: int = None,  # use at most this many pictures of the data folder (a seeded choice)
     seed: int = 42,  # seed of the split, the shuffling, the degradations and the initial weights
     force: bool = False,  # start over even if the stage is done or was interrupted
-    nf_factor: float = 1.5,  # decoder width factor (the reference used 1.5 to 2)
+    nf_factor: float = 1.0,  # decoder width factor (the reference used 1.5 to 2; on a CPU 1.5 costs ~3x at 64 px)
     frozen_epochs: int = None,  # epochs with the encoder frozen at the first size (default 1 with --pretrained, 0 without)
     lr_unfrozen: float = None,  # peak learning rate once unfrozen (default 0.3 x --lr)
     encoder_lr_div: float = None,  # the encoder learns this many times slower once unfrozen (default 1000 pretrained, 10 not)
@@ -113,7 +114,7 @@ def pretrain_gen(
         raise TypeError(f"unknown arguments {sorted(python_only)}")
     if not data or not run:
         raise DeoldifyLikeError("pretrain-gen needs --data DIR and --run RUN")
-    size_list, epoch_list = int_list(sizes, '--sizes'), [int(e) for e in str(epochs).split(',') if e.strip()]
+    size_list, epoch_list = int_list(sizes, '--sizes'), int_list(epochs, '--epochs')
     if len(epoch_list) == 1:
         epoch_list *= len(size_list)
     if len(epoch_list) != len(size_list):
@@ -132,7 +133,7 @@ def pretrain_gen(
     rf = RunFolder(run).create()
     action, state = stg.begin(rf, STAGE, settings, force)
     if action == 'done':
-        print(f"{STAGE}: already done in {rf.path} (current generator: {rf.current('generator').name}); "
+        print(f"{STAGE}: already done in {rf.path} (last checkpoint: {rf.stage(STAGE).get('checkpoint')}); "
               f"--force to train it again")
         return 0
     with stg.running(rf, STAGE):
@@ -142,7 +143,9 @@ def pretrain_gen(
 def _train(rf, s, state, cbs):
     dev = pick_device(s['device'])
     set_seed(s['seed'], reproducible=True)
-    data_info = record_split(rf, Path(s['data']), s['limit'], s['seed'], s['valid_pct'])
+    data_info = rf.load()['data']
+    if state is None or not (rf.path / 'split.json').is_file():  # a resumed stage keeps its split
+        data_info = record_split(rf, Path(s['data']), s['limit'], s['seed'], s['valid_pct'])
     print(f"data: {data_info['n_train']} training and {data_info['n_valid']} validation pictures from {data_info['dir']}")
     cfg = GeneratorConfig(arch=s['arch'], nf_factor=s['nf_factor'])
     rf.update(lambda doc: doc.update(generator=cfg.to_dict()))
@@ -157,12 +160,13 @@ def _train(rf, s, state, cbs):
     batch_csv, epoch_csv = rf.log_path(STAGE, '_batches'), rf.log_path(STAGE)
     png = rf.reports / f'{STAGE}_loss.png'
 
-    start_phase, start_epoch, n_batches = 0, 0, 0
+    start_phase, start_epoch, n_batches, seconds0 = 0, 0, 0, 0.0
     if state is not None:
         start_phase, start_epoch, n_batches = int(state['phase']), int(state['epoch']), int(state['batches'])
+        seconds0 = float(state.get('seconds', 0.0))
         learn.model.load_state_dict(state['model'])
         _set_freeze(learn, phases[min(start_phase, len(phases) - 1)]['frozen'])
-        learn.opt.load_state_dict(state['opt'])
+        learn.opt.load_state_dict({'state': state['opt']['state'], 'hypers': L(state['opt']['hypers'])})
         done_epochs = sum(p['epochs'] for p in phases[:start_phase]) + start_epoch
         where = (f"size {phases[start_phase]['size']} ({'frozen' if phases[start_phase]['frozen'] else 'unfrozen'}), "
                  f"epoch {start_epoch + 1} of {phases[start_phase]['epochs']}" if start_phase < len(phases) else 'the end')
@@ -179,15 +183,16 @@ def _train(rf, s, state, cbs):
                                'batch': 0, 'train_loss': '', 'valid_loss': f"{first:.5f}", 'seconds': 0})
         print(f"{STAGE}: validation loss before training {first:.4f}", flush=True)
 
-    t_start = time.time()
+    t_start = time.time() - seconds0  # training time, counted across resumptions
     for i in range(start_phase, len(phases)):
         ph = phases[i]
         e0 = start_epoch if i == start_phase else 0
         label = f"s{ph['size']}{'-frozen' if ph['frozen'] else ''}"
         learn.dls = first_dls if ph['size'] == phases[0]['size'] else make_data(rf, s, ph['size'], s['bs'], dev)
         _set_freeze(learn, ph['frozen'])
+        lr_text = f"{ph['lr'][0]:.3g} (encoder) .. {ph['lr'][1]:.3g}" if isinstance(ph['lr'], list) else f"{ph['lr']:.3g}"
         print(f"{STAGE}: size {ph['size']}, encoder {'frozen' if ph['frozen'] else 'unfrozen'}, "
-              f"{ph['epochs']} epoch(s), lr {ph['lr']}", flush=True)
+              f"{ph['epochs']} epoch(s), peak lr {lr_text}", flush=True)
         counter = {'batches': n_batches}
 
         def on_epoch(epoch, losses, record, i=i, ph=ph, label=label, counter=counter):
@@ -199,7 +204,7 @@ def _train(rf, s, state, cbs):
                                    'valid_loss': stg.fmt(record.get('valid_loss'), 5),
                                    'seconds': round(time.time() - t_start, 1)})
             rf.save_resume(STAGE, {'model': learn.model.state_dict(), 'opt': learn.opt.state_dict(), 'phase': i,
-                                   'epoch': epoch + 1, 'batches': counter['batches']})
+                                   'epoch': epoch + 1, 'batches': counter['batches'], 'seconds': time.time() - t_start})
             rf.set_stage(STAGE, progress={'phase': label, 'epoch': epoch + 1, 'of': ph['epochs'],
                                           'valid_loss': record.get('valid_loss')})
             epoch_loss_curve(batch_csv, epoch_csv, png, f'{STAGE}: {s["arch"]}, sizes {s["sizes"]}')
@@ -216,7 +221,7 @@ def _train(rf, s, state, cbs):
                        run=str(rf.path.resolve()), valid_loss=last, data=s['data'])
         rf.add_checkpoint(ckpt.name, 'generator', STAGE, size=ph['size'], frozen=ph['frozen'], valid_loss=last)
         rf.save_resume(STAGE, {'model': learn.model.state_dict(), 'opt': learn.opt.state_dict(), 'phase': i + 1,
-                               'epoch': 0, 'batches': n_batches})
+                               'epoch': 0, 'batches': n_batches, 'seconds': time.time() - t_start})
         _sample_picture(learn, rf.reports / f'{STAGE}_{label}_samples.png')
         print(f"{STAGE}: saved {ckpt}", flush=True)
     stg.finish(rf, STAGE, checkpoint=rf.current('generator').name)

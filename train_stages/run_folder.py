@@ -19,7 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
+from fastcore.foundation import L
 
 from deoldify_like.errors import DeoldifyLikeError, ModelFileError
 from deoldify_like.images import atomic_path
@@ -160,7 +162,7 @@ class RunFolder:
 
     def save_resume(self, stage, state):
         with atomic_path(self.resume_path(stage)) as tmp:
-            torch.save(state, tmp)
+            torch.save(plain(state), tmp)
 
     def load_resume(self, stage):
         path = self.resume_path(stage)
@@ -181,6 +183,22 @@ class RunFolder:
 
     def save_settings(self, stage, settings):
         write_json_atomic(self.logs / f'{stage}_settings.json', settings)
+
+
+def plain(obj):
+    """Tensors, numbers, strings and plain containers only (fastai's L and numpy scalars converted), so that
+    `torch.load(weights_only=True)` reads it back."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, tuple):
+        return tuple(plain(v) for v in obj)
+    if isinstance(obj, (list, L)):
+        return [plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
 
 
 def append_csv(path, row):
