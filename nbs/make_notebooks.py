@@ -42,6 +42,7 @@ one size after another. Same as `deoldify-like prepare ...` then `deoldify-like 
 Everything goes to the run folder `RUN`: `run.json`, `checkpoints/`, `logs/` (CSV), `reports/` (pictures).
 Interrupt it and run the cell again: it resumes at the epoch it was in.'''),
     params('''# tiny settings that run in a minute on a CPU; for a real run use e.g. resnet34, '64,128', '1,1', pretrained=True
+import os
 DATA = os.environ.get('DEOLDIFY_LIKE_DATA', '../../shared/data')
 SOURCES = [f'{DATA}/photos/bsds500_train']   # photos, folders, films
 TRAIN = 'runs/notebook_data'                 # the prepared colour training pictures
@@ -114,6 +115,7 @@ first sign of going too far). Same as `deoldify-like gan --run RUN --iters N --s
     params('''RUN = 'runs/notebook'
 ITERS, SAVE_EVERY, BS, SIZE, LR = 6, 2, 4, 64, 1e-4
 FROM = None   # default: the generator this cycle's critic was trained against
+import os
 DATA = os.environ.get('DEOLDIFY_LIKE_DATA', '../../shared/data')
 PICTURE = f'{DATA}/photos/bsds500_val/101085.jpg'   # shown through every checkpoint'''),
     new_code_cell(SETUP),
