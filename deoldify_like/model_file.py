@@ -96,6 +96,16 @@ def _load_into(model, state_dict, path, kind):
     return model
 
 
+def copy_model_file(src, dest, info=None):
+    "Write the model of `src` to `dest` (atomically) with `info` merged into its description."
+    header = read_header(src)
+    header['info'] = {**header.get('info', {}), **(info or {})}
+    tensors = _read_weights(src)
+    with atomic_path(Path(dest)) as tmp:
+        save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(header)})
+    return Path(dest)
+
+
 def load_model_file(path, kind='generator', device='cpu'):
     "Rebuild the model stored in `path` (in eval mode) and return `(model, header)`."
     header = read_header(path)

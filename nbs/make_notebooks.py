@@ -1,4 +1,4 @@
-"""Writes the stage notebooks (01-03) with nbformat. Run it after changing them here:
+"""Writes the notebooks in nbs/ with nbformat. Run it after changing them here:
 
     python nbs/make_notebooks.py
 
@@ -141,8 +141,69 @@ plt.show()'''),
 ])
 
 
+NB00 = nb([
+    new_markdown_cell('''# 0. Quickstart: the whole NoGAN pipeline on the embedded demo data
+
+Prepare the demo colour photos, pretrain the generator, generate pictures and pretrain the critic, run a
+short GAN burst with checkpoints, compare the checkpoints, promote the one the metrics favour, and colorize
+real black-and-white photos and a 1952 film with it. The same as `deoldify-like quickstart --out OUT`;
+about ten minutes on a 2-core CPU with the `demo` preset. Everything lands in `OUT`, with a report to open
+in a browser at `OUT/report/index.html`.'''),
+    new_code_cell(SETUP),
+    params('''OUT = 'quickstart'     # where the run, the model, the colorized files and the report go
+PRESET = 'demo'       # 'demo' (about ten minutes on a CPU) or 'tiny' (a smoke test)
+PRETRAINED = True     # ImageNet weights when torchvision can load them; goes on without otherwise'''),
+    new_code_cell('''from train_stages.quickstart import quickstart
+quickstart(out=OUT, preset=PRESET, pretrained=PRETRAINED)'''),
+    new_markdown_cell('## The checkpoints side by side, with their metrics'),
+    new_code_cell('''reports = Path(OUT) / 'run' / 'reports'
+display(Image(reports / 'checkpoints.png'))
+display(pd.read_csv(reports / 'checkpoints.csv'))'''),
+    new_markdown_cell('## Real black-and-white photographs, colorized'),
+    new_code_cell('''for p in sorted((Path(OUT) / 'colorized' / 'photos').rglob('*.jpg'))[:3]:
+    display(Image(p, width=480))'''),
+    new_markdown_cell('## The render-factor sweep: vivid and flicker-prone at the left, steady and pale at the right'),
+    new_code_cell('''for p in sorted((Path(OUT) / 'colorized' / 'sweep').glob('*')):
+    display(Image(p, width=900))'''),
+    new_markdown_cell('## The colorized film'),
+    new_code_cell('''from IPython.display import Video
+film = next((Path(OUT) / 'colorized' / 'film').glob('*.mp4'))
+Video(str(film), embed=True, width=480)'''),
+    new_code_cell('''print('report:', (Path(OUT) / 'report' / 'index.html').resolve())'''),
+])
+
+NB04 = nb([
+    new_markdown_cell('''# 4. Pick the best checkpoint by eye
+
+The GAN burst improves colour for a while and then breaks: orange skin, red lips and blotches come first.
+Move through the checkpoints below, look at the same pictures each time, read the metrics beside them
+(a **drift** warning means saturation or hue is moving away from the truth), and promote the last one
+before things go wrong. The same pictures and table as `deoldify-like checkpoints --run RUN`.'''),
+    new_code_cell(SETUP),
+    params('''RUN = 'runs/notebook'   # the run folder of notebooks 1-3
+IMAGES = None           # a folder of pictures, or None for the run's fixed validation sample
+RENDER_FACTOR = 8       # the model sees RENDER_FACTOR x 16 pixels
+LIMIT = 6               # pictures to compare
+PROMOTE_TO = None       # a path: promote the checkpoint shown without clicking (as in a script)'''),
+    new_code_cell('''from train_stages.picker import CheckpointPicker
+picker = CheckpointPicker(RUN, images=IMAGES, render_factor=RENDER_FACTOR, limit=LIMIT)
+picker'''),
+    new_markdown_cell('All checkpoints at once:'),
+    new_code_cell('''from train_stages.compare import format_table
+print(format_table(picker.rows))'''),
+    new_markdown_cell('''Promote with the button above, or here (the same as
+`deoldify-like promote --run RUN --checkpoint NAME --out MODEL`):'''),
+    new_code_cell('''if PROMOTE_TO:
+    picker.out_path.value = str(PROMOTE_TO)
+    print('written:', picker.promote_shown())'''),
+])
+
+NOTEBOOKS = {'00_quickstart': NB00, '01_pretrain_generator': NB01, '02_pretrain_critic': NB02,
+             '03_gan_burst': NB03, '04_pick_checkpoint': NB04}
+
+
 def main():
-    for name, book in [('01_pretrain_generator', NB01), ('02_pretrain_critic', NB02), ('03_gan_burst', NB03)]:
+    for name, book in NOTEBOOKS.items():
         nbformat.validate(book)
         nbformat.write(book, HERE / f'{name}.ipynb')
         print(f'wrote nbs/{name}.ipynb')

@@ -1,35 +1,130 @@
 """Colorizing pictures with a generator: fit to the render-factor square, predict in batches, keep the
-original luminance. The one inference path shared by photos, films, evaluation and checkpoint grids."""
+original luminance. The one inference path shared by photos, GIFs, films, evaluation and checkpoint grids.
+
+Inference settings (measured on this project's 2-core CPU, see docs/readme_render.md):
+- channels_last memory format and batches of 2: oneDNN's fastest convolution layout on CPU;
+- spectral norm folded into plain weights on a private copy of the model (the same numbers, without the
+  per-layer `weight_orig / sigma` of every forward pass);
+- `precision='bf16'` runs under `torch.autocast` (CPU with AVX-512 BF16, or CUDA) for a large gain.
+An out-of-memory error is never turned into an uncolorized picture: the batch is halved and retried, and
+at batch 1 `OutOfMemory` is raised.
+"""
+import copy
+
 import numpy as np
 import torch
+from torch.nn.utils.spectral_norm import SpectralNorm, remove_spectral_norm
 
 from deoldify_like.colour import recombine_luminance
 from deoldify_like.device import pick_device
+from deoldify_like.errors import DeoldifyLikeError
 from deoldify_like.model_file import load_generator
+from deoldify_like.progress import say
 from deoldify_like.tensors import gray_batch_to_input, output_to_rgb
 
-from .render_factor import DEFAULT_FIT, PHOTO_RENDER_FACTOR, crop_prediction, fit_to_square
+from .render_factor import DEFAULT_FIT, PHOTO_RENDER_FACTOR, crop_prediction, fit_to_square, resolve_render_factor
+
+PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+DEFAULT_PRECISION = 'fp32'
+DEFAULT_BS = 2
+
+
+class OutOfMemory(DeoldifyLikeError):
+    "The model does not fit in memory even one picture at a time."
+
+
+def is_out_of_memory(error):
+    "CUDA's OutOfMemoryError, or a RuntimeError from a failed CPU allocation."
+    if isinstance(error, torch.OutOfMemoryError):
+        return True
+    msg = str(error).lower()
+    return isinstance(error, (RuntimeError, MemoryError)) and (
+        isinstance(error, MemoryError) or 'out of memory' in msg or "can't allocate memory" in msg)
+
+
+def fold_spectral_norm(model):
+    "Replace every spectral-norm reparametrisation by the plain weight it computes in eval mode (in place)."
+    for module in model.modules():
+        for hook in [h for h in module._forward_pre_hooks.values() if isinstance(h, SpectralNorm)]:
+            remove_spectral_norm(module, hook.name)
+    return model
+
+
+def prepare_for_inference(model, device, channels_last=True, fold=True, copy_model=True):
+    "An eval-mode model on `device` for rendering; the caller's model is left untouched when `copy_model`."
+    model = copy.deepcopy(model) if copy_model else model
+    model = model.eval().to(device)
+    if fold:
+        fold_spectral_norm(model)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
 
 
 class Colorizer:
-    def __init__(self, model, render_factor=PHOTO_RENDER_FACTOR, fit=DEFAULT_FIT, device='auto', header=None):
+    def __init__(self, model, render_factor=PHOTO_RENDER_FACTOR, fit=DEFAULT_FIT, device='auto', header=None,
+                 bs=DEFAULT_BS, precision=DEFAULT_PRECISION, channels_last=True, fold=True, copy_model=True):
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
         self.device = pick_device(device) if isinstance(device, str) else device
-        self.model = model.to(self.device).eval()
+        if precision == 'fp16' and self.device.type != 'cuda':
+            raise ValueError("precision fp16 needs a CUDA device; use bf16 on CPU")
+        self.model = prepare_for_inference(model, self.device, channels_last, fold, copy_model)
         self.render_factor, self.fit, self.header = render_factor, fit, header or {}
+        self.bs, self.precision, self.channels_last = max(1, int(bs)), precision, channels_last
 
     @classmethod
-    def from_file(cls, path, render_factor=None, fit=DEFAULT_FIT, device='auto'):
+    def from_file(cls, path, render_factor=None, fit=DEFAULT_FIT, device='auto', **kwargs):
+        "A Colorizer for a model file; `render_factor` None means the file's own default, else 35."
         model, header = load_generator(path)
-        rf = render_factor or header.get('render_factor') or PHOTO_RENDER_FACTOR
-        return cls(model, rf, fit, device, header)
+        return cls(model, resolve_render_factor(render_factor, header, 'photo'), fit, device, header, copy_model=False, **kwargs)
 
-    @torch.inference_mode()
+    def settings(self):
+        "What decides the output pictures (for resume checks and bench reports)."
+        return {'render_factor': self.render_factor, 'fit': self.fit, 'precision': self.precision,
+                'device': self.device.type}
+
+    def forward(self, squares):
+        "The model alone: uint8 (N, side, side) squares to uint8 RGB predictions, in one batch."
+        x = gray_batch_to_input(squares, self.device)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        dtype = PRECISIONS[self.precision]
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            out = self.model(x)
+        return output_to_rgb(out)
+
+    def _forward_batches(self, squares):
+        "All squares through the model `self.bs` at a time; halve the batch on out-of-memory, fail at 1."
+        out, i = [], 0
+        while i < len(squares):
+            n = min(self.bs, len(squares) - i)
+            try:
+                out.append(self.forward(squares[i:i + n]))
+            except Exception as e:  # noqa: BLE001 - only out-of-memory is handled, the rest re-raised
+                if not is_out_of_memory(e):
+                    raise
+                if self.device.type == 'cuda':
+                    torch.cuda.empty_cache()
+                if n == 1:
+                    raise OutOfMemory(f"out of memory on {self.device.type} even for one picture at render factor "
+                                      f"{self.render_factor}; try a lower --render-factor or another --device") from None
+                self.bs = max(1, n // 2)
+                say(f"out of memory at batch {n}; retrying with batch {self.bs}")
+                continue
+            i += n
+        return np.concatenate(out) if out else np.zeros((0, 0, 0, 3), np.uint8)
+
     def predict(self, lumas, render_factor=None):
         "Low-resolution RGB predictions (uint8) for a list of uint8 luminance pictures."
+        if not len(lumas):
+            return []
         rf = render_factor or self.render_factor
         squares, boxes = zip(*(fit_to_square(luma, rf, self.fit) for luma in lumas))
-        out = self.model(gray_batch_to_input(np.stack(squares), self.device))
-        return [crop_prediction(p, b) for p, b in zip(output_to_rgb(out), boxes)]
+        preds = self._forward_batches(np.stack(squares))
+        return [crop_prediction(p, b) for p, b in zip(preds, boxes)]
 
     def colorize(self, lumas, render_factor=None):
         "Full-resolution colour pictures (uint8 RGB) for a list of uint8 luminance pictures."

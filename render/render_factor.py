@@ -5,12 +5,17 @@ The model sees a square of `render_factor * 16` pixels. How a non-square picture
 - 'pad': resized to fit inside the square keeping its aspect ratio, the rest filled by edge replication;
   the prediction is cropped back to the picture before upscaling.
 Either way only the prediction's colour is used, on the original full-resolution luminance.
+
+Defaults: 35 for photos and 21 for films (the reference's choice: lower is more vivid, higher more stable,
+and films need stability). A model file may carry its own default (`header['render_factor']`), which is
+its photo render factor; films then use the same 21/35 share of it.
 """
 import cv2
 import numpy as np
 
 PHOTO_RENDER_FACTOR = 35
 FILM_RENDER_FACTOR = 21
+FILM_SHARE = FILM_RENDER_FACTOR / PHOTO_RENDER_FACTOR
 FITS = ('stretch', 'pad')
 DEFAULT_FIT = 'stretch'
 
@@ -19,6 +24,30 @@ def model_side(render_factor):
     if not 1 <= int(render_factor) <= 128:
         raise ValueError(f"render factor must be between 1 and 128, got {render_factor}")
     return int(render_factor) * 16
+
+
+def resolve_render_factor(given=None, header=None, kind='photo'):
+    "The render factor to use: the one given, else the model file's default, else 35 (photos) / 21 (films)."
+    if given:
+        model_side(given)
+        return int(given)
+    own = (header or {}).get('render_factor')
+    if kind == 'film':
+        return max(1, round(own * FILM_SHARE)) if own else FILM_RENDER_FACTOR
+    return int(own) if own else PHOTO_RENDER_FACTOR
+
+
+def parse_sweep(text):
+    "'10,14,18' to [10, 14, 18] (each a valid render factor)."
+    try:
+        factors = [int(t) for t in str(text).replace(' ', '').split(',') if t]
+    except ValueError:
+        raise ValueError(f"--sweep wants render factors separated by commas, e.g. 10,14,18; got {text!r}") from None
+    for rf in factors:
+        model_side(rf)
+    if not factors:
+        raise ValueError("--sweep needs at least one render factor")
+    return factors
 
 
 def fit_to_square(luma, render_factor, fit=DEFAULT_FIT):

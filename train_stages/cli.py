@@ -7,13 +7,13 @@ COMMANDS = {
     'pretrain-gen': 'train_stages.pretrain_gen:pretrain_gen',
     'pretrain-critic': 'train_stages.pretrain_critic:pretrain_critic',
     'gan': 'train_stages.gan:gan',
-    'checkpoints': None,
-    'promote': None,
-    'render': None,
+    'checkpoints': 'train_stages.compare:checkpoints',
+    'promote': 'train_stages.promote:promote',
+    'render': 'render.cli:render',
     'evaluate': 'render.evaluate:evaluate',
-    'bench': None,
+    'bench': 'render.bench:bench',
     'import-deoldify': 'deoldify_like.reference_import:import_deoldify',
-    'quickstart': None,
+    'quickstart': 'train_stages.quickstart:quickstart',
 }
 
 

@@ -1,0 +1,174 @@
+"""Many inputs at once: files and folders (recursive) become jobs whose outputs mirror the input tree; each
+bad file gets one line and the rest goes on.
+
+A file given by name is written to `OUT/<its name>`; a folder `F` to `OUT/<F's name>/<path inside F>`.
+Hidden files and folders (a leading dot, e.g. a render's own work folder) are left out, and so is the output
+folder when it lies inside an input folder. Photos are colorized `bs` at a time.
+"""
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from deoldify_like.errors import BadInputError
+from deoldify_like.images import is_image_path, load_image
+from deoldify_like.progress import say
+
+from . import photos
+from .colorizer import OutOfMemory
+from .film import is_film_path, output_suffix as film_suffix, render_film, work_dir
+from .gif import render_gif
+from .render_factor import resolve_render_factor
+from .sweep import render_sweep
+
+
+@dataclass
+class Job:
+    src: Path
+    dest: Path
+    kind: str  # photo | gif | film
+
+
+def kind_of(path):
+    suffix = Path(path).suffix.lower()
+    if suffix == '.gif':
+        return 'gif'
+    if is_image_path(path):
+        return 'photo'
+    if is_film_path(path):
+        return 'film'
+    return None
+
+
+def output_name(src, kind, sweep=False):
+    src = Path(src)
+    if sweep:
+        return f'{src.stem}.sweep.jpg'
+    if kind == 'film':
+        return src.stem + film_suffix(src)
+    if kind == 'photo':
+        return src.stem + photos.output_suffix(src)
+    return src.name
+
+
+def _hidden(rel):
+    return any(part.startswith('.') for part in rel.parts)
+
+
+def plan(inputs, out, sweep=False):
+    "Jobs for `inputs` (files and folders) writing under `out`, and one line per input that cannot be a job."
+    out = Path(out)
+    jobs, problems, seen = [], [], {}
+    for given in inputs:
+        given = Path(given)
+        if given.is_dir():
+            found = []
+            for f in sorted(given.rglob('*')):
+                rel = f.relative_to(given)
+                if f.is_file() and kind_of(f) and not _hidden(rel) and not f.resolve().is_relative_to(out.resolve()):
+                    found.append((f, out / given.resolve().name / rel.parent))
+        elif given.is_file():
+            if kind_of(given) is None:
+                problems.append(f"{given}: not a photo, GIF or film (unknown suffix {given.suffix!r})")
+                continue
+            found = [(given, out)]
+        else:
+            problems.append(f"{given}: no such file or folder")
+            continue
+        for src, folder in found:
+            kind = kind_of(src)
+            dest = folder / output_name(src, kind, sweep)
+            key = dest.resolve()
+            if key == src.resolve():
+                problems.append(f"{src}: the output would overwrite the input; choose another --out")
+            elif key in seen:
+                problems.append(f"{src}: its output {dest} is also the output of {seen[key]}; rename one of them")
+            else:
+                seen[key] = src
+                jobs.append(Job(src, dest, kind))
+    return jobs, problems
+
+
+class Report:
+    "Counts and one line per failed file (on stderr)."
+
+    def __init__(self):
+        self.done, self.skipped, self.failed = [], [], []
+
+    def fail(self, job, problem):
+        self.add(f"{job.src}: {problem}")
+
+    def add(self, line):
+        print(f"render: {line}", file=sys.stderr, flush=True)
+        self.failed.append(line)
+
+    def summary(self):
+        return f"{len(self.done)} done, {len(self.skipped)} skipped, {len(self.failed)} failed"
+
+
+def _failure(error):
+    "One line for an error while rendering a file; out-of-memory and interrupts are not per-file problems."
+    if isinstance(error, BadInputError):
+        return error.problem
+    return f"failed ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+
+
+def _render_photo_chunk(colorizer, chunk, header, render_factor, report):
+    "Colorize photos together (one model batch) and write each one."
+    loaded = []
+    for job in chunk:
+        try:
+            loaded.append((job, load_image(job.src)))
+        except BadInputError as e:
+            report.fail(job, e.problem)
+    rf = resolve_render_factor(render_factor, header, 'photo')
+    colours = colorizer.colorize([img.luma for _, img in loaded], rf) if loaded else []
+    for (job, _), rgb in zip(loaded, colours):
+        try:
+            photos.save_photo(rgb, job.dest, photos.read_alpha(job.src))
+            report.done.append(job.dest)
+        except (OSError, ValueError, BadInputError) as e:
+            report.fail(job, _failure(e))
+
+
+def _render_one(colorizer, job, header, render_factor, resume, sweep):
+    if sweep:
+        return render_sweep(colorizer, job.src, job.dest, sweep)
+    if job.kind == 'film':
+        return render_film(colorizer, job.src, job.dest, resolve_render_factor(render_factor, header, 'film'), resume=resume)
+    return render_gif(colorizer, job.src, job.dest, resolve_render_factor(render_factor, header, 'photo'))
+
+
+def render_jobs(colorizer, jobs, render_factor=None, resume=False, overwrite=False, sweep=None, report=None):
+    """Run every job; a finished output is skipped unless `overwrite`. Returns the Report.
+    `sweep`: a list of render factors (make sweep grids instead of renders)."""
+    report = report or Report()
+    header = colorizer.header
+    chunk = []
+
+    def flush():
+        if chunk:
+            _render_photo_chunk(colorizer, chunk, header, render_factor, report)
+            chunk.clear()
+
+    for job in jobs:
+        if job.dest.exists() and not overwrite:
+            say(f"{job.dest}: exists, skipped (--overwrite to redo it)")
+            report.skipped.append(job.dest)
+            continue
+        if job.kind == 'film' and not sweep:
+            say(f"{job.src} -> {job.dest}" + (' (resuming)' if resume and work_dir(job.dest).exists() else ''))
+        if job.kind == 'photo' and not sweep:
+            chunk.append(job)
+            if len(chunk) >= colorizer.bs:
+                flush()
+            continue
+        flush()
+        try:
+            _render_one(colorizer, job, header, render_factor, resume, sweep)
+            report.done.append(job.dest)
+        except (OutOfMemory, KeyboardInterrupt):
+            raise
+        except Exception as e:  # noqa: BLE001 - one line per bad file, the rest goes on
+            report.fail(job, _failure(e))
+    flush()
+    return report

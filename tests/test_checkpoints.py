@@ -1,0 +1,120 @@
+"""Checkpoint comparison, promotion and the Jupyter picker, on a real tiny run made by the stage commands."""
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from deoldify_like.cli_support import dispatch
+from deoldify_like.colour import rgb_to_lab, lab_to_rgb
+from deoldify_like.demo import DEMO_BW, DEMO_COLOUR
+from deoldify_like.model_file import read_header
+from train_stages.cli import COMMANDS
+from train_stages.compare import Picture, generators_to_compare, score_outputs
+from train_stages.run_folder import RunFolder
+
+
+def cli(*args):
+    return dispatch(COMMANDS, [str(a) for a in args])
+
+
+@pytest.fixture(scope='module')
+def tiny_run(tmp_path_factory):
+    "prepare -> pretrain-gen -> pretrain-critic -> gan on the embedded colour photos, tiny settings."
+    d = tmp_path_factory.mktemp('tiny')
+    data, run = d / 'data', d / 'run'
+    assert cli('prepare', DEMO_COLOUR, '--out', data, '--max-size', 96) == 0
+    assert cli('pretrain-gen', '--data', data, '--run', run, '--arch', 'resnet18', '--nf-factor', 0.5, '--sizes', 32,
+               '--epochs', 1, '--bs', 2, '--no-pretrained', '--seed', 1) == 0
+    assert cli('pretrain-critic', '--run', run, '--epochs', 1, '--bs', 2, '--size', 64, '--nf', 16) == 0
+    assert cli('gan', '--run', run, '--iters', 6, '--save-every', 2, '--bs', 2, '--size', 64) == 0
+    return run
+
+
+@pytest.fixture(scope='module')
+def mixed_pictures(tmp_path_factory):
+    "Two colour photos and one black-and-white photo."
+    d = tmp_path_factory.mktemp('pics')
+    for p in sorted(DEMO_COLOUR.glob('*.jpg'))[:2] + sorted(DEMO_BW.glob('*.jpg'))[:1]:
+        Image.open(p).resize((96, 72)).save(d / p.name)
+    return d
+
+
+def test_checkpoints_grid_and_table(tiny_run, mixed_pictures, tmp_path, capsys):
+    gens = generators_to_compare(RunFolder(tiny_run))
+    assert [g.get('iteration') for g in gens] == [None, 2, 4, 6]  # stage 1, then the burst in order
+    out = tmp_path / 'grid.png'
+    assert cli('checkpoints', '--run', tiny_run, '--images', mixed_pictures, '--render-factor', 2, '--out', out) == 0
+    printed = capsys.readouterr().out
+    assert 'c1 it6' in printed and 'psnr' in printed
+    grid = Image.open(out)
+    rows = (out.with_suffix('.csv')).read_text().splitlines()
+    assert len(rows) == 1 + 4  # header + stage 1 + three GAN checkpoints
+    header = rows[0].split(',')
+    for col in ('psnr', 'ssim', 'ciede2000', 'delta_cf', 'critic_score', 'drift'):
+        assert col in header
+    values = dict(zip(header, rows[-1].split(',')))
+    assert 0 < float(values['critic_score']) < 1 and float(values['psnr']) > 5
+    # columns: gray input + 4 generators + truth; rows: 3 pictures
+    assert grid.width > 5 * grid.height / 3 * 0.9 and grid.height > 3 * 100
+
+
+def test_checkpoints_default_sample_is_the_runs_validation_split(tiny_run, tmp_path):
+    out = tmp_path / 'g.png'
+    assert cli('checkpoints', '--run', tiny_run, '--render-factor', 2, '--out', out) == 0
+    assert out.is_file() and len(out.with_suffix('.csv').read_text().splitlines()) == 5
+
+
+def test_drift_is_flagged_for_oversaturated_outputs(colour_image):
+    lab = rgb_to_lab(colour_image)
+    lab[..., 1:] *= 1.8
+    loud = lab_to_rgb(lab)
+    pics = [Picture('x', colour_image[..., 0], colour_image)]
+    assert score_outputs(pics, [colour_image], None)['drift'] == ''
+    assert 'saturation' in score_outputs(pics, [loud], None)['drift']
+
+
+def test_promote_writes_exactly_the_path_and_loads_in_a_new_process(tiny_run, tmp_path, subprocess_env):
+    out = tmp_path / 'models' / 'chosen.safetensors'
+    assert cli('promote', '--run', tiny_run, '--checkpoint', 'gan-c1-i000004', '--out', out) == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == ['chosen.safetensors']
+    header = read_header(out)
+    assert header['info']['promoted_from'] == 'gan-c1-i000004.safetensors'
+    assert RunFolder(tiny_run).load()['promoted'][-1]['checkpoint'] == 'gan-c1-i000004.safetensors'
+    code = f"from deoldify_like.model_file import load_generator; m,h=load_generator(r'{out}'); print(h['kind'])"
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=subprocess_env)
+    assert r.returncode == 0 and r.stdout.strip() == 'generator'
+
+
+def test_promote_unknown_checkpoint_is_one_line(tiny_run, tmp_path, capsys):
+    assert cli('promote', '--run', tiny_run, '--checkpoint', 'gan-c1-i999999', '--out', tmp_path / 'x.safetensors') == 1
+    err = capsys.readouterr().err.strip()
+    assert 'gan-c1-i999999' in err and '\n' not in err and not (tmp_path / 'x.safetensors').exists()
+
+
+def test_picker_moves_between_checkpoints_and_promotes(tiny_run, tmp_path):
+    from train_stages.picker import CheckpointPicker
+    picker = CheckpointPicker(tiny_run, render_factor=2, limit=2, out=tmp_path / 'picked.safetensors')
+    assert len(picker.selector.options) == 4 and picker.shown.label == 'c1 it6'
+    last_pictures, last_loss = picker.pictures_view.value, picker.loss_view.value
+    assert last_pictures[:4] == b'\x89PNG' and last_loss[:4] == b'\x89PNG'
+    picker.selector.value = 1  # as a person choosing in the dropdown
+    assert picker.shown.label == 'c1 it2'
+    assert picker.pictures_view.value != last_pictures and picker.loss_view.value != last_loss
+    assert 'background' in picker.metrics_view.value.split('c1 it2')[0].rsplit('<tr', 1)[1]  # shown row marked
+    picker.promote_button.click()
+    assert (tmp_path / 'picked.safetensors').is_file()
+    assert read_header(tmp_path / 'picked.safetensors')['info']['promoted_from'] == 'gan-c1-i000002.safetensors'
+    assert 'promoted' in picker.status.value
+
+
+def test_pick_checkpoint_notebook_runs_headless(tiny_run, tmp_path):
+    from notebook_runner import outputs_of, run_notebook
+    out = tmp_path / 'nb.safetensors'
+    nb = run_notebook('04_pick_checkpoint', {'RUN': str(tiny_run), 'IMAGES': None, 'RENDER_FACTOR': 2,
+                                             'LIMIT': 2, 'PROMOTE_TO': str(out)}, tmp_path)
+    assert out.is_file()
+    assert outputs_of(nb, 'application/vnd.jupyter.widget-view+json')  # the picker widget was displayed
+    assert any('c1 it6' in s for s in outputs_of(nb, 'stream'))

@@ -1,0 +1,242 @@
+"""`deoldify-like checkpoints`: the same pictures through the stage-1 generator and every GAN checkpoint.
+
+A GAN burst improves colour for a while and then breaks (orange skin, red lips, blotches come first);
+people pick the checkpoint just before that by eye. This puts what they need side by side: one grid
+(a row per picture, a column per checkpoint, gray input and colour truth beside) and one table row per
+checkpoint: mean colourfulness, ΔCF, PSNR, SSIM, CIEDE2000 (where colour truth exists), the critic's mean
+score of the outputs, and the colour drift against the truth with a warning when it grows.
+"""
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont
+
+from deoldify_like.colour import gray_to_rgb
+from deoldify_like.data import list_images, scale_shorter_side, square_crop
+from deoldify_like.errors import BadInputError, DeoldifyLikeError
+from deoldify_like.images import atomic_path, load_image
+from deoldify_like.metrics import PhotoMeter
+from deoldify_like.model_file import load_generator, load_model_file
+from deoldify_like.progress import progress, say
+from deoldify_like.tensors import rgb_batch_to_tensor
+from render.colorizer import Colorizer
+
+from .run_folder import RunFolder
+
+TABLE_COLUMNS = ('checkpoint', 'label', 'stage', 'cycle', 'iteration', 'cf_output', 'cf_truth', 'delta_cf', 'psnr',
+                 'ssim', 'ciede2000', 'critic_score', 'saturation_ratio', 'hue_shift', 'drift')
+
+
+@dataclass
+class Picture:
+    name: str
+    luma: np.ndarray
+    truth: np.ndarray | None  # colour original, None for black-and-white material
+
+
+@dataclass
+class CheckpointResult:
+    entry: dict  # the run.json record of the checkpoint, with its path
+    label: str
+    outputs: list  # uint8 RGB, one per picture
+    scores: dict = field(default_factory=dict)
+
+
+def checkpoint_label(entry):
+    if entry.get('stage') == 'gan' or 'iteration' in entry:
+        return f"c{entry.get('cycle', 1)} it{entry.get('iteration', '?')}"
+    return f"stage 1 ({entry.get('size', '?')}px)" if entry.get('size') else 'stage 1'
+
+
+def generators_to_compare(rf):
+    """The last stage-1 generator, then every GAN checkpoint in order of cycle and iteration."""
+    gens = rf.list_checkpoints('generator')
+    stage1 = [c for c in gens if c.get('stage') != 'gan' and 'iteration' not in c]
+    gan = sorted((c for c in gens if c.get('stage') == 'gan' or 'iteration' in c),
+                 key=lambda c: (int(c.get('cycle', 1)), int(c.get('iteration', 0))))
+    chosen = stage1[-1:] + gan
+    if not chosen:
+        raise DeoldifyLikeError(f"{rf.path}: no generator checkpoints yet; run `deoldify-like pretrain-gen` first")
+    return chosen
+
+
+def pictures_from(rf, images=None, limit=None):
+    "Pictures to compare: the files of `images` (a folder or file), or the run's fixed validation sample."
+    if images:
+        src = Path(images)
+        files = [src] if src.is_file() else list_images(src)
+        if not files:
+            raise DeoldifyLikeError(f"{src}: no pictures found")
+    else:
+        split_path = rf.path / 'split.json'
+        if not split_path.is_file():
+            raise DeoldifyLikeError(f"{rf.path}: no validation sample recorded (split.json); pass --images DIR")
+        split = json.loads(split_path.read_text())
+        files = [Path(split['root']) / f for f in split['valid']]
+    pictures = []
+    for f in sorted(files)[:limit]:
+        try:
+            img = load_image(f)
+        except BadInputError as e:
+            print(f"skipped: {e}", flush=True)
+            continue
+        pictures.append(Picture(Path(f).stem, img.luma, None if img.is_gray else img.rgb))
+    if not pictures:
+        raise DeoldifyLikeError("no usable pictures to compare")
+    return pictures
+
+
+class CriticJudge:
+    "The run's critic as a fixed judge: its mean probability of 'real' for a set of outputs."
+
+    def __init__(self, path, size):
+        self.model, _ = load_model_file(path, 'critic')
+        self.size = int(size)
+
+    @torch.inference_mode()
+    def score(self, outputs):
+        crops = np.stack([square_crop(scale_shorter_side(o, self.size), self.size) for o in outputs])
+        return float(torch.sigmoid(self.model(rgb_batch_to_tensor(crops))).mean())
+
+
+def critic_judge(rf):
+    critics = rf.list_checkpoints('critic')
+    if not critics:
+        return None
+    entry = next((c for c in critics if c['name'] == rf.load()['current'].get('critic')), critics[-1])
+    return CriticJudge(entry['path'], entry.get('size', 64))
+
+
+def score_outputs(pictures, outputs, judge):
+    scores = {}
+    with_truth = [(o, p.truth) for o, p in zip(outputs, pictures) if p.truth is not None]
+    if with_truth:
+        meter = PhotoMeter()
+        for o, t in with_truth:
+            meter.add(o, t)
+        scores.update(meter.summary())
+    else:
+        from deoldify_like.metrics import colourfulness
+        scores['cf_output'] = float(np.mean([colourfulness(o) for o in outputs]))
+    if judge is not None:
+        scores['critic_score'] = judge.score(outputs)
+    return scores
+
+
+def run_checkpoints(rf, pictures, render_factor, bs=4, device='cpu'):
+    "Each checkpoint's outputs and scores, in order."
+    judge = critic_judge(rf)
+    results = []
+    for entry in progress(generators_to_compare(rf), comment='checkpoints'):
+        model, _ = load_generator(entry['path'])
+        col = Colorizer(model, render_factor, device=device)
+        outputs = []
+        for i in range(0, len(pictures), bs):
+            outputs += col.colorize([p.luma for p in pictures[i:i + bs]])
+        results.append(CheckpointResult(entry, checkpoint_label(entry), outputs, score_outputs(pictures, outputs, judge)))
+    return results
+
+
+def table_rows(results):
+    rows = []
+    for r in results:
+        row = {'checkpoint': r.entry['name'], 'label': r.label, 'stage': r.entry.get('stage', ''),
+               'cycle': r.entry.get('cycle', ''), 'iteration': r.entry.get('iteration', '')}
+        row.update({k: r.scores.get(k, '') for k in TABLE_COLUMNS if k not in row})
+        rows.append(row)
+    return rows
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return 'inf' if math.isinf(v) else f'{v:.3f}' if abs(v) < 10 else f'{v:.2f}'
+    return str(v)
+
+
+def format_table(rows):
+    cols = [c for c in TABLE_COLUMNS if c not in ('checkpoint', 'stage') and any(r.get(c) not in ('', None) for r in rows)]
+    cells = [[_fmt(r.get(c, '')) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    lines = ['  '.join(c.ljust(w) for c, w in zip(cols, widths))]
+    lines += ['  '.join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return '\n'.join(lines)
+
+
+def write_table(rows, dest):
+    with atomic_path(dest) as tmp:
+        with open(tmp, 'w', newline='') as f:
+            w = csv.DictWriter(f, fieldnames=TABLE_COLUMNS)
+            w.writeheader()
+            w.writerows({k: _fmt(v) if isinstance(v, float) else v for k, v in r.items()} for r in rows)
+    return dest
+
+
+def _font(size):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+def _thumb(rgb, height):
+    img = Image.fromarray(rgb)
+    return img.resize((max(1, round(img.width * height / img.height)), height), Image.LANCZOS)
+
+
+def grid_image(pictures, results, cell_height=128, max_rows=8):
+    """A row per picture: gray input, each checkpoint's output, colour truth (where it exists);
+    columns labelled with the checkpoint (iteration); a '!' marks a checkpoint with a drift warning."""
+    pictures = pictures[:max_rows]
+    columns = [('gray input', [gray_to_rgb(p.luma) for p in pictures])]
+    columns += [(r.label + (' !' if r.scores.get('drift') else ''), r.outputs[:max_rows]) for r in results]
+    if any(p.truth is not None for p in pictures):
+        columns.append(('truth', [p.truth if p.truth is not None else np.full_like(gray_to_rgb(p.luma), 255)
+                                  for p in pictures]))
+    thumbs = [(label, [_thumb(img, cell_height) for img in images]) for label, images in columns]
+    col_w = max(t.width for _, ts in thumbs for t in ts)
+    pad, head = 4, 22
+    font = _font(14)
+    sheet = Image.new('RGB', (len(columns) * (col_w + pad) + pad, head + len(pictures) * (cell_height + pad) + pad), 'white')
+    draw = ImageDraw.Draw(sheet)
+    for ci, (label, ts) in enumerate(thumbs):
+        x = pad + ci * (col_w + pad)
+        draw.text((x + 2, 4), label, fill='black', font=font)
+        for ri, t in enumerate(ts):
+            sheet.paste(t, (x + (col_w - t.width) // 2, head + ri * (cell_height + pad)))
+    return sheet
+
+
+def checkpoints(
+    run: str = None,  # run folder
+    images: str = None,  # folder (or file) of pictures; default: the run's fixed validation sample
+    render_factor: int = 8,  # the model sees render_factor x 16 pixels
+    out: str = None,  # grid picture (PNG); default RUN/reports/checkpoints.png; the table goes beside it as .csv
+    limit: int = None,  # at most this many pictures (sorted by name)
+    rows: int = 6,  # pictures shown in the grid
+    bs: int = 4,  # batch size
+    device: str = 'cpu',  # cpu | cuda | auto
+):
+    "The same pictures through every checkpoint: a grid picture plus a metrics table."
+    if not run:
+        raise DeoldifyLikeError("--run is required")
+    rf = RunFolder(run)
+    rf.load()
+    pictures = pictures_from(rf, images, limit)
+    say(f"checkpoints: {len(pictures)} pictures through {len(generators_to_compare(rf))} generators at render factor {render_factor}")
+    results = run_checkpoints(rf, pictures, render_factor, bs, device)
+    rows_ = table_rows(results)
+    out = Path(out) if out else rf.reports / 'checkpoints.png'
+    with atomic_path(out) as tmp:
+        grid_image(pictures, results, max_rows=rows).save(tmp, format='PNG')
+    table = write_table(rows_, out.with_suffix('.csv'))
+    print(format_table(rows_))
+    for r in rows_:
+        if r.get('drift'):
+            print(f"warning: {r['label']}: {r['drift']}")
+    print(f"grid: {out}\ntable: {table}")
+    return 0
