@@ -17,6 +17,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .colour import rgb_to_gray
 from .errors import BadInputError
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 MIN_SIDE = 8  # pixels: anything smaller cannot be colorized meaningfully
 IMAGE_SUFFIXES = {'.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp', '.gif', '.jp2', '.ppm', '.pgm'}
 
@@ -140,6 +142,7 @@ def atomic_path(dest):
     fd, tmp = tempfile.mkstemp(prefix=f'.{dest.stem}.', suffix=f'.partial{dest.suffix}', dir=dest.parent)
     os.close(fd)
     tmp = Path(tmp)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield tmp
         os.replace(tmp, dest)

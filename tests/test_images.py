@@ -103,3 +103,12 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
 def test_save_image_round_trip(tmp_path, colour_image):
     path = save_image(colour_image, tmp_path / 'sub' / 'o.png')
     assert np.array_equal(np.asarray(Image.open(path)), colour_image)
+
+
+def test_outputs_get_usual_permissions(tmp_path, colour_image):
+    import os
+    import stat
+    umask = os.umask(0o022)
+    os.umask(umask)
+    mode = stat.S_IMODE(save_image(colour_image, tmp_path / 'p.png').stat().st_mode)
+    assert mode == 0o666 & ~umask
