@@ -33,6 +33,7 @@ from deoldify_like.progress import progress
 from deoldify_like.tensors import gray_batch_to_input, output_to_rgb
 
 from . import stage as stg
+from .pretrain_gen import record_split
 from .reports import epoch_loss_curve, samples_png
 from .run_folder import RunFolder, append_csv, read_csv, truncate_csv
 
@@ -51,6 +52,23 @@ def training_split(rf):
         raise DeoldifyLikeError(f"{rf.path}: no training data recorded (split.json); run `deoldify-like pretrain-gen` first")
     split = json.loads(path.read_text())
     return [Path(split['root']) / f for f in split['train']]
+
+
+def start_run_from_model(rf, data, model, seed):
+    """A run folder for fine-tuning a generator that did not come from this run's stage 1 (a promoted model,
+    one imported from the reference weights): record the training data; the cycle starts from `model`."""
+    if not model:
+        raise DeoldifyLikeError("--data starts a new run from a model file: give --from MODEL too")
+    if (rf.path / 'split.json').is_file():
+        recorded = json.loads((rf.path / 'split.json').read_text())['root']
+        if Path(recorded) != data.resolve():
+            raise DeoldifyLikeError(f"{rf.path}: this run already trains on {recorded}; leave out --data or use a new run folder")
+        return
+    if not data.is_dir():
+        raise DeoldifyLikeError(f"{data}: no such folder of training pictures")
+    rf.create()
+    info = record_split(rf, data, None, seed, 0.1)
+    print(f"{rf.path}: new run on {info['n_train']} training pictures from {data}, starting from {model}", flush=True)
 
 
 def previous_critic(rf, cycle, nf):
@@ -116,8 +134,9 @@ def fake_name(rf, path):
 
 
 def pretrain_critic(
-    run: str = None,  # run folder (after pretrain-gen)
+    run: str = None,  # run folder (after pretrain-gen, or a new one with --data and --from)
     from_: str = None,  # generator to make the fakes with: a checkpoint name of the run or a model file (default: the current one)
+    data: str = None,  # colour training pictures (see `prepare`) for a NEW run that starts from a model file given by --from, without stage 1
     epochs: int = 1,  # training epochs
     bs: int = 8,  # batch size
     size: int = 128,  # training size in pixels (fakes are made at this size)
@@ -137,6 +156,8 @@ def pretrain_critic(
     if not 0 < fraction <= 1:
         raise DeoldifyLikeError(f"--fraction must be in (0, 1], got {fraction}")
     rf = RunFolder(run)
+    if data:
+        start_run_from_model(rf, Path(data), from_, seed)
     rf.load()
     gen_path = generator_ref(rf, from_)
     gen_name = display_name(rf, gen_path)
