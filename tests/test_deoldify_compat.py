@@ -107,7 +107,7 @@ def test_import_writes_a_model_file_the_renderer_uses(artistic, big_tmp, shared_
     luma = photo.luma
     colorizer = Colorizer.from_file(out, render_factor=6, device='cpu')  # rebuilt from the header alone
     assert colorizer.render_factor == 6 and colorizer.header['render_factor'] == 35
-    own = colorizer.model.state_dict()  # the stored u, v replaced those of build_generator's power iteration
+    own = load_generator(out)[0].state_dict()  # the stored u, v replaced those of build_generator's power iteration
     assert all(torch.equal(own[k], v) for k, v in artistic.sd.items())
     assert max_diff(colorizer.model, artistic.x, artistic.y) < TOL
     (rgb,) = colorizer.colorize([luma])
