@@ -39,7 +39,9 @@ from deoldify_like.video import VIDEO_SUFFIXES, probe_video
 
 SEGMENT_FRAMES = 240  # frames per resumable segment: about 10 s of film, a minute or two of CPU work
 KEPT_SUFFIXES = {'.mp4', '.m4v', '.mov', '.mkv', '.avi', '.webm'}  # other containers are written as .mkv
-X264 = {'crf': '17', 'preset': 'veryfast'}  # crf 17 as the reference; veryfast keeps the encoder light
+# crf 17 as the reference; veryfast keeps the encoder light; no B-frames, so that decoding order equals
+# display order in every segment and the segments' timestamps join without gaps.
+X264 = {'crf': '17', 'preset': 'veryfast', 'bf': '0'}
 VP9 = {'crf': '30', 'b': '0', 'deadline': 'good', 'cpu-used': '5', 'row-mt': '1'}
 QUEUE_BATCHES = 3  # batches waiting on each side of the model
 
@@ -134,7 +136,7 @@ def _timing(container, stream, suffix):
 
 
 def segment_suffix(suffix):
-    "Segments are MP4 (complete, exact timestamps) except for WebM (VP9) and AVI (no B-frames) films."
+    "Segments are MP4 (complete, exact timestamps) except for WebM (VP9) and AVI films."
     return suffix if suffix in ('.webm', '.avi') else '.mp4'
 
 
@@ -162,8 +164,7 @@ class _SegmentWriter:
     def _open(self, k):
         self.segment, self.tmp, self.offset = k, self.work / f'.seg_{k:05d}.partial{self.suffix}', None
         self.container = av.open(str(self.tmp), 'w')
-        options = dict(self.options, **({'bf': '0'} if self.suffix == '.avi' else {}))  # AVI has no B-frames
-        s = self.container.add_stream(self.codec, rate=self.timing.rate, options=options)
+        s = self.container.add_stream(self.codec, rate=self.timing.rate, options=dict(self.options))
         s.width, s.height, s.pix_fmt = self.width, self.height, self.pix_fmt
         s.time_base = s.codec_context.time_base = self.timing.out_tb
         s.codec_context.colorspace, s.codec_context.color_range = 5, 1  # BT.601, limited range: what we encode
