@@ -57,3 +57,15 @@ def test_packages_import_and_cli_help(subprocess_env):
     assert r.returncode == 0 and 'pretrain-gen' in r.stdout and 'render' in r.stdout
     r = subprocess.run([sys.executable, '-m', 'train_stages', 'no-such'], capture_output=True, text=True, env=subprocess_env)
     assert r.returncode == 2 and 'unknown command' in r.stderr
+
+
+def test_demo_data_ships_with_the_package():
+    from deoldify_like.demo import DEMO_BW, DEMO_COLOUR, DEMO_DIR, DEMO_FILM
+    from deoldify_like.images import load_image
+    colour = sorted(DEMO_COLOUR.glob('*.jpg'))
+    assert len(colour) >= 5 and all(not load_image(p).is_gray for p in colour)
+    bw = sorted(DEMO_BW.glob('*.jpg'))
+    assert len(bw) >= 5 and all(load_image(p).is_gray for p in bw)
+    assert probe_video(DEMO_FILM).frames == 360
+    notice = (DEMO_DIR / 'NOTICE.md').read_text()
+    assert all(p.name in notice or p.stem in notice for p in colour + bw + [DEMO_FILM])

@@ -10,7 +10,7 @@ COMMANDS = {
     'checkpoints': None,
     'promote': None,
     'render': 'render.cli:render',
-    'evaluate': None,
+    'evaluate': 'render.evaluate:evaluate',
     'bench': 'render.bench:bench',
     'import-deoldify': None,
     'quickstart': None,

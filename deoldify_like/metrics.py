@@ -1,0 +1,346 @@
+"""Colour-quality measures of colorization, computed offline (reference.md §4).
+
+Photos (output against its colour original, both uint8 RGB of the same size):
+- `colourfulness`: Hasler & Süsstrunk (2003), absolute-value form on RGB 0..255.
+- `delta_cf`: |mean CF of outputs − mean CF of truths| over a set.
+- `psnr`: on RGB 0..255, MSE over all pixels and channels; inf for identical pictures.
+- `ssim`: window `SSIM_WINDOW` (Gaussian σ = 1.5, 11×11, as Wang et al. 2004), per RGB channel, averaged.
+- `ciede2000`: mean CIEDE2000 colour difference on CIE Lab (D65).
+- `drift`: saturation ratio and hue shift against the truth in Lab a*b* (the orange-skin sign of a GAN
+  burst gone too far); `drift_warning` turns them into a verdict with a reason.
+
+Films (streaming: accumulators fed frame by frame, so a film never has to be held in memory):
+- `CDCMeter`: colour distribution consistency, mean Jensen–Shannon divergence (log base 2, so 0..1) of
+  per-channel 256-bin RGB histograms between frames t and t+d, d = 1, 2, 4, each weighted 1/3.
+- `WarpErrorMeter`: mean squared difference (RGB scaled to 0..1) between output frame t and output frame
+  t+1 warped back by optical flow computed on the INPUT frames (OpenCV DIS), over pixels that pass the
+  forward–backward consistency check of Sundaram et al. (2010).
+"""
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from skimage.color import deltaE_ciede2000
+from skimage.metrics import structural_similarity
+
+from .colour import rgb_to_gray, rgb_to_lab
+
+SSIM_WINDOW = 'Gaussian sigma 1.5, 11x11 (Wang et al. 2004), mean of R, G, B'
+SSIM_LABEL = 'SSIM (Gaussian 11x11, sigma 1.5)'
+CDC_DISTANCES = (1, 2, 4)
+# forward-backward consistency (Sundaram, Brox & Keutzer 2010; as in Lai et al. 2018, Ruder et al. 2016):
+# a pixel is kept when |F + B(x+F)|^2 < FB_ALPHA * (|F|^2 + |B(x+F)|^2) + FB_BETA (flow in pixels)
+FB_ALPHA, FB_BETA = 0.01, 0.5
+# drift defaults: chroma more than 20 % above the truth's, or mean hue turned by more than 8 degrees
+MAX_SATURATION_RATIO, MAX_HUE_SHIFT = 1.2, 8.0
+
+
+def _rgb(x):
+    "An RGB picture as float64 on the 0..255 scale (uint8 as is; float arrays are taken to be 0..255)."
+    x = np.asarray(x)
+    if x.ndim != 3 or x.shape[-1] != 3:
+        raise ValueError(f'expected an RGB picture (H, W, 3), got shape {x.shape}')
+    return x.astype(np.float64)
+
+
+def _same_shape(output, truth):
+    if np.shape(output) != np.shape(truth):
+        raise ValueError(f'output {np.shape(output)} and truth {np.shape(truth)} differ in size')
+
+
+# ---------------------------------------------------------------- photos
+
+def colourfulness(rgb):
+    """Hasler–Süsstrunk colourfulness of an RGB picture on the 0..255 scale.
+
+    rg = |R − G|, yb = |½(R + G) − B|; CF = sqrt(σ_rg² + σ_yb²) + 0.3 · sqrt(μ_rg² + μ_yb²), with
+    population standard deviations over all pixels. 0 for a gray picture.
+    """
+    x = _rgb(rgb)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    rg, yb = np.abs(r - g), np.abs(0.5 * (r + g) - b)
+    return float(math.hypot(rg.std(), yb.std()) + 0.3 * math.hypot(rg.mean(), yb.mean()))
+
+
+def delta_cf(outputs, truths):
+    "ΔCF = |mean CF of `outputs` − mean CF of `truths`| (lists of RGB pictures, or of their CF values)."
+    cf = lambda xs: float(np.mean([x if np.ndim(x) == 0 else colourfulness(x) for x in xs]))  # noqa: E731
+    return abs(cf(outputs) - cf(truths))
+
+
+def psnr(output, truth, data_range=255.0):
+    "Peak signal-to-noise ratio in dB on RGB 0..255: 10·log10(255² / MSE); inf when the pictures are equal."
+    _same_shape(output, truth)
+    mse = float(np.mean((_rgb(output) - _rgb(truth)) ** 2))
+    return math.inf if mse == 0 else 10.0 * math.log10(data_range ** 2 / mse)
+
+
+def ssim(output, truth, data_range=255.0):
+    """Structural similarity on RGB 0..255 with the window of Wang et al. (2004): Gaussian weights,
+    σ = 1.5, 11×11 (skimage's truncate 3.5), K1 = 0.01, K2 = 0.03, population covariances; computed per
+    channel and averaged (`SSIM_WINDOW`). NaN for pictures smaller than 11 pixels on a side."""
+    _same_shape(output, truth)
+    if min(np.shape(truth)[:2]) < 11:
+        return math.nan
+    return float(structural_similarity(_rgb(output), _rgb(truth), data_range=data_range, channel_axis=-1,
+                                       gaussian_weights=True, sigma=1.5, use_sample_covariance=False))
+
+
+def ciede2000_lab(lab_output, lab_truth):
+    "Mean CIEDE2000 difference between two CIE Lab pictures (or arrays of Lab triples)."
+    return float(np.mean(deltaE_ciede2000(np.asarray(lab_truth), np.asarray(lab_output))))
+
+
+def ciede2000(output, truth):
+    "Mean CIEDE2000 colour difference (kL = kC = kH = 1) between two RGB pictures, via CIE Lab (D65)."
+    _same_shape(output, truth)
+    return ciede2000_lab(rgb_to_lab(np.asarray(output)), rgb_to_lab(np.asarray(truth)))
+
+
+@dataclass
+class Drift:
+    """How far colour has moved from the truth, in CIE Lab a*b*.
+
+    `saturation_ratio` = mean chroma C*ab of the output / mean chroma of the truth (1 = as saturated as the
+    truth, >1 oversaturated, <1 washed out). `hue_shift` = the chroma-weighted circular mean of the per-pixel
+    hue difference, in degrees in (−180, 180]: arg Σ (a_o + i b_o)·conj(a_t + i b_t), i.e. each pixel's hue
+    turn weighted by C_o·C_t, so pixels gray in either picture do not count. Positive = turned
+    counter-clockwise in a*b* (red → yellow → green → blue), e.g. skin going orange; negative = toward
+    red/magenta, e.g. lips going red.
+    """
+    saturation_ratio: float
+    hue_shift: float
+    output_chroma: float = math.nan
+    truth_chroma: float = math.nan
+
+
+class DriftMeter:
+    "Accumulates drift over a set: each picture counts once (per-picture means), whatever its size."
+
+    def __init__(self):
+        self.chroma_o = self.chroma_t = 0.0
+        self.cross = 0j
+        self.n = 0
+
+    def add_lab(self, lab_output, lab_truth):
+        zo = lab_output[..., 1] + 1j * lab_output[..., 2]
+        zt = lab_truth[..., 1] + 1j * lab_truth[..., 2]
+        self.chroma_o += float(np.abs(zo).mean())
+        self.chroma_t += float(np.abs(zt).mean())
+        self.cross += complex((zo * np.conj(zt)).mean())
+        self.n += 1
+        return self
+
+    def add(self, output, truth):
+        _same_shape(output, truth)
+        return self.add_lab(rgb_to_lab(np.asarray(output)), rgb_to_lab(np.asarray(truth)))
+
+    @property
+    def value(self):
+        if not self.n:
+            return Drift(math.nan, math.nan)
+        co, ct = self.chroma_o / self.n, self.chroma_t / self.n
+        ratio = co / ct if ct > 0 else math.nan
+        hue = math.degrees(math.atan2(self.cross.imag, self.cross.real)) if abs(self.cross) > 0 else math.nan
+        return Drift(ratio, hue, co, ct)
+
+
+def drift(output, truth):
+    "`Drift` of one output picture against its colour original (both uint8 RGB)."
+    return DriftMeter().add(output, truth).value
+
+
+def drift_warning(d, max_saturation_ratio=MAX_SATURATION_RATIO, max_hue_shift=MAX_HUE_SHIFT,
+                  min_saturation_ratio=None):
+    """'' when `d` (a `Drift`) stays near the truth, else 'drift: <reasons>'.
+
+    Warns when chroma exceeds the truth's by more than `max_saturation_ratio` or the mean hue turns by more
+    than `max_hue_shift` degrees: the first signs of a GAN burst gone too far (orange skin, red lips).
+    Washed-out colour is the normal state of an early generator, so `min_saturation_ratio` is off unless
+    given.
+    """
+    reasons = []
+    if d.saturation_ratio > max_saturation_ratio:
+        reasons.append(f'saturation x{d.saturation_ratio:.2f} of the truth (> x{max_saturation_ratio:g})')
+    if min_saturation_ratio is not None and d.saturation_ratio < min_saturation_ratio:
+        reasons.append(f'saturation x{d.saturation_ratio:.2f} of the truth (< x{min_saturation_ratio:g})')
+    if abs(d.hue_shift) > max_hue_shift:
+        toward = 'toward yellow/orange' if d.hue_shift > 0 else 'toward red/magenta'
+        reasons.append(f'hue turned {d.hue_shift:+.1f} deg {toward} (> {max_hue_shift:g})')
+    return 'drift: ' + '; '.join(reasons) if reasons else ''
+
+
+PHOTO_COLUMNS = ('cf_output', 'cf_truth', 'psnr', 'ssim', 'ciede2000', 'saturation_ratio', 'hue_shift')
+
+
+def _scores(output, truth, lab_o, lab_t):
+    d = DriftMeter().add_lab(lab_o, lab_t).value
+    return dict(cf_output=colourfulness(output), cf_truth=colourfulness(truth), psnr=psnr(output, truth),
+                ssim=ssim(output, truth), ciede2000=ciede2000_lab(lab_o, lab_t),
+                saturation_ratio=d.saturation_ratio, hue_shift=d.hue_shift)
+
+
+def photo_scores(output, truth):
+    "All per-picture measures of an output against its colour original, as a dict keyed by `PHOTO_COLUMNS`."
+    _same_shape(output, truth)
+    return _scores(output, truth, rgb_to_lab(np.asarray(output)), rgb_to_lab(np.asarray(truth)))
+
+
+@dataclass
+class PhotoMeter:
+    "Accumulates `photo_scores` over a set and summarises them (means, ΔCF, drift over the set)."
+    rows: list = field(default_factory=list)
+    _drift: DriftMeter = field(default_factory=DriftMeter)
+
+    def add(self, output, truth):
+        _same_shape(output, truth)
+        lab_o, lab_t = rgb_to_lab(np.asarray(output)), rgb_to_lab(np.asarray(truth))
+        self._drift.add_lab(lab_o, lab_t)
+        row = _scores(output, truth, lab_o, lab_t)
+        self.rows.append(row)
+        return row
+
+    def summary(self):
+        "Means over the set: cf_output, cf_truth, delta_cf, psnr, ssim, ciede2000, set drift and its warning."
+        if not self.rows:
+            return dict(count=0)
+        mean = lambda k: float(np.nanmean([r[k] for r in self.rows]))  # noqa: E731
+        d = self._drift.value
+        return dict(count=len(self.rows), cf_output=mean('cf_output'), cf_truth=mean('cf_truth'),
+                    delta_cf=abs(mean('cf_output') - mean('cf_truth')), psnr=mean('psnr'), ssim=mean('ssim'),
+                    ciede2000=mean('ciede2000'), saturation_ratio=d.saturation_ratio, hue_shift=d.hue_shift,
+                    drift=drift_warning(d))
+
+
+# ---------------------------------------------------------------- films
+
+def channel_histograms(rgb):
+    "Per-channel 256-bin histograms of a uint8 picture, each normalised to sum 1: shape (channels, 256)."
+    x = np.asarray(rgb)
+    if x.dtype != np.uint8:
+        raise ValueError('histograms need uint8 pictures')
+    x = x.reshape(-1, x.shape[-1] if x.ndim == 3 else 1)
+    h = np.stack([np.bincount(x[:, c], minlength=256) for c in range(x.shape[1])]).astype(np.float64)
+    return h / h.sum(axis=1, keepdims=True)
+
+
+def jensen_shannon(p, q):
+    """Jensen–Shannon divergence in bits (log base 2, so 0..1) between distributions along the last axis:
+    ½ KL(p‖m) + ½ KL(q‖m), m = ½(p + q), with 0·log 0 = 0."""
+    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    m = 0.5 * (p + q)
+
+    def kl(a):
+        with np.errstate(divide='ignore', invalid='ignore'):
+            return np.where(a > 0, a * np.log2(a / m), 0.0).sum(axis=-1)
+    return np.clip(0.5 * kl(p) + 0.5 * kl(q), 0.0, 1.0)
+
+
+class CDCMeter:
+    """Colour distribution consistency of a film, fed frame by frame (`add(rgb)`), lower is steadier.
+
+    CDC = Σ_d ⅓ · mean_t JSD(h_t, h_{t+d}) over d = 1, 2, 4, where JSD is the mean over the R, G, B channels
+    of the Jensen–Shannon divergence (bits) between 256-bin histograms. Keeps only the last 4 histograms.
+    When the film is too short for some d (fewer than d + 1 frames), those d are left out and the weights
+    are spread over the rest; NaN for fewer than 2 frames.
+    """
+
+    def __init__(self, distances=CDC_DISTANCES):
+        self.distances = tuple(distances)
+        self.history = deque(maxlen=max(self.distances))
+        self.sums = {d: 0.0 for d in self.distances}
+        self.counts = {d: 0 for d in self.distances}
+
+    def add(self, rgb):
+        h = channel_histograms(rgb)
+        for d in self.distances:
+            if len(self.history) >= d:
+                self.sums[d] += float(jensen_shannon(self.history[-d], h).mean())
+                self.counts[d] += 1
+        self.history.append(h)
+        return self
+
+    def per_distance(self):
+        "Mean JSD for each distance d (NaN where the film had no pair that far apart)."
+        return {d: self.sums[d] / self.counts[d] if self.counts[d] else math.nan for d in self.distances}
+
+    @property
+    def value(self):
+        vals = [v for v in self.per_distance().values() if not math.isnan(v)]
+        return float(np.mean(vals)) if vals else math.nan
+
+
+def _gray(frame):
+    frame = np.asarray(frame)
+    if frame.ndim == 3:
+        frame = rgb_to_gray(frame)
+    return np.ascontiguousarray(frame, dtype=np.uint8)
+
+
+class WarpErrorMeter:
+    """Warp error of one or more output streams of a film, with flow computed on the input frames.
+
+    Feed `add(input_frame, outputs)` frame by frame: `input_frame` is what the colorizer saw (gray or RGB
+    uint8, flow is computed on its luminance), `outputs` one uint8 RGB frame per stream (e.g. the colorized
+    frame and the colour original, which share the flow). For each pair t, t+1:
+    F = DIS flow t→t+1 and B = DIS flow t+1→t on the input; output t+1 is warped back,
+    W(x) = O_{t+1}(x + F(x)) (bilinear); a pixel counts when x + F(x) falls inside the frame and passes
+    |F + B(x+F)|² < 0.01 (|F|² + |B(x+F)|²) + 0.5 (Sundaram et al. 2010);
+    E_t = mean over counted pixels and the 3 channels of (O_t − W)², RGB scaled to 0..1.
+    The film's warp error is the mean of E_t over pairs. Holds only the previous frame.
+    """
+
+    def __init__(self, streams=1, preset=cv2.DISOPTICAL_FLOW_PRESET_MEDIUM):
+        self.streams = streams
+        self.dis = cv2.DISOpticalFlow_create(preset)
+        self.prev_gray, self.prev_outputs = None, None
+        self.sums, self.pairs, self.kept = [0.0] * streams, 0, 0.0
+
+    def _outputs(self, outputs):
+        outs = [outputs] if isinstance(outputs, np.ndarray) and outputs.ndim == 3 else list(outputs)
+        if len(outs) != self.streams:
+            raise ValueError(f'expected {self.streams} output frames, got {len(outs)}')
+        return [np.asarray(o, dtype=np.float32) / 255.0 for o in outs]
+
+    def add(self, input_frame, outputs):
+        gray, outs = _gray(input_frame), self._outputs(outputs)
+        if self.prev_gray is not None:
+            mask, mapx, mapy = self._valid(self.prev_gray, gray)
+            n = int(mask.sum())
+            if n:
+                for s, (o0, o1) in enumerate(zip(self.prev_outputs, outs)):
+                    warped = cv2.remap(o1, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                    self.sums[s] += float(((o0 - warped) ** 2).mean(axis=-1)[mask].mean())
+                self.pairs += 1
+                self.kept += n / mask.size
+        self.prev_gray, self.prev_outputs = gray, outs
+        return self
+
+    def _valid(self, g0, g1):
+        "Mask of pixels of frame t that have a trustworthy match in t+1, and the maps x + F(x)."
+        fwd = self.dis.calc(g0, g1, None)
+        bwd = self.dis.calc(g1, g0, None)
+        h, w = g0.shape
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        mapx, mapy = xs + fwd[..., 0], ys + fwd[..., 1]
+        bwd_at = cv2.remap(bwd, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        inside = (mapx >= 0) & (mapx <= w - 1) & (mapy >= 0) & (mapy <= h - 1)
+        lhs = ((fwd + bwd_at) ** 2).sum(-1)
+        rhs = FB_ALPHA * ((fwd ** 2).sum(-1) + (bwd_at ** 2).sum(-1)) + FB_BETA
+        return inside & (lhs < rhs), mapx, mapy
+
+    @property
+    def values(self):
+        "Warp error per stream (NaN before the second frame)."
+        return [s / self.pairs if self.pairs else math.nan for s in self.sums]
+
+    @property
+    def value(self):
+        return self.values[0]
+
+    @property
+    def kept_fraction(self):
+        "Mean fraction of pixels that passed the occlusion check."
+        return self.kept / self.pairs if self.pairs else math.nan

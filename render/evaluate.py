@@ -1,0 +1,277 @@
+"""`deoldify-like evaluate`: measure a model on colour photos or a colour film the standard way.
+
+Each colour original is turned to gray (its BT.601 luminance, all the model ever sees), colorized through
+the shared inference path, and compared with the original (deoldify_like.metrics). Several render factors
+in one call give one row each. Photos: mean CF of outputs and truth, ΔCF, PSNR, SSIM, CIEDE2000 and the
+colour drift. Films: the same per frame (mean), plus CDC (d = 1, 2, 4) and warp error with optical flow
+on the input frames, beside the same two figures of the colour original: the floor real motion sets.
+"""
+import csv
+import itertools
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+from deoldify_like.colour import rgb_to_gray
+from deoldify_like.errors import BadInputError, DeoldifyLikeError
+from deoldify_like.images import atomic_path, is_image_path, load_image
+from deoldify_like.metrics import (PHOTO_COLUMNS, SSIM_WINDOW, CDCMeter, PhotoMeter, WarpErrorMeter,
+                                   CDC_DISTANCES, FB_ALPHA, FB_BETA)
+from deoldify_like.progress import progress, say
+from deoldify_like.video import iter_frames, probe_video
+
+from .colorizer import Colorizer
+from .render_factor import DEFAULT_FIT, FILM_RENDER_FACTOR, PHOTO_RENDER_FACTOR, model_side
+
+SUMMARY_COLUMNS = ('render_factor', 'count', 'cf_output', 'cf_truth', 'delta_cf', 'psnr', 'ssim', 'ciede2000',
+                   'saturation_ratio', 'hue_shift', 'seconds_per_item', 'drift')
+FILM_COLUMNS = SUMMARY_COLUMNS[:-2] + ('cdc', 'cdc_truth', 'warp_error', 'warp_error_truth', 'flow_kept',
+                                       'seconds_per_item', 'drift')
+DEFINITIONS = {
+    'cf': 'Hasler-Susstrunk colourfulness, absolute-value form, RGB 0..255',
+    'delta_cf': '|mean CF of outputs - mean CF of truths|',
+    'psnr': 'dB on RGB 0..255 against the colour original (inf for identical pictures)',
+    'ssim': SSIM_WINDOW,
+    'ciede2000': 'mean CIEDE2000 on CIE Lab (D65), skimage.color.deltaE_ciede2000',
+    'saturation_ratio': 'mean Lab chroma of outputs / of truths',
+    'hue_shift': 'chroma-weighted circular mean of the per-pixel Lab hue turn, degrees (+ = toward yellow)',
+    'cdc': f'mean Jensen-Shannon divergence (log2) of per-channel 256-bin RGB histograms, frames t and t+d, '
+           f'd = {", ".join(map(str, CDC_DISTANCES))}, each weighted equally',
+    'warp_error': f'mean squared RGB difference (0..1 scale) between output t and output t+1 warped back by '
+                  f'OpenCV DIS flow of the input frames, over pixels passing the forward-backward check '
+                  f'|F+B|^2 < {FB_ALPHA}(|F|^2+|B|^2) + {FB_BETA}',
+    'flow_kept': 'mean fraction of pixels that passed that check',
+    'seconds_per_item': 'seconds spent colorizing (films: decoding and colorizing) per photo or frame, '
+                        'not counting the measuring',
+}
+HEADINGS = {'render_factor': 'rf', 'count': 'n', 'cf_output': 'CF out', 'cf_truth': 'CF truth',
+            'delta_cf': 'dCF', 'psnr': 'PSNR', 'ssim': 'SSIM', 'ciede2000': 'dE00', 'saturation_ratio': 'sat x',
+            'hue_shift': 'hue deg', 'cdc': 'CDC', 'cdc_truth': 'CDC truth', 'warp_error': 'warp err',
+            'warp_error_truth': 'warp truth', 'flow_kept': 'kept', 'seconds_per_item': 's/item', 'drift': 'drift'}
+
+
+def parse_render_factors(text, default):
+    "'12,21,35' -> [12, 21, 35]; None -> [default]. Each is checked against the render-factor rule."
+    if text is None or str(text).strip() == '':
+        return [int(default)]
+    try:
+        factors = [int(t) for t in str(text).replace(' ', '').split(',') if t]
+        for f in factors:
+            model_side(f)
+    except ValueError as e:
+        raise DeoldifyLikeError(f'--render-factor {text!r}: {e}') from None
+    return list(dict.fromkeys(factors))
+
+
+def find_photos(folder):
+    "Image files under `folder` (recursive), in a stable order."
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BadInputError(folder, 'no such folder')
+    return sorted(p for p in folder.rglob('*') if p.is_file() and is_image_path(p))
+
+
+def _batches(items, size):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def evaluate_photos(files, colorize, render_factors, bs=4, root=None, warn=None):
+    """Colorize the gray of each colour photo in `files` at each render factor and measure it.
+
+    `colorize(lumas, render_factor)` -> list of uint8 RGB (e.g. `Colorizer.colorize`). Returns
+    `(rows, summaries, skipped, bad)`: a row per photo and render factor, a summary per render factor
+    (`SUMMARY_COLUMNS`), the colourless files skipped, and `(file, problem)` for files that could not be read.
+    """
+    warn = warn or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    meters = {rf: PhotoMeter() for rf in render_factors}
+    seconds = {rf: 0.0 for rf in render_factors}
+    rows, skipped, bad = [], [], []
+
+    def loaded():
+        for f in progress(files, total=len(files), comment='evaluating photos'):
+            try:
+                img = load_image(f)
+            except BadInputError as e:
+                warn(str(e))
+                bad.append((str(f), e.problem))
+                continue
+            if img.is_gray:
+                say(f'{f}: skipped, no colour to compare with')
+                skipped.append(str(f))
+                continue
+            yield f, img
+
+    for batch in _batches(loaded(), bs):
+        lumas = [img.luma for _, img in batch]
+        for rf in render_factors:
+            t0 = time.perf_counter()
+            outputs = colorize(lumas, rf)
+            seconds[rf] += time.perf_counter() - t0
+            for (f, img), out in zip(batch, outputs):
+                name = str(Path(f).relative_to(root)) if root else str(f)
+                h, w = img.luma.shape
+                rows.append(dict(render_factor=rf, image=name, width=w, height=h, **meters[rf].add(out, img.rgb)))
+    summaries = []
+    for rf in render_factors:
+        s = meters[rf].summary()
+        summaries.append(dict(render_factor=rf, **s, seconds_per_item=seconds[rf] / s['count'] if s['count'] else math.nan))
+    return rows, summaries, skipped, bad
+
+
+def film_frames(path, colorize, render_factor, bs=4, max_frames=None):
+    """Yield `(index, colour original, luminance, colorized frame)` for a colour film, decoded as a stream
+    and colorized in batches of `bs` frames through `colorize(lumas, render_factor)`."""
+    for batch in _batches(itertools.islice(iter_frames(path), max_frames), bs):
+        lumas = [rgb_to_gray(rgb) for _, rgb in batch]
+        for (i, rgb), luma, out in zip(batch, lumas, colorize(lumas, render_factor)):
+            yield i, rgb, luma, out
+
+
+def evaluate_film(path, colorize, render_factors, bs=4, max_frames=None):
+    """Measure a colour film colorized at each render factor (one streaming pass each).
+
+    Returns `(rows, summaries)`: a row per frame and render factor (`PHOTO_COLUMNS`), and a summary per
+    render factor (`FILM_COLUMNS`) with CDC and warp error of the output beside those of the colour
+    original (`cdc_truth`, `warp_error_truth`, measured in the first pass, with the same flow).
+    """
+    total = probe_video(path).frames
+    total = min(total, max_frames) if max_frames else total
+    rows, summaries, truth = [], [], None
+    for rf in render_factors:
+        photo, cdc = PhotoMeter(), CDCMeter()
+        truth_cdc = CDCMeter() if truth is None else None
+        warp = WarpErrorMeter(streams=2 if truth is None else 1)
+        t0, n, measuring = time.perf_counter(), 0, 0.0
+        for i, rgb, luma, out in progress(film_frames(path, colorize, rf, bs, max_frames), total=total,
+                                          comment=f'film at render factor {rf}'):
+            t1 = time.perf_counter()
+            rows.append(dict(render_factor=rf, frame=i, **photo.add(out, rgb)))
+            cdc.add(out)
+            warp.add(luma, [out, rgb] if truth_cdc else [out])
+            if truth_cdc:
+                truth_cdc.add(rgb)
+            n += 1
+            measuring += time.perf_counter() - t1
+        if not n:
+            raise BadInputError(path, 'no frames could be decoded')
+        if truth_cdc:
+            truth = dict(cdc_truth=truth_cdc.value, warp_error_truth=warp.values[1])
+        summaries.append(dict(render_factor=rf, **photo.summary(), cdc=cdc.value, **truth,
+                              warp_error=warp.value, flow_kept=warp.kept_fraction,
+                              seconds_per_item=(time.perf_counter() - t0 - measuring) / n))
+    return rows, summaries
+
+
+def _cell(value):
+    if isinstance(value, float):
+        if math.isnan(value):
+            return '-'
+        if math.isinf(value):
+            return 'inf'
+        return f'{value:.3g}' if abs(value) < 0.01 and value != 0 else f'{value:.3f}' if abs(value) < 10 else f'{value:.2f}'
+    return str(value)
+
+
+def format_table(summaries, columns):
+    "A plain text table of the summaries, one row per render factor."
+    head = [HEADINGS.get(c, c) for c in columns]
+    body = [[_cell(s.get(c, '')) for c in columns] for s in summaries]
+    widths = [max(len(r[i]) for r in [head] + body) for i in range(len(columns))]
+    line = lambda cells: '  '.join(c.rjust(w) if i < len(cells) - 1 else c for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731,E501
+    return '\n'.join([line(head)] + [line(r) for r in body])
+
+
+def _jsonable(value):
+    "inf as the string 'inf' (PSNR of identical pictures), NaN as null: plain JSON that every reader takes."
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ('inf' if value > 0 else '-inf')
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def write_json(report, dest):
+    with atomic_path(dest) as tmp:
+        tmp.write_text(json.dumps(_jsonable(report), indent=2) + '\n')
+    return Path(dest)
+
+
+def write_csv(rows, columns, dest):
+    with atomic_path(dest) as tmp:
+        with open(tmp, 'w', newline='') as f:
+            w = csv.DictWriter(f, fieldnames=columns, extrasaction='ignore')
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: _cell_csv(v) for k, v in r.items()})
+    return Path(dest)
+
+
+def _cell_csv(value):
+    return ('inf' if value > 0 else '-inf') if isinstance(value, float) and math.isinf(value) else value
+
+
+def evaluate(model: str = None,  # model file (as `promote` writes it); required
+             images: str = None,  # folder of colour photos (searched recursively; colourless ones are skipped)
+             film: str = None,  # a colour film
+             render_factor: str = None,  # one or several, comma-separated (12,21,35): one row each. Default: the model's own for photos, 21 for films
+             json: str = None,  # write the overall figures to this JSON file (the per-item CSV goes beside it)
+             csv: str = None,  # per-photo (or per-frame) CSV; default: beside --json, same name, .csv
+             device: str = 'auto',  # auto, cpu or cuda
+             bs: int = 4,  # pictures per batch
+             fit: str = DEFAULT_FIT,  # how a non-square picture fits the model's square: stretch or pad
+             max_frames: int = None,  # films: measure only the first N frames
+             ):
+    "Measure a model on colour photos or a colour film: CF, dCF, PSNR, SSIM, CIEDE2000, drift; CDC and warp error."
+    if model is None:
+        raise DeoldifyLikeError('give the model file: --model M')
+    if (images is None) == (film is None):
+        raise DeoldifyLikeError('give either --images DIR or --film FILE')
+    try:
+        colorizer = Colorizer.from_file(model, fit=fit, device=device)
+    except ValueError as e:
+        raise DeoldifyLikeError(str(e)) from None
+    default_rf = FILM_RENDER_FACTOR if film else (colorizer.header.get('render_factor') or PHOTO_RENDER_FACTOR)
+    factors = parse_render_factors(render_factor, default_rf)
+    json_path = Path(json) if json else None
+    csv_path = Path(csv) if csv else json_path.with_suffix('.csv') if json_path else None
+    report = dict(model=str(model), render_factors=factors, fit=fit, device=str(colorizer.device),
+                  definitions=DEFINITIONS)
+    bad = []
+    if images is not None:
+        files = find_photos(images)
+        if not files:
+            raise BadInputError(images, 'holds no image files')
+        rows, summaries, skipped, bad = evaluate_photos(files, colorizer.colorize, factors, bs, root=images)
+        if not rows:
+            raise BadInputError(images, 'holds no colour photos to compare with')
+        columns, item_columns = SUMMARY_COLUMNS, ('render_factor', 'image', 'width', 'height') + PHOTO_COLUMNS
+        report.update(images=str(images), skipped_colourless=skipped, bad_files=[dict(file=f, problem=p) for f, p in bad])
+        title = f'{len(rows) // len(factors)} colour photos from {images}'
+    else:
+        info = probe_video(film)
+        rows, summaries = evaluate_film(film, colorizer.colorize, factors, bs, max_frames)
+        columns, item_columns = FILM_COLUMNS, ('render_factor', 'frame') + PHOTO_COLUMNS
+        report.update(film=str(film), width=info.width, height=info.height, fps=float(info.fps),
+                      frames=summaries[0]['count'])
+        title = f'{summaries[0]["count"]} frames of {film} ({info.width}x{info.height})'
+    report['rows'] = summaries
+    print(f'{model} on {title}; SSIM window: {SSIM_WINDOW}')
+    print(format_table(summaries, columns))
+    if json_path:
+        write_json(report, json_path)
+        say(f'wrote {json_path}')
+    if csv_path:
+        write_csv(rows, item_columns, csv_path)
+        say(f'wrote {csv_path}')
+    return 1 if bad else 0
