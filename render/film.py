@@ -34,7 +34,7 @@ import numpy as np
 from deoldify_like.colour import recombine_luminance
 from deoldify_like.errors import BadInputError
 from deoldify_like.images import atomic_path
-from deoldify_like.progress import progress, quiet
+from deoldify_like.progress import progress, quiet, say
 from deoldify_like.video import VIDEO_SUFFIXES, probe_video
 
 SEGMENT_FRAMES = 240  # frames per resumable segment: about 10 s of film, a minute or two of CPU work
@@ -73,10 +73,13 @@ class _Stopped(Exception):
     "A worker thread was told to stop."
 
 
-def _put(q, item, stop):
+def _put(q, item, stop, workers=()):
+    "Put `item` on the bounded queue `q`, waiting; give up when told to stop or when a worker failed."
     while True:
         if stop.is_set():
             raise _Stopped
+        for w in workers:
+            _raise_from(w)
         try:
             return q.put(item, timeout=0.1)
         except queue.Full:
@@ -316,7 +319,7 @@ def _colorize_segments(colorizer, src, state, work, suffix, render_factor, segme
         def flush():
             nonlocal done
             preds = colorizer.predict([f.luma for f in batch], render_factor)
-            _put(frames_out, list(zip(batch, preds)), stop)
+            _put(frames_out, list(zip(batch, preds)), stop, [writer_t])
             done += len(batch)
             ticker.tick(len(batch))
             batch.clear()
@@ -332,18 +335,20 @@ def _colorize_segments(colorizer, src, state, work, suffix, render_factor, segme
                 flush()
         if batch:
             flush()
-        _put(frames_out, END, stop)
+        _put(frames_out, END, stop, [writer_t])
         while writer_t.is_alive():
             writer_t.join(0.1)
             _raise_from(writer_t)
         _raise_from(writer_t)
         _raise_from(reader_t)
+        ticker.close()
     finally:
         stop.set()
         reader_t.join(), writer_t.join()
-        ticker.close()
         writer.abandon()
         container.close()
+    if done < total:
+        say(f"{src}: only {done} of its {total} frames could be decoded; the output has {done}")
     return done
 
 

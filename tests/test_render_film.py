@@ -11,15 +11,20 @@ import torch
 from deoldify_like.colour import rgb_to_gray
 from deoldify_like.errors import BadInputError
 from deoldify_like.video import probe_video
+from render.cli import render
 from render.colorizer import Colorizer, OutOfMemory
 from render.film import render_film, work_dir
 from render_helpers import decoded_frames, make_film, save_tiny_model
 
 
 @pytest.fixture(scope='module')
-def colorizer(tmp_path_factory):
-    path = save_tiny_model(tmp_path_factory.mktemp('model') / 'tiny.safetensors')
-    return Colorizer.from_file(path, render_factor=2, device='cpu', bs=2)
+def model_path(tmp_path_factory):
+    return save_tiny_model(tmp_path_factory.mktemp('model') / 'tiny.safetensors')
+
+
+@pytest.fixture(scope='module')
+def colorizer(model_path):
+    return Colorizer.from_file(model_path, render_factor=2, device='cpu', bs=2)
 
 
 def _same_film(src, out, count_frames=False):
@@ -138,3 +143,13 @@ def test_bad_films(tmp_path, colorizer):
     with pytest.raises(BadInputError, match='notes.mp4'):
         render_film(colorizer, text, tmp_path / 'out' / 'notes.mp4', 2)
     assert not work_dir(tmp_path / 'out' / 'notes.mp4').exists()
+
+
+def test_command_keeps_an_unfinished_render_unless_told(tmp_path, model_path, capsys):
+    src = make_film(tmp_path / 'in.mp4', frames=6, audio=False)
+    out = tmp_path / 'out'
+    (work_dir(out / 'in.mp4')).mkdir(parents=True)
+    assert render([str(src)], model=str(model_path), out=str(out), render_factor=2) == 1
+    assert '--resume continues it' in capsys.readouterr().err and not (out / 'in.mp4').exists()
+    assert render([str(src)], model=str(model_path), out=str(out), render_factor=2, resume=True) == 0
+    assert probe_video(out / 'in.mp4').frames == 6 and not work_dir(out / 'in.mp4').exists()
