@@ -34,7 +34,7 @@ RENDER_FACTOR = 4  # where the slider starts (35 is the photo default for a real
 SLIDER = (2, 8)  # the slider's range (e.g. (7, 45) for a real model)
 SWEEP = [2, 3, 4]  # render factors of the sweep grid (e.g. [14, 21, 28, 35])
 DEVICE = 'auto'
-PRECISION = 'fp32'
+PRECISION = 'auto'  # bf16 where the hardware does it natively, else fp32
 BS = 2
 OUT = 'out/05_colorize_photos\'''', metadata={'tags': ['parameters']}),
         new_code_cell('''\
@@ -82,7 +82,7 @@ RENDER_FACTOR = 4  # 21 is the film default for a real model
 SWEEP = [2, 3, 4]  # render factors to compare on the middle frame (e.g. [12, 16, 21, 28])
 FRAMES = 12  # render only the first frames (None: the whole film)
 DEVICE = 'auto'
-PRECISION = 'fp32'
+PRECISION = 'auto'  # bf16 where the hardware does it natively, else fp32
 BS = 2
 OUT = 'out/06_colorize_film\'''', metadata={'tags': ['parameters']}),
         new_code_cell('''\

@@ -32,7 +32,7 @@ from deoldify_like.progress import progress, say
 from deoldify_like.video import iter_frames, probe_video
 
 from .cli import make_colorizer
-from .colorizer import DEFAULT_BS, DEFAULT_PRECISION, PRECISIONS, Colorizer
+from .colorizer import DEFAULT_BS, DEFAULT_PRECISION, PRECISION_CHOICES, Colorizer
 from .film import output_suffix, render_film
 from .render_factor import DEFAULT_FIT, FILM_RENDER_FACTOR, FITS, fit_to_square
 
@@ -217,7 +217,7 @@ def bench(model: Annotated[str, "model file", dict(opt=True, required=True)],
           render_factor: int = FILM_RENDER_FACTOR,  # render factor for both paths
           json: str = None,  # also write the figures to this JSON file
           bs: int = DEFAULT_BS,  # frames per model batch on the film path
-          precision: Annotated[str, "model arithmetic on the film path", dict(choices=list(PRECISIONS))] = DEFAULT_PRECISION,
+          precision: Annotated[str, "model arithmetic on the film path", dict(choices=PRECISION_CHOICES)] = DEFAULT_PRECISION,
           device: Annotated[str, "auto is CUDA when present", dict(choices=['auto', 'cpu', 'cuda'])] = 'auto',
           fit: Annotated[str, "how frames fit the model's square", dict(choices=FITS)] = DEFAULT_FIT,
           frames: int = None,  # only the first N frames of the film (both paths)

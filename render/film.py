@@ -96,6 +96,23 @@ def _get(q, stop):
             pass
 
 
+def _raise_from(worker):
+    if worker.error is not None:
+        raise worker.error
+
+
+def _get_checked(q, stop, workers):
+    "Next item of `q`, raising a worker's error as soon as it has one."
+    while True:
+        for w in workers:
+            _raise_from(w)
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            if stop.is_set():
+                raise _Stopped from None
+
+
 class _Worker(threading.Thread):
     "A thread whose exception is kept for the main thread to raise."
 
@@ -350,23 +367,6 @@ def _colorize_segments(colorizer, src, state, work, suffix, render_factor, segme
     if done < total:
         say(f"{src}: only {done} of its {total} frames could be decoded; the output has {done}")
     return done
-
-
-def _raise_from(worker):
-    if worker.error is not None:
-        raise worker.error
-
-
-def _get_checked(q, stop, workers):
-    "Next item of `q`, raising a worker's error as soon as it has one."
-    while True:
-        for w in workers:
-            _raise_from(w)
-        try:
-            return q.get(timeout=0.1)
-        except queue.Empty:
-            if stop.is_set():
-                raise _Stopped from None
 
 
 def _packets(path, stream_index=0, kind='video', shift=0):

@@ -153,3 +153,12 @@ def test_command_keeps_an_unfinished_render_unless_told(tmp_path, model_path, ca
     assert '--resume continues it' in capsys.readouterr().err and not (out / 'in.mp4').exists()
     assert render([str(src)], model=str(model_path), out=str(out), render_factor=2, resume=True) == 0
     assert probe_video(out / 'in.mp4').frames == 6 and not work_dir(out / 'in.mp4').exists()
+
+
+def test_audio_is_reencoded_only_where_the_container_cannot_hold_it(tmp_path, colorizer):
+    src = make_film(tmp_path / 'in.mp4', frames=12, width=48, height=32)  # H.264 + AAC
+    out = tmp_path / 'out' / 'in.webm'  # WebM holds neither: VP9 + Opus
+    render_film(colorizer, src, out, 2)
+    a, b = probe_video(src), probe_video(out)
+    assert (b.codec, b.audio_codec, b.frames, b.fps) == ('vp9', 'opus', 12, a.fps)
+    assert abs(b.duration - a.duration) < 0.1

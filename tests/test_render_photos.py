@@ -14,7 +14,7 @@ from deoldify_like.colour import rgb_to_gray
 from deoldify_like.errors import DeoldifyLikeError
 from deoldify_like.images import load_image
 from render.cli import render
-from render.colorizer import Colorizer, OutOfMemory, is_out_of_memory
+from render.colorizer import Colorizer, OutOfMemory, is_out_of_memory, native_bf16, resolve_precision
 from render.folders import plan
 from render.render_factor import FILM_RENDER_FACTOR, PHOTO_RENDER_FACTOR, parse_sweep, resolve_render_factor
 from render_helpers import save_tiny_model
@@ -163,6 +163,29 @@ def test_render_factor_rule():
     assert parse_sweep('10, 14,18') == [10, 14, 18]
     with pytest.raises(ValueError):
         parse_sweep('0,10')
+
+
+def test_precision_choice():
+    cpu = torch.device('cpu')
+    assert resolve_precision('auto', cpu) == ('bf16' if native_bf16(cpu) else 'fp32')
+    assert resolve_precision('fp32', cpu) == 'fp32'
+    with pytest.raises(ValueError):
+        resolve_precision('int4', cpu)
+    with pytest.raises(ValueError, match='CUDA'):
+        Colorizer(torch.nn.Conv2d(3, 3, 1), 2, device='cpu', precision='fp16')
+
+
+def test_inference_copy_gives_the_same_numbers(colour_image):
+    "Spectral norm folded, channels_last and batching change no number beyond float rounding."
+    from deoldify_like.generator import build_generator
+    torch.manual_seed(0)
+    model = build_generator(arch='resnet18', nf_factor=0.5).eval()
+    lumas = [np.roll(rgb_to_gray(colour_image), 5 * i, axis=0) for i in range(3)]
+    plain = Colorizer(model, 3, device='cpu', bs=1, precision='fp32', channels_last=False, fold=False).predict(lumas)
+    fast = Colorizer(model, 3, device='cpu', bs=2, precision='fp32').predict(lumas)
+    for a, b in zip(plain, fast):
+        assert np.abs(a.astype(int) - b).max() <= 1
+    assert any(hasattr(m, 'weight_orig') for m in model.modules())  # the caller's model is untouched
 
 
 class FlakyMemoryModel(torch.nn.Module):
