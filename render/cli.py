@@ -4,7 +4,7 @@ from typing import Annotated
 from deoldify_like.errors import DeoldifyLikeError
 from deoldify_like.progress import say
 
-from .colorizer import DEFAULT_BS, DEFAULT_PRECISION, PRECISIONS, Colorizer
+from .colorizer import DEFAULT_BS, DEFAULT_PRECISION, PRECISION_CHOICES, Colorizer
 from .folders import Report, plan, render_jobs
 from .render_factor import DEFAULT_FIT, FITS, parse_sweep
 
@@ -27,7 +27,7 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
            fit: Annotated[str, "how a non-square picture fits the model's square", dict(choices=FITS)] = DEFAULT_FIT,
            device: Annotated[str, "auto is CUDA when present, else CPU", dict(choices=['auto', 'cpu', 'cuda'])] = 'auto',
            bs: int = DEFAULT_BS,  # pictures or film frames per model batch (halved automatically on out-of-memory)
-           precision: Annotated[str, "model arithmetic: bf16 is much faster on CPUs with AVX-512 BF16 and on GPUs", dict(choices=list(PRECISIONS))] = DEFAULT_PRECISION,
+           precision: Annotated[str, "model arithmetic: auto is bf16 where the CPU or GPU does it natively (2-3x faster on CPU, same quality), else fp32", dict(choices=PRECISION_CHOICES)] = DEFAULT_PRECISION,
            resume: bool = False,  # continue unfinished film renders where they stopped (finished outputs are skipped)
            overwrite: bool = False):  # redo outputs that exist already
     "Colorize photos, GIFs, films and folders of them with a model file."

@@ -34,12 +34,14 @@ import numpy as np
 from deoldify_like.colour import recombine_luminance
 from deoldify_like.errors import BadInputError
 from deoldify_like.images import atomic_path
-from deoldify_like.progress import progress, quiet
+from deoldify_like.progress import progress, quiet, say
 from deoldify_like.video import VIDEO_SUFFIXES, probe_video
 
 SEGMENT_FRAMES = 240  # frames per resumable segment: about 10 s of film, a minute or two of CPU work
 KEPT_SUFFIXES = {'.mp4', '.m4v', '.mov', '.mkv', '.avi', '.webm'}  # other containers are written as .mkv
-X264 = {'crf': '17', 'preset': 'veryfast'}  # crf 17 as the reference; veryfast keeps the encoder light
+# crf 17 as the reference; veryfast keeps the encoder light; no B-frames, so that decoding order equals
+# display order in every segment and the segments' timestamps join without gaps.
+X264 = {'crf': '17', 'preset': 'veryfast', 'bf': '0'}
 VP9 = {'crf': '30', 'b': '0', 'deadline': 'good', 'cpu-used': '5', 'row-mt': '1'}
 QUEUE_BATCHES = 3  # batches waiting on each side of the model
 
@@ -71,10 +73,13 @@ class _Stopped(Exception):
     "A worker thread was told to stop."
 
 
-def _put(q, item, stop):
+def _put(q, item, stop, workers=()):
+    "Put `item` on the bounded queue `q`, waiting; give up when told to stop or when a worker failed."
     while True:
         if stop.is_set():
             raise _Stopped
+        for w in workers:
+            _raise_from(w)
         try:
             return q.put(item, timeout=0.1)
         except queue.Full:
@@ -89,6 +94,23 @@ def _get(q, stop):
             return q.get(timeout=0.1)
         except queue.Empty:
             pass
+
+
+def _raise_from(worker):
+    if worker.error is not None:
+        raise worker.error
+
+
+def _get_checked(q, stop, workers):
+    "Next item of `q`, raising a worker's error as soon as it has one."
+    while True:
+        for w in workers:
+            _raise_from(w)
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            if stop.is_set():
+                raise _Stopped from None
 
 
 class _Worker(threading.Thread):
@@ -134,7 +156,7 @@ def _timing(container, stream, suffix):
 
 
 def segment_suffix(suffix):
-    "Segments are MP4 (complete, exact timestamps) except for WebM (VP9) and AVI (no B-frames) films."
+    "Segments are MP4 (complete, exact timestamps) except for WebM (VP9) and AVI films."
     return suffix if suffix in ('.webm', '.avi') else '.mp4'
 
 
@@ -162,8 +184,7 @@ class _SegmentWriter:
     def _open(self, k):
         self.segment, self.tmp, self.offset = k, self.work / f'.seg_{k:05d}.partial{self.suffix}', None
         self.container = av.open(str(self.tmp), 'w')
-        options = dict(self.options, **({'bf': '0'} if self.suffix == '.avi' else {}))  # AVI has no B-frames
-        s = self.container.add_stream(self.codec, rate=self.timing.rate, options=options)
+        s = self.container.add_stream(self.codec, rate=self.timing.rate, options=dict(self.options))
         s.width, s.height, s.pix_fmt = self.width, self.height, self.pix_fmt
         s.time_base = s.codec_context.time_base = self.timing.out_tb
         s.codec_context.colorspace, s.codec_context.color_range = 5, 1  # BT.601, limited range: what we encode
@@ -315,7 +336,7 @@ def _colorize_segments(colorizer, src, state, work, suffix, render_factor, segme
         def flush():
             nonlocal done
             preds = colorizer.predict([f.luma for f in batch], render_factor)
-            _put(frames_out, list(zip(batch, preds)), stop)
+            _put(frames_out, list(zip(batch, preds)), stop, [writer_t])
             done += len(batch)
             ticker.tick(len(batch))
             batch.clear()
@@ -331,36 +352,21 @@ def _colorize_segments(colorizer, src, state, work, suffix, render_factor, segme
                 flush()
         if batch:
             flush()
-        _put(frames_out, END, stop)
+        _put(frames_out, END, stop, [writer_t])
         while writer_t.is_alive():
             writer_t.join(0.1)
             _raise_from(writer_t)
         _raise_from(writer_t)
         _raise_from(reader_t)
+        ticker.close()
     finally:
         stop.set()
         reader_t.join(), writer_t.join()
-        ticker.close()
         writer.abandon()
         container.close()
+    if done < total:
+        say(f"{src}: only {done} of its {total} frames could be decoded; the output has {done}")
     return done
-
-
-def _raise_from(worker):
-    if worker.error is not None:
-        raise worker.error
-
-
-def _get_checked(q, stop, workers):
-    "Next item of `q`, raising a worker's error as soon as it has one."
-    while True:
-        for w in workers:
-            _raise_from(w)
-        try:
-            return q.get(timeout=0.1)
-        except queue.Empty:
-            if stop.is_set():
-                raise _Stopped from None
 
 
 def _packets(path, stream_index=0, kind='video', shift=0):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from deoldify_like.errors import BadInputError
 from deoldify_like.images import is_image_path, load_image
-from deoldify_like.progress import say
+from deoldify_like.progress import progress, say
 
 from . import photos
 from .colorizer import OutOfMemory
@@ -150,13 +150,18 @@ def render_jobs(colorizer, jobs, render_factor=None, resume=False, overwrite=Fal
             _render_photo_chunk(colorizer, chunk, header, render_factor, report)
             chunk.clear()
 
-    for job in jobs:
+    for job in progress(jobs, total=len(jobs)) if len(jobs) > 1 else jobs:
         if job.dest.exists() and not overwrite:
             say(f"{job.dest}: exists, skipped (--overwrite to redo it)")
             report.skipped.append(job.dest)
             continue
         if job.kind == 'film' and not sweep:
-            say(f"{job.src} -> {job.dest}" + (' (resuming)' if resume and work_dir(job.dest).exists() else ''))
+            unfinished = work_dir(job.dest).exists()
+            if unfinished and not (resume or overwrite):  # never throw away finished work unasked
+                report.fail(job, f"an unfinished render is in {work_dir(job.dest)}; "
+                                 f"--resume continues it, --overwrite starts again")
+                continue
+            say(f"{job.src} -> {job.dest}" + (' (resuming)' if resume and unfinished else ''))
         if job.kind == 'photo' and not sweep:
             chunk.append(job)
             if len(chunk) >= colorizer.bs:

@@ -1,0 +1,231 @@
+"""The film benchmark: how close the real film path comes to the model's own speed, and how much faster it
+is than a reference-style path, with peak memory for each.
+
+- model only: the generator alone on frames already in memory, batched as the film path batches them;
+  measured just before and just after the film path (their mean), so both see the same machine load;
+- end to end: `render_film` on the film (decode, colorize, encode, audio), wall clock;
+- reference style: every frame written to a JPEG file, each read back and colorized alone (batch 1,
+  contiguous memory, fp32, spectral norm recomputed every pass), written to JPEG again, then all encoded
+  into a film (libx264 crf 17) with the audio copied; and its own model-only speed.
+Peak memory is the resident set size's high-water mark of each phase, sampled every 10 ms (plus CUDA's
+peak allocation on a GPU).
+"""
+import argparse
+import json as jsonlib
+import os
+import resource
+import tempfile
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Annotated
+
+import av
+import cv2
+import numpy as np
+import torch
+
+from deoldify_like.colour import recombine_luminance, rgb_to_gray
+from deoldify_like.model_file import load_generator
+from deoldify_like.progress import progress, say
+from deoldify_like.video import iter_frames, probe_video
+
+from .cli import make_colorizer
+from .colorizer import DEFAULT_BS, DEFAULT_PRECISION, PRECISION_CHOICES, Colorizer
+from .film import output_suffix, render_film
+from .render_factor import DEFAULT_FIT, FILM_RENDER_FACTOR, FITS, fit_to_square
+
+MODEL_ONLY_FRAMES = 8  # frames per model-only measurement (each side of the film path)
+
+
+def _rss_bytes():
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+class PeakMemory:
+    "High-water mark of this process's resident memory (and CUDA allocations) while the block runs."
+
+    def __init__(self, device):
+        self.device, self.peak, self.cuda_peak = device, 0, None
+
+    def _sample(self):
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, _rss_bytes())
+
+    def __enter__(self):
+        self.peak, self._stop = _rss_bytes(), threading.Event()
+        if self.device.type == 'cuda':
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+        if self.device.type == 'cuda':
+            self.cuda_peak = torch.cuda.max_memory_allocated(self.device)
+
+    def figures(self):
+        mb = {'peak_rss_mb': round(self.peak / 2**20, 1)}
+        if self.cuda_peak is not None:
+            mb['cuda_peak_mb'] = round(self.cuda_peak / 2**20, 1)
+        return mb
+
+
+def _sync(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def model_only_fps(colorizer, lumas, render_factor):
+    "Frames per second of the generator alone (the same batches, precision and memory format as rendering)."
+    squares = np.stack([fit_to_square(luma, render_factor, colorizer.fit)[0] for luma in lumas])
+    bs = colorizer.bs
+    colorizer.forward(squares[:bs])  # warm-up: oneDNN picks its kernels on the first pass
+    _sync(colorizer.device)
+    start = time.perf_counter()
+    for i in range(0, len(squares), bs):
+        colorizer.forward(squares[i:i + bs])
+    _sync(colorizer.device)
+    return len(squares) / (time.perf_counter() - start)
+
+
+def reference_render(colorizer, video, dest, render_factor, limit, work):
+    "A render the way the reference renderer does it: JPEG files in between, one frame at a time."
+    info = probe_video(video)
+    frames_dir, colour_dir = work / 'frames', work / 'colour'
+    frames_dir.mkdir(), colour_dir.mkdir()
+    n = 0
+    for i, rgb in iter_frames(video):
+        if limit and i >= limit:
+            break
+        cv2.imwrite(str(frames_dir / f'{i:06d}.jpg'), rgb[..., ::-1])
+        n += 1
+    for i in progress(range(n), total=n):
+        bgr = cv2.imread(str(frames_dir / f'{i:06d}.jpg'))
+        luma = rgb_to_gray(bgr[..., ::-1])
+        pred = colorizer.predict([luma], render_factor)[0]
+        cv2.imwrite(str(colour_dir / f'{i:06d}.jpg'), recombine_luminance(luma, pred)[..., ::-1])
+    with av.open(str(video)) as src, av.open(str(dest), 'w') as out:
+        vs = out.add_stream('libx264', rate=info.fps, options={'crf': '17'})
+        vs.width, vs.height, vs.pix_fmt = info.width, info.height, 'yuv420p' if info.width % 2 == 0 and info.height % 2 == 0 else 'yuv444p'
+        audio_in = src.streams.audio[0] if src.streams.audio else None
+        audio_out = out.add_stream_from_template(audio_in) if audio_in is not None else None
+        for i in range(n):
+            frame = av.VideoFrame.from_ndarray(cv2.imread(str(colour_dir / f'{i:06d}.jpg'))[..., ::-1].copy(), format='rgb24')
+            frame.pts, frame.time_base = i, 1 / Fraction(info.fps)
+            out.mux(vs.encode(frame))
+        out.mux(vs.encode(None))
+        if audio_out is not None:
+            end = n / info.fps
+            for packet in src.demux(audio_in):
+                if packet.size and (packet.pts is None or packet.pts * packet.time_base < end):
+                    packet.stream = audio_out
+                    out.mux(packet)
+    return n
+
+
+def _first_lumas(video, n):
+    lumas = []
+    for _, rgb in iter_frames(video):
+        lumas.append(rgb_to_gray(rgb))
+        if len(lumas) >= n:
+            break
+    return lumas
+
+
+def run_bench(model, video, render_factor=FILM_RENDER_FACTOR, bs=DEFAULT_BS, precision=DEFAULT_PRECISION,
+              device='auto', fit=DEFAULT_FIT, frames=None, reference=True):
+    "Measure both paths on `video`; returns the figures as a dict."
+    video = Path(video)
+    info = probe_video(video)
+    n = min(frames, info.frames) if frames else info.frames
+    load_before = os.getloadavg()
+    colorizer = make_colorizer(model, fit, device, bs, precision)
+    lumas = _first_lumas(video, max(MODEL_ONLY_FRAMES, bs))
+    figures = {'video': str(video), 'frames': n, 'size': f'{info.width}x{info.height}', 'fps': str(info.fps),
+               'render_factor': render_factor, 'device': colorizer.device.type, 'torch_threads': torch.get_num_threads(),
+               'cpu_count': os.cpu_count(), 'model': str(model), 'model_config': colorizer.header.get('config')}
+    with tempfile.TemporaryDirectory(prefix='deoldify-like-bench-') as tmp:
+        tmp = Path(tmp)
+        say(f"bench: model only ({colorizer.precision}, batch {colorizer.bs}, channels_last) ...")
+        with PeakMemory(colorizer.device) as mem_model:
+            before = model_only_fps(colorizer, lumas, render_factor)
+        say(f"bench: end to end, {n} frames ...")
+        with PeakMemory(colorizer.device) as mem_e2e:
+            start = time.perf_counter()
+            done = render_film(colorizer, video, tmp / f'film{output_suffix(video)}', render_factor, limit=frames)
+            e2e_seconds = time.perf_counter() - start
+        after = model_only_fps(colorizer, lumas, render_factor)
+        model_fps = (before + after) / 2
+        e2e_fps = done / e2e_seconds
+        figures['ours'] = {'config': {'bs': colorizer.bs, 'precision': colorizer.precision, 'channels_last': True,
+                                      'spectral_norm_folded': True, 'fit': fit},
+                           'model_only_fps': round(model_fps, 3), 'model_only_fps_before_after': [round(before, 3), round(after, 3)],
+                           'end_to_end_fps': round(e2e_fps, 3), 'end_to_end_seconds': round(e2e_seconds, 1),
+                           'end_to_end_over_model_only': round(e2e_fps / model_fps, 3),
+                           'model_only_memory': mem_model.figures(), **mem_e2e.figures()}
+        if reference:
+            del colorizer
+            base, _ = load_generator(model)
+            ref = Colorizer(base, render_factor, fit, device, bs=1, precision='fp32', channels_last=False, fold=False,
+                            copy_model=False)
+            say("bench: reference style: model only (fp32, batch 1, contiguous) ...")
+            ref_model_fps = model_only_fps(ref, lumas, render_factor)
+            say(f"bench: reference style: end to end through JPEG files, {n} frames ...")
+            with PeakMemory(ref.device) as mem_ref:
+                start = time.perf_counter()
+                done_ref = reference_render(ref, video, tmp / 'reference.mp4', render_factor, frames, tmp)
+                ref_seconds = time.perf_counter() - start
+            ref_fps = done_ref / ref_seconds
+            figures['reference'] = {'config': {'bs': 1, 'precision': 'fp32', 'channels_last': False,
+                                               'spectral_norm_folded': False, 'fit': fit, 'frames_through': 'JPEG files'},
+                                    'model_only_fps': round(ref_model_fps, 3), 'end_to_end_fps': round(ref_fps, 3),
+                                    'end_to_end_seconds': round(ref_seconds, 1),
+                                    'end_to_end_over_model_only': round(ref_fps / ref_model_fps, 3), **mem_ref.figures()}
+            figures['gain_end_to_end'] = round(e2e_fps / ref_fps, 3)
+            figures['gain_model_only'] = round(model_fps / ref_model_fps, 3)
+    figures['process_peak_rss_mb'] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    figures['load_average_before_after'] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
+    return figures
+
+
+def format_table(f):
+    "The figures as a small Markdown table."
+    rows = [('path', 'model-only frames/s', 'end-to-end frames/s', 'end-to-end / model-only', 'peak RSS MB')]
+    o = f['ours']
+    rows.append((f"film path ({o['config']['precision']}, batch {o['config']['bs']}, channels_last, SN folded)",
+                 o['model_only_fps'], o['end_to_end_fps'], o['end_to_end_over_model_only'], o['peak_rss_mb']))
+    if 'reference' in f:
+        r = f['reference']
+        rows.append(('reference style (JPEG files, fp32, batch 1)', r['model_only_fps'], r['end_to_end_fps'],
+                     r['end_to_end_over_model_only'], r['peak_rss_mb']))
+    lines = ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
+    lines.insert(1, '|' + '---|' * len(rows[0]))
+    head = (f"{f['video']}: {f['frames']} frames {f['size']} at render factor {f['render_factor']} on "
+            f"{f['device']} ({f['torch_threads']} torch threads, load average {f['load_average_before_after']})")
+    tail = [f"end-to-end gain over the reference style: {f['gain_end_to_end']}x"] if 'gain_end_to_end' in f else []
+    return '\n'.join([head, *lines, *tail])
+
+
+def bench(model: Annotated[str, "model file", dict(opt=True, required=True)],
+          video: Annotated[str, "film to render", dict(opt=True, required=True)],
+          render_factor: int = FILM_RENDER_FACTOR,  # render factor for both paths
+          json: str = None,  # also write the figures to this JSON file
+          bs: int = DEFAULT_BS,  # frames per model batch on the film path
+          precision: Annotated[str, "model arithmetic on the film path", dict(choices=PRECISION_CHOICES)] = DEFAULT_PRECISION,
+          device: Annotated[str, "auto is CUDA when present", dict(choices=['auto', 'cpu', 'cuda'])] = 'auto',
+          fit: Annotated[str, "how frames fit the model's square", dict(choices=FITS)] = DEFAULT_FIT,
+          frames: int = None,  # only the first N frames of the film (both paths)
+          reference: Annotated[bool, "also time the reference-style path", dict(action=argparse.BooleanOptionalAction)] = True):
+    "Model-only vs end-to-end frames/s of the film path, and the gain over a reference-style render."
+    figures = run_bench(model, video, render_factor, bs, precision, device, fit, frames, reference)
+    print(format_table(figures))
+    if json:
+        Path(json).parent.mkdir(parents=True, exist_ok=True)
+        Path(json).write_text(jsonlib.dumps(figures, indent=1))
+    return 0
