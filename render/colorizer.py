@@ -17,6 +17,7 @@ import copy
 import numpy as np
 import torch
 from torch.nn.utils.spectral_norm import SpectralNorm, remove_spectral_norm
+from torch.nn.utils.weight_norm import WeightNorm, remove_weight_norm
 
 from deoldify_like.colour import recombine_luminance
 from deoldify_like.device import pick_device
@@ -65,17 +66,33 @@ def resolve_precision(precision, device):
     return precision
 
 
+def _reparametrisations(model):
+    "(module, hook) for every old-style spectral-norm and weight-norm reparametrisation in `model`."
+    return [(m, h) for m in model.modules() for h in list(m._forward_pre_hooks.values())
+            if isinstance(h, (SpectralNorm, WeightNorm))]
+
+
 def fold_spectral_norm(model):
-    "Replace every spectral-norm reparametrisation by the plain weight it computes in eval mode (in place)."
-    for module in model.modules():
-        for hook in [h for h in module._forward_pre_hooks.values() if isinstance(h, SpectralNorm)]:
-            remove_spectral_norm(module, hook.name)
+    """Replace every spectral-norm (and weight-norm) reparametrisation by the plain weight it computes in eval
+    mode (in place): the same output without recomputing the weights at every call."""
+    for module, hook in _reparametrisations(model):
+        (remove_spectral_norm if isinstance(hook, SpectralNorm) else remove_weight_norm)(module, hook.name)
+    return model
+
+
+def _copyable(model):
+    """After a forward pass with gradients, the reparametrised weights are non-leaf tensors that deepcopy
+    refuses; detach them (each is recomputed from its parameters on the next call anyway)."""
+    for module, hook in _reparametrisations(model):
+        weight = getattr(module, hook.name, None)
+        if isinstance(weight, torch.Tensor) and not weight.is_leaf:
+            setattr(module, hook.name, weight.detach())
     return model
 
 
 def prepare_for_inference(model, device, channels_last=True, fold=True, copy_model=True):
     "An eval-mode model on `device` for rendering; the caller's model is left untouched when `copy_model`."
-    model = copy.deepcopy(model) if copy_model else model
+    model = copy.deepcopy(_copyable(model)) if copy_model else model
     model = model.eval().to(device)
     if fold:
         fold_spectral_norm(model)
