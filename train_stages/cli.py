@@ -1,4 +1,6 @@
 """The `deoldify-like` console script: one subcommand per stage or tool, each a plain function."""
+import warnings
+
 from deoldify_like.cli_support import dispatch
 
 # name -> 'module:function'; None = not built yet (prints so and exits 2)
@@ -18,5 +20,7 @@ COMMANDS = {
 
 
 def main(argv=None):
+    # fastai decorates functions with torch.jit.script at import; torch 2.14 warns about it on every command
+    warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
     raise SystemExit(dispatch(COMMANDS, argv, 'deoldify-like',
                               'NoGAN-style colorization: train in stages, pick a checkpoint, render photos and films.'))

@@ -60,8 +60,7 @@ def pretrained_available(arch):
         imagenet_state_dict('vgg16_bn')
         return True
     except PretrainedWeightsUnavailable as e:
-        print(f"quickstart: no ImageNet weights ({str(e).split(':', 1)[0].strip()}); training from scratch, "
-              f"which gives duller colour. {str(e).split(': ', 1)[-1]}", flush=True)
+        print(f"quickstart: going on without ImageNet weights, which gives duller colour: {e}", flush=True)
         return False
 
 
