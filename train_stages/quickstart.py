@@ -38,8 +38,8 @@ class Settings:
     critic_size: int = 64
     critic_epochs: int = 3
     critic_nf: int = 64
-    gan_iters: int = 60
-    save_every: int = 10
+    gan_iters: int = 30
+    save_every: int = 5
     gan_size: int = 64
     render_factor: int = 8  # for the photos and the grid: the model sees 128 px
     film_render_factor: int = 8
