@@ -23,10 +23,11 @@ def test_stage_notebooks_run_headless_on_one_tiny_run(shared_data, tmp_path):
         '01_pretrain_generator': {**common, 'SOURCES': [str(src)], 'TRAIN': str(tmp_path / 'data'), 'MAX_SIZE': 96,
                                   'SIZES': '32', 'EPOCHS': '1', 'BS': 4, 'LIMIT': 8},
         '02_pretrain_critic': {**common, 'EPOCHS': 1, 'BS': 4, 'SIZE': 64, 'NF': 8},
-        '03_gan_burst': {**common, 'ITERS': 4, 'SAVE_EVERY': 2, 'BS': 4, 'SIZE': 64},
+        '03_gan_burst': {**common, 'ITERS': 4, 'SAVE_EVERY': 2, 'BS': 4, 'SIZE': 64,
+                         'PICTURE': str(shared_data / 'photos' / 'bsds500_val' / '101085.jpg')},
     }
     for name in NOTEBOOKS:
-        book = run_notebook(name, overrides[name], tmp_path, timeout=300)
+        book = run_notebook(name, overrides[name], timeout=300)  # from nbs/, as Jupyter runs them
         assert len(outputs_of(book, 'image/png')) >= 2, f'{name}: no pictures shown'
     run = tmp_path / 'run'
     assert (run / 'checkpoints' / 'gen-s32.safetensors').is_file()
