@@ -57,9 +57,19 @@ print(photo, luma.shape)'''),
         new_markdown_cell('## Before and after, live\n\nMove the slider: the photo is colorized again at that '
                           'render factor (the model sees a square of render factor × 16 pixels).'),
         new_code_cell('''\
+import io
 slider = widgets.IntSlider(value=RENDER_FACTOR, min=SLIDER[0], max=SLIDER[1], step=1,
                            description='render factor', continuous_update=False)
-widgets.interact(lambda render_factor: display(sweep_grid(colorizer, luma, [render_factor])), render_factor=slider);'''),
+preview = widgets.Image(format='png')
+
+def show(change=None):
+    buf = io.BytesIO()
+    sweep_grid(colorizer, luma, [slider.value]).save(buf, format='PNG')
+    preview.value = buf.getvalue()
+
+slider.observe(show, names='value')
+show()
+widgets.VBox([slider, preview])'''),
         new_markdown_cell('## A sweep\n\nSeveral render factors side by side: lower is more vivid, higher more stable.'),
         new_code_cell('sweep_grid(colorizer, luma, SWEEP)'),
         new_markdown_cell('## Render the photo at full size with the chosen render factor'),
