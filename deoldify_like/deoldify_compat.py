@@ -17,7 +17,7 @@ Where fastai v2 differs from the v1 reference, small modules here keep the refer
 Spectral norm is torch's hook style (`weight_orig`, `weight_u`, `weight_v`); in eval mode it divides by
 u·Wv with the stored u, v, as the reference did.
 
-The styles 'deoldify_deep' and 'deoldify_wide' are registered in `generator.GENERATOR_STYLES`, so model files
+The styles 'deoldify_deep' and 'deoldify_wide' are named in `generator.GENERATOR_STYLES`, so model files
 holding these generators are rebuilt from their header alone; `preset_config(name)` gives the reference presets.
 """
 import warnings
@@ -29,7 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import spectral_norm, weight_norm
 
-from .generator import GENERATOR_STYLES, GeneratorConfig, resnet_encoder
+from .generator import GeneratorConfig, resnet_encoder
 
 STYLES = {'deoldify_deep': 'deep', 'deoldify_wide': 'wide'}
 PRESETS = {
@@ -231,6 +231,3 @@ def preset_shapes(name):
 
 def build_deoldify_unet(cfg, pretrained=False):
     return DeoldifyUnet(resnet_encoder(cfg.arch, pretrained), cfg)
-
-
-GENERATOR_STYLES.update({style: build_deoldify_unet for style in STYLES})

@@ -4,6 +4,7 @@ Spectral norm, blur, self-attention and `y_range` as in fastai's `DynamicUnet`, 
 (`nf_factor`, the reference used 1.5 to 2). Everything needed to rebuild a generator is in
 `GeneratorConfig`, which model files store beside the weights.
 """
+import importlib
 from dataclasses import asdict, dataclass, field, fields
 
 import torch
@@ -18,9 +19,9 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.spectral_norm import SpectralNorm
 
+from .choices import ENCODERS
 from .pretrained import imagenet_state_dict
 
-ENCODERS = ('resnet18', 'resnet34', 'resnet50', 'resnet101')
 NORMS = {'spectral': NormType.Spectral, 'batch': NormType.Batch, 'weight': NormType.Weight, 'none': None}
 
 
@@ -131,12 +132,25 @@ class ColorUnet(SequentialEx):
             self.sfs.remove()
 
 
-def _build_unet(cfg, pretrained):
+def build_unet(cfg, pretrained):
     return ColorUnet(resnet_encoder(cfg.arch, pretrained), cfg)
 
 
-# Generator styles by name; other modules (e.g. reference-compatible presets) register theirs here.
-GENERATOR_STYLES = {'unet': _build_unet}
+# Generator styles by name, as 'module:function' imported when first built, so that the modules defining
+# styles (the reference-compatible presets) can import this one without an import circle.
+GENERATOR_STYLES = {
+    'unet': 'deoldify_like.generator:build_unet',
+    'deoldify_deep': 'deoldify_like.deoldify_compat:build_deoldify_unet',
+    'deoldify_wide': 'deoldify_like.deoldify_compat:build_deoldify_unet',
+}
+
+
+def style_builder(style):
+    "The function that builds generators of `style` (a key of GENERATOR_STYLES)."
+    if style not in GENERATOR_STYLES:
+        raise ValueError(f"unknown generator style {style!r}; known: {', '.join(GENERATOR_STYLES)}")
+    module, func = GENERATOR_STYLES[style].split(':')
+    return getattr(importlib.import_module(module), func)
 
 
 def settle_spectral_norm(model, iters=20):
@@ -161,15 +175,9 @@ def settle_spectral_norm(model, iters=20):
 def build_generator(cfg: GeneratorConfig = None, pretrained=False, **overrides):
     "Build a generator from a config (or keyword settings); `pretrained` loads ImageNet encoder weights."
     cfg = GeneratorConfig(**overrides) if cfg is None else cfg
-    if cfg.style not in GENERATOR_STYLES:
-        raise ValueError(f"unknown generator style {cfg.style!r}; known: {', '.join(GENERATOR_STYLES)}")
-    return settle_spectral_norm(GENERATOR_STYLES[cfg.style](cfg, pretrained))
+    return settle_spectral_norm(style_builder(cfg.style)(cfg, pretrained))
 
 
 def encoder_of(generator):
     "The encoder part (for freezing and discriminative learning rates)."
     return generator[0]
-
-
-# The reference project's generators register their styles ('deoldify_deep', 'deoldify_wide') on import.
-from . import deoldify_compat  # noqa: E402,F401
