@@ -19,3 +19,7 @@ class ModelFileError(DeoldifyLikeError):
 
 class PretrainedWeightsUnavailable(DeoldifyLikeError):
     "ImageNet weights were asked for but cannot be downloaded or found in the torch hub cache."
+
+
+class SettingsError(DeoldifyLikeError, ValueError):
+    "A command-line setting that cannot work (a missing folder, an unknown name, a device not present): exit 2."

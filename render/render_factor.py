@@ -8,15 +8,17 @@ Either way only the prediction's colour is used, on the original full-resolution
 
 Defaults: 35 for photos and 21 for films (the reference's choice: lower is more vivid, higher more stable,
 and films need stability). A model file may carry its own default (`header['render_factor']`), which is
-its photo render factor; films then use the same 21/35 share of it.
+its photo render factor; films then use the same 21/35 share of it. The stages stamp each checkpoint with
+the render factor of its training size (`render_factor_for_size`: a 128 px model gets 8, not 35).
 """
 import cv2
 import numpy as np
 
+from deoldify_like.choices import FITS
+
 PHOTO_RENDER_FACTOR = 35
 FILM_RENDER_FACTOR = 21
 FILM_SHARE = FILM_RENDER_FACTOR / PHOTO_RENDER_FACTOR
-FITS = ('stretch', 'pad')
 DEFAULT_FIT = 'stretch'
 
 
@@ -35,6 +37,11 @@ def resolve_render_factor(given=None, header=None, kind='photo'):
     if kind == 'film':
         return max(1, round(own * FILM_SHARE)) if own else FILM_RENDER_FACTOR
     return int(own) if own else PHOTO_RENDER_FACTOR
+
+
+def render_factor_for_size(size):
+    "The default render factor of a model trained at `size` pixels: it sees the size it learned on."
+    return max(1, round(int(size) / 16))
 
 
 def parse_sweep(text):
