@@ -22,6 +22,11 @@ class CriticConfig:
         return cls(**d)
 
 
+def critic_min_size(cfg: CriticConfig):
+    "The smallest picture the critic takes: it halves the size n_blocks + 1 times and ends in a 4x4 convolution."
+    return 4 * 2 ** (cfg.n_blocks + 1)
+
+
 def build_critic(cfg: CriticConfig = None, **overrides):
     cfg = CriticConfig(**overrides) if cfg is None else cfg
     return settle_spectral_norm(gan_critic(n_channels=cfg.n_channels, nf=cfg.nf, n_blocks=cfg.n_blocks, p=cfg.dropout))

@@ -68,6 +68,37 @@ def square_crop(img, size, rng=None):
     return crop[:, ::-1] if rng.random() < 0.5 else crop
 
 
+AUGMENTS = ('none', 'reference')
+
+
+def reference_augment(rgb, rng):
+    """The reference's augmentation, after fastai v1's `get_transforms(max_zoom=2.)`, on the colour crop (the
+    gray input is made from it, so input and target move together): a horizontal flip already comes with the
+    crop; with probability 0.75 a rotation up to 10 degrees, a zoom up to 2x and a perspective warp up to 0.2
+    (reflected borders); with probability 0.75 brightness and contrast changed by up to 0.2."""
+    h, w = rgb.shape[:2]
+    out = rgb
+    if rng.random() < 0.75:
+        angle, zoom = rng.uniform(-10, 10), rng.uniform(1.0, 2.0)
+        m = np.vstack([cv2.getRotationMatrix2D((w / 2, h / 2), angle, zoom), [0, 0, 1]])
+        corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+        moved = corners + rng.uniform(-0.2, 0.2, (4, 2)).astype(np.float32) * np.float32([w, h]) / 2
+        m = cv2.getPerspectiveTransform(corners, moved) @ m
+        out = cv2.warpPerspective(out, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    if rng.random() < 0.75:
+        brightness, contrast = rng.uniform(-0.2, 0.2), np.exp(rng.uniform(np.log(1 / 1.2), np.log(1.2)))
+        x = (out.astype(np.float32) / 255.0 - 0.5) * contrast + 0.5 + brightness
+        out = np.clip(x * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return out
+
+
+def same_codec(rgb, quality=90):
+    """A JPEG round trip at `quality`: real and generated pictures reach the critic through the same codec,
+    so it cannot tell them apart by compression (real photos are JPEG, the fakes are saved as PNG)."""
+    ok, buf = cv2.imencode('.jpg', cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
 def _to_tensor(rgb):
     "uint8 (H, W, 3) -> ImageNet-normalised float (3, H, W)."
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
@@ -104,25 +135,31 @@ class _ScaledImages(Dataset):
 class ColourPairs(_ScaledImages):
     "Colour pictures as (degraded gray 3-channel input, colour target), both ImageNet-normalised."
 
-    def __init__(self, files, size, train=True, crappifier=None, seed=42):
+    def __init__(self, files, size, train=True, crappifier=None, seed=42, augment='none'):
         super().__init__(files, size, train, seed)
         self.crappifier = Crappifier.parse(crappifier)
+        if augment not in AUGMENTS:
+            raise ValueError(f"unknown augmentation {augment!r}; choose one of {', '.join(AUGMENTS)}")
+        self.augment = augment == 'reference' and train
 
     def __getitem__(self, i):
         rng = self.item_rng(i)
         rgb = np.ascontiguousarray(self.crop(i, rng))
+        if self.augment:
+            rgb = reference_augment(rgb, rng)
         return _to_tensor(gray_to_rgb(self.crappifier(rgb, rng))), _to_tensor(rgb)
 
 
 class LabelledImages(_ScaledImages):
-    "Colour pictures with a float label each (the critic's data: real = 1, generated = 0)."
+    """Colour pictures with a float label each (the critic's data: real = 1, generated = 0), every one through
+    the same JPEG round trip (`same_codec`)."""
 
     def __init__(self, files, labels, size, train=True, seed=42):
         super().__init__(files, size, train, seed)
         self.labels = [float(v) for v in labels]
 
     def __getitem__(self, i):
-        rgb = np.ascontiguousarray(self.crop(i, self.item_rng(i)))
+        rgb = same_codec(np.ascontiguousarray(self.crop(i, self.item_rng(i))))
         return _to_tensor(rgb), torch.tensor(self.labels[i])
 
 
