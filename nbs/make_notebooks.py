@@ -57,7 +57,7 @@ CRAPPIFY = 'noise=0.3,jpeg=0.3'              # degradations besides gray, with p
 prepare(SOURCES, out=TRAIN, max_size=MAX_SIZE)'''),
     new_markdown_cell('## A sample batch: degraded gray inputs and their colour targets'),
     new_code_cell('''from deoldify_like.data import ColourPairs, list_images
-from train_stages.reports import samples_png
+from train_stages.plots import samples_png
 from train_stages.run_folder import RunFolder
 import torch
 rf = RunFolder(RUN).create()

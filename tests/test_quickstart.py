@@ -4,6 +4,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -46,6 +47,11 @@ def test_quickstart_leaves_run_model_colorized_files_and_report(quickstart_out):
     for src in re.findall(r'src="([^"]+)"', page):
         assert (out / 'report' / src).is_file(), src
     assert 'deoldify-like promote --run' in page  # how to promote another checkpoint
+    split = json.loads((out / 'run' / 'split.json').read_text())
+    compared = {p.name for p in (out / 'compare').iterdir()}
+    assert {Path(f).name for f in split['valid']} <= compared and len(split['valid']) == 2
+    assert not compared & {Path(f).name for f in split['train']}  # the checkpoint is chosen on photos it never trained on
+    assert 'which the run never trained on' in page
 
 
 @pytest.mark.skipif(not CHROMIUM, reason='no Chromium installed (apt-get install chromium)')

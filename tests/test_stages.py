@@ -192,6 +192,8 @@ def test_run_json_records_stages_cycles_and_checkpoints(tiny_run):
     assert st['gan-c2']['settings']['generator'] == 'gan-c1-i000004.safetensors'
     assert st['pretrain-critic-c1']['settings']['start_from'] is None  # cycle 1: a new critic
     assert st['pretrain-critic-c2']['settings']['start_from'] == 'critic-c1.safetensors'  # then fine-tuned
+    assert st['pretrain-critic-c1']['settings']['lr'] == 1e-3 and st['pretrain-critic-c2']['settings']['lr'] == 1e-4
+    assert [p.name for p in (run / 'checkpoints' / 'resume').iterdir()] == ['gan-c2.pt']  # cycle 1's were deleted
     assert doc['current'] == {'generator': 'gan-c2-i000004.safetensors', 'critic': 'critic-c2.safetensors'}
     assert 'pretrain-critic-c2: fine-tuning critic-c1.safetensors' in tiny_run['critic2'][1]
     res, text = tiny_run['gan2_more']
@@ -210,11 +212,20 @@ def test_run_json_records_stages_cycles_and_checkpoints(tiny_run):
     assert [c['name'] for c in RunFolder(run).list_checkpoints('critic')] == ['critic-c1.safetensors', 'critic-c2.safetensors']
 
 
-def test_resuming_with_other_settings_is_refused(tmp_path):
+def test_resuming_with_other_settings_is_refused(tiny_run, tmp_path):
     rf = RunFolder(tmp_path / 'run').create()
     rf.set_stage('pretrain-gen', status='interrupted', settings={'arch': 'resnet34'})
+    rf.save_resume('pretrain-gen', {'phase': 0, 'epoch': 1, 'batches': 2})  # something to resume from
     with pytest.raises(DeoldifyLikeError, match='other settings.*--force'):
-        pretrain_gen(data=str(tmp_path), run=str(rf.path), arch='resnet18', pretrained=False)
+        pretrain_gen(data=str(tiny_run['data']), run=str(rf.path), arch='resnet18', pretrained=False)
+
+
+def test_a_stage_stopped_before_its_first_save_starts_afresh_with_new_settings(tiny_run, tmp_path):
+    rf = RunFolder(tmp_path / 'run').create()
+    rf.set_stage('pretrain-gen', status='interrupted', settings={'arch': 'resnet34'})  # no resume state
+    result, text = call(pretrain_gen, data=str(tiny_run['data']), run=str(rf.path), cbs=[InterruptAfter(1)], **GEN)
+    assert 'starting afresh' in text and isinstance(result, Interrupt)
+    assert rf.stage('pretrain-gen')['settings']['arch'] == 'resnet18'
 
 
 def test_command_line_of_the_stages(tmp_path, subprocess_env, capsys):

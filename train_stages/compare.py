@@ -7,10 +7,10 @@ checkpoint: mean colourfulness, ΔCF, PSNR, SSIM, CIEDE2000 (where colour truth 
 score of the outputs, and the colour drift against the truth with a warning when it grows.
 """
 import csv
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
@@ -18,7 +18,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from deoldify_like.colour import gray_to_rgb
 from deoldify_like.data import list_images, scale_shorter_side, square_crop
-from deoldify_like.errors import BadInputError, DeoldifyLikeError
+from deoldify_like.device import pick_device
+from deoldify_like.errors import BadInputError, DeoldifyLikeError, SettingsError
 from deoldify_like.images import atomic_path, load_image
 from deoldify_like.metrics import PhotoMeter
 from deoldify_like.model_file import load_generator, load_model_file
@@ -73,11 +74,9 @@ def pictures_from(rf, images=None, limit=None):
         if not files:
             raise DeoldifyLikeError(f"{src}: no pictures found")
     else:
-        split_path = rf.path / 'split.json'
-        if not split_path.is_file():
+        if not rf.has_split():
             raise DeoldifyLikeError(f"{rf.path}: no validation sample recorded (split.json); pass --images DIR")
-        split = json.loads(split_path.read_text())
-        files = [Path(split['root']) / f for f in split['valid']]
+        files = rf.split_files('valid')
     pictures = []
     for f in sorted(files)[:limit]:
         try:
@@ -212,18 +211,19 @@ def grid_image(pictures, results, cell_height=128, max_rows=8):
 
 
 def checkpoints(
-    run: str = None,  # run folder
-    images: str = None,  # folder (or file) of pictures; default: the run's fixed validation sample
+    run: Annotated[str, "run folder", dict(required=True)] = None,
+    images: str = None,  # folder (or file) of pictures; default: the run's fixed validation sample (pictures it did not train on)
     render_factor: int = 8,  # the model sees render_factor x 16 pixels
     out: str = None,  # grid picture (PNG); default RUN/reports/checkpoints.png; the table goes beside it as .csv
     limit: int = None,  # at most this many pictures (sorted by name)
     rows: int = 6,  # pictures shown in the grid
     bs: int = 4,  # batch size
-    device: str = 'cpu',  # cpu | cuda | auto
+    device: str = 'auto',  # where the models run
 ):
     "The same pictures through every checkpoint: a grid picture plus a metrics table."
     if not run:
-        raise DeoldifyLikeError("--run is required")
+        raise SettingsError("--run is required")
+    pick_device(device)
     rf = RunFolder(run)
     rf.load()
     pictures = pictures_from(rf, images, limit)

@@ -21,11 +21,11 @@ Iterations are training batches (critic and generator steps alike). Every --save
 self-describing generator file gan-cN-iXXXXXX.safetensors is written with the losses at that point, and
 the weights of both networks plus the optimizer state are kept for resuming.
 """
-import json
 import math
 import time
 import warnings
 from functools import partial
+from typing import Annotated
 
 import torch
 from fastai.callback.core import Callback, CancelFitException, CancelValidException
@@ -35,18 +35,25 @@ from fastai.torch_core import params, set_seed
 from fastai.vision.gan import AdaptiveGANSwitcher, AdaptiveLoss, GANLearner
 from torch import nn
 
+from deoldify_like.critic import CriticConfig, critic_min_size
 from deoldify_like.data import ColourPairs, dataloaders
 from deoldify_like.device import pick_device
-from deoldify_like.errors import DeoldifyLikeError
+from deoldify_like.errors import DeoldifyLikeError, SettingsError
 from deoldify_like.feature_loss import FeatureLoss
 from deoldify_like.generator import GeneratorConfig
 from deoldify_like.model_file import load_generator, load_model_file, save_generator
 
+from render.render_factor import render_factor_for_size
+
+from . import recipes
 from . import stage as stg
-from .pretrain_critic import critic_stage, display_name, gan_stage
-from .pretrain_gen import STAGE as GEN_STAGE
-from .reports import gan_loss_curve, samples_png
-from .run_folder import RunFolder, append_csv, truncate_csv
+from .plots import gan_loss_curve, samples_png
+from .pretrain_critic import display_name
+from .pretrain_gen import loss_network_identity
+from .run_folder import GEN_STAGE, RunFolder, append_csv, critic_stage, gan_stage, truncate_csv
+
+CPU_DEFAULTS = {'save_every': 25, 'lr': 2e-5, 'bs': 4, 'size': None, 'adv_weight': 1.0, 'feat_weight': 1.5,
+                'critic_thresh': 0.65, 'critic_lr_mult': 5.0}
 
 
 class Tracked:
@@ -136,40 +143,53 @@ class BurstCheckpoints(Callback):
 
 
 def gan(
-    run: str = None,  # run folder (after pretrain-critic)
+    run: Annotated[str, "run folder (after pretrain-critic)", dict(required=True)] = None,
     iters: int = 200,  # iterations (critic and generator steps together) in the burst
-    save_every: int = 25,  # a generator checkpoint every this many iterations
+    save_every: int = None,  # a generator checkpoint every this many iterations (default 25; the reference 100)
     from_: str = None,  # generator to start from: a checkpoint name of the run or a model file (default: the one this cycle's critic saw)
-    lr: float = 2e-5,  # generator learning rate, constant (the reference used 2e-5 .. 5e-6 on ImageNet)
-    bs: int = 4,  # batch size
+    lr: float = None,  # generator learning rate, constant (default 2e-5; the reference used 2e-5 stable, 1e-5 artistic, 5e-6 video)
+    bs: int = None,  # batch size (default 4)
     size: int = None,  # training size in pixels (default: the critic's)
-    adv_weight: float = 1.0,  # weight of the adversarial term of the generator's loss
-    feat_weight: float = 1.5,  # weight of the feature-loss term (the reference used 1.5, 2.0 for its artistic model)
-    critic_thresh: float = 0.65,  # the critic trains until its loss is below this, then the generator takes a step
-    critic_lr_mult: float = 5.0,  # the critic's learning rate is this multiple of the generator's
+    adv_weight: float = None,  # weight of the adversarial term of the generator's loss (default 1.0)
+    feat_weight: float = None,  # weight of the feature-loss term (default 1.5; the reference's artistic model 2.0)
+    critic_thresh: float = None,  # the critic trains until its loss is below this, then the generator takes a step (default 0.65)
+    critic_lr_mult: float = None,  # the critic's learning rate is this multiple of the generator's (default 5)
+    vgg_weights: str = None,  # the loss network: imagenet, random or a FILE (default: what the run recorded in stage 1)
     seed: int = 42,  # seed of the shuffling and the degradations
     force: bool = False,  # start this cycle's burst over even if it is done or was interrupted
-    device: str = 'auto',  # auto | cpu | cuda
+    device: str = 'auto',  # where to train
     **python_only,  # cbs=[fastai callbacks] (from Python only)
 ):
     "Stage 3: the GAN burst; a self-describing generator checkpoint every --save-every iterations."
     cbs = stg.python_callbacks(python_only)
     if not run:
-        raise DeoldifyLikeError("gan needs --run RUN")
-    if iters < 1 or save_every < 1:
-        raise DeoldifyLikeError("--iters and --save-every must be 1 or more")
+        raise SettingsError("gan needs --run RUN")
+    if iters < 1 or (save_every is not None and save_every < 1):
+        raise SettingsError("--iters and --save-every must be 1 or more")
+    pick_device(device)
     rf = RunFolder(run)
     doc = rf.load()
     cycle = int(doc.get('cycle') or 0)
     crit_st = doc['stages'].get(critic_stage(cycle)) if cycle else None
     if not crit_st or crit_st.get('status') != 'done':
         raise DeoldifyLikeError(f"{rf.path}: no pretrained critic for cycle {max(cycle, 1)}; run `deoldify-like pretrain-critic` first")
-    gen_path = rf.resolve_model(from_) if from_ else rf.resolve_model(crit_st['settings']['generator'])
+    try:
+        gen_path = rf.resolve_model(from_ or crit_st['settings']['generator'])
+    except DeoldifyLikeError as e:
+        raise SettingsError(str(e)) from None
+    loss_spec, loss_print = burst_loss_network(rf, vgg_weights)
+    rec = (doc.get('recipe') or {}).get('values') or {}
+    given = {'save_every': save_every, 'lr': lr, 'bs': bs, 'size': size, 'adv_weight': adv_weight,
+             'feat_weight': feat_weight, 'critic_thresh': critic_thresh, 'critic_lr_mult': critic_lr_mult}
+    values, overrides = recipes.apply(given, CPU_DEFAULTS, rec.get('gan'))
+    values['size'] = values['size'] or crit_st['settings']['size']
+    if values['size'] < critic_min_size(CriticConfig()):
+        raise SettingsError(f"--size: the critic needs pictures of at least {critic_min_size(CriticConfig())} px, got {values['size']}")
     name = gan_stage(cycle)
     settings = {'cycle': cycle, 'generator': display_name(rf, gen_path), 'critic': crit_st['checkpoint'], 'iters': iters,
-                'save_every': save_every, 'lr': lr, 'critic_lr': lr * critic_lr_mult, 'critic_lr_mult': critic_lr_mult,
-                'bs': bs, 'size': size or crit_st['settings']['size'], 'adv_weight': adv_weight, 'feat_weight': feat_weight,
-                'critic_thresh': critic_thresh, 'betas': [0.0, 0.9], 'wd': 1e-3, 'seed': seed, 'device': device}
+                **values, 'critic_lr': values['lr'] * values['critic_lr_mult'], 'betas': [0.0, 0.9], 'wd': 1e-3,
+                'vgg_weights': loss_spec, 'vgg_fingerprint': loss_print, 'seed': seed, 'device': device,
+                'recipe': (doc.get('recipe') or {}).get('name'), 'recipe_overrides': overrides}
     st = doc['stages'].get(name)
     if st and st.get('status') == 'done' and not force:
         done = int(st.get('progress', {}).get('iteration', 0))
@@ -184,20 +204,35 @@ def gan(
         return _burst(rf, name, settings, state, gen_path, cbs)
 
 
+def burst_loss_network(rf, vgg_weights):
+    """The burst's loss network: the run's own (stage 1, or the run's start from a model file) unless
+    --vgg-weights says otherwise; a file that changed since is refused. Returns (setting, fingerprint)."""
+    recorded = rf.loss_network()
+    if vgg_weights is None and recorded is None:
+        raise SettingsError(f"{rf.path}: this run records no loss network (made by an older version); "
+                            f"give --vgg-weights imagenet, random or FILE")
+    spec, print_ = loss_network_identity(vgg_weights or recorded['weights'])
+    if vgg_weights is None and print_ != recorded['fingerprint']:
+        raise SettingsError(f"{spec}: the loss network's weights changed since the run recorded them "
+                            f"({recorded['fingerprint'][:16]} then, {print_[:16]} now)")
+    if recorded and print_ != recorded['fingerprint']:
+        print(f"gan: note: the burst's loss network ({spec}) is not the one the run recorded ({recorded['weights']})", flush=True)
+    return spec, print_
+
+
 def _burst(rf, name, s, state, gen_path, cbs):
     dev = pick_device(s['device'])
     set_seed(s['seed'] + (int(state['iteration']) if state else 0), reproducible=True)
     doc = rf.load()
     gen_settings = doc['stages'][GEN_STAGE]['settings'] if GEN_STAGE in doc['stages'] else {}
-    split = json.loads((rf.path / 'split.json').read_text())
-    files = lambda part: [f"{split['root']}/{f}" for f in split[part]]  # noqa: E731
     crap = gen_settings.get('crappify', '')
-    dls = dataloaders(ColourPairs(files('train'), s['size'], True, crap, s['seed']),
-                      ColourPairs(files('valid'), s['size'], False, crap, s['seed']), s['bs'], dev, s['seed'])
+    dls = dataloaders(ColourPairs(rf.split_files('train'), s['size'], True, crap, s['seed']),
+                      ColourPairs(rf.split_files('valid'), s['size'], False, crap, s['seed']), s['bs'], dev, s['seed'])
     generator, header = load_generator(gen_path, dev)
     cfg = GeneratorConfig.from_dict(header['config'])
     critic, _ = load_model_file(rf.checkpoint_path(s['critic']), 'critic', dev)
-    floss = FeatureLoss(pretrained=bool(gen_settings.get('pretrained', False))).to(dev)  # built on the target device
+    floss = FeatureLoss(vgg_weights=s['vgg_weights']).to(dev)  # built on the target device
+    print(f"{name}: loss network vgg16_bn, weights {s['vgg_weights']} (fingerprint {floss.fingerprint[:16]})", flush=True)
 
     start, gen_first = 0, False
     iter_csv, ckpt_csv, png = rf.log_path(name), rf.log_path(name, '_checkpoints'), rf.reports / f'{name}_loss.png'
@@ -234,7 +269,7 @@ def _burst(rf, name, s, state, gen_path, cbs):
         gt = learn.gan_trainer
         losses = {'gen_loss': g, 'adversarial': adv, 'feature': feat, 'critic_loss': on_iteration.last_crit,
                   'gen_loss_smooth': _value(gt.gen_loss), 'critic_loss_smooth': _value(gt.crit_loss)}
-        save_generator(ckpt, learn.model.generator, cfg, render_factor=35, stage=name, cycle=s['cycle'], iteration=i,
+        save_generator(ckpt, learn.model.generator, cfg, render_factor=render_factor_for_size(s['size']), stage=name, cycle=s['cycle'], iteration=i,
                        run=str(rf.path.resolve()), started_from=s['generator'], **losses)
         rf.add_checkpoint(ckpt.name, 'generator', name, cycle=s['cycle'], iteration=i, **losses)
         append_csv(ckpt_csv, {'iteration': i, 'checkpoint': ckpt.name, **{k: stg.fmt(v, 5) for k, v in losses.items()},
@@ -259,8 +294,9 @@ def _burst(rf, name, s, state, gen_path, cbs):
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='You are shadowing an attribute')  # fastai's GANTrainer, harmless
         learn.fit(n_epochs, lr=gan_lrs(s['lr'], s['critic_lr_mult']))
-    _sample_picture(learn, rf.reports / f'{name}_samples.png')
-    stg.finish(rf, name, checkpoint=rf.current('generator').name, drop_resume=False)
+    _sample_picture(learn, rf.samples_png(name))
+    stg.finish(rf, name, checkpoint=rf.current('generator').name, drop_resume=False)  # kept: a larger --iters goes on
+    rf.record_size(name)
     print(f"{name}: done; {s['iters']} iterations ({counts['generator']} generator and {counts['critic']} critic steps "
           f"this session); loss curve {png}", flush=True)
     return 0

@@ -8,11 +8,16 @@ resuming, and written as RUN/checkpoints/critic-cN.safetensors.
 
 Cycles: a new cycle starts when the previous cycle's GAN burst has run, or when --from names another
 generator than the current cycle's critic was trained against; its critic is fine-tuned from the critic of
-the cycle before (when of the same width). run.json records the cycle.
+the cycle before (when of the same width), by default at the reference's fine-tuning learning rate (1e-4).
+run.json records the cycle. A run made with `--recipe` (or given one here) takes the reference's critic
+settings for the first cycle and for the fine-tuning of later ones; flags given here win.
+
+Real and generated pictures reach the critic through the same JPEG round trip (data.same_codec), so it
+learns colour, not the codec.
 """
-import json
 import time
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
@@ -23,52 +28,52 @@ from fastai.vision.gan import AdaptiveLoss, accuracy_thresh_expand
 from torch import nn
 
 from deoldify_like.colour import rgb_to_gray
-from deoldify_like.critic import CriticConfig, build_critic
+from deoldify_like.critic import CriticConfig, build_critic, critic_min_size
 from deoldify_like.data import LabelledImages, dataloaders, scale_shorter_side
 from deoldify_like.device import pick_device
-from deoldify_like.errors import DeoldifyLikeError
+from deoldify_like.errors import DeoldifyLikeError, SettingsError
 from deoldify_like.images import load_image, save_image
 from deoldify_like.model_file import load_generator, load_model_file, read_header, save_model_file
 from deoldify_like.progress import progress
 from deoldify_like.tensors import gray_batch_to_input, output_to_rgb
 
+from . import recipes
 from . import stage as stg
-from .pretrain_gen import record_split
-from .reports import epoch_loss_curve, samples_png
-from .run_folder import RunFolder, append_csv, read_csv, truncate_csv
+from .plots import epoch_loss_curve, samples_png
+from .pretrain_gen import loss_network_identity, record_split
+from .run_folder import RunFolder, append_csv, critic_stage, gan_stage, read_csv, truncate_csv
+
+CPU_DEFAULTS = {'epochs': 1, 'bs': 8, 'size': 128, 'fake_size': None, 'fraction': 1.0, 'nf': 64, 'lr': 1e-3}
+FINETUNE_LR = 1e-4  # the reference's learning rate for fine-tuning the critic in later cycles
 
 
-def critic_stage(c):
-    return f'pretrain-critic-c{c}'
-
-
-def gan_stage(c):
-    return f'gan-c{c}'
-
-
-def training_split(rf):
-    path = rf.path / 'split.json'
-    if not path.is_file():
-        raise DeoldifyLikeError(f"{rf.path}: no training data recorded (split.json); run `deoldify-like pretrain-gen` first")
-    split = json.loads(path.read_text())
-    return [Path(split['root']) / f for f in split['train']]
-
-
-def start_run_from_model(rf, data, model, seed):
-    """A run folder for fine-tuning a generator that did not come from this run's stage 1 (a promoted model,
-    one imported from the reference weights): record the training data; the cycle starts from `model`."""
+def check_new_run_from_model(rf, data, model, vgg_weights):
+    """For a run that starts from a model file (a promoted model, one imported from the reference weights):
+    check everything before the run folder is touched. Returns the loss network's (setting, fingerprint)."""
     if not model:
-        raise DeoldifyLikeError("--data starts a new run from a model file: give --from MODEL too")
-    if (rf.path / 'split.json').is_file():
-        recorded = json.loads((rf.path / 'split.json').read_text())['root']
-        if Path(recorded) != data.resolve():
-            raise DeoldifyLikeError(f"{rf.path}: this run already trains on {recorded}; leave out --data or use a new run folder")
-        return
+        raise SettingsError("--data starts a new run from a model file: give --from MODEL too")
+    if rf.has_split():
+        if rf.split_root() != data.resolve():
+            raise SettingsError(f"{rf.path}: this run already trains on {rf.split_root()}; leave out --data or use a new run folder")
+        return None
     if not data.is_dir():
-        raise DeoldifyLikeError(f"{data}: no such folder of training pictures")
+        raise SettingsError(f"{data}: no such folder of training pictures")
+    try:
+        rf.resolve_model(model, 'generator')
+    except DeoldifyLikeError as e:
+        raise SettingsError(str(e)) from None
+    return loss_network_identity(vgg_weights or 'imagenet')
+
+
+def start_run_from_model(rf, data, model, seed, loss_net, recipe_name):
+    "Record the new run's training data and loss network; the cycle starts from `model`."
     rf.create()
     info = record_split(rf, data, None, seed, 0.1)
-    print(f"{rf.path}: new run on {info['n_train']} training pictures from {data}, starting from {model}", flush=True)
+    rf.record_loss_network(*loss_net)
+    if recipe_name:
+        rf.update(lambda doc: doc.update(recipe={'name': recipe_name, 'values': recipes.recipe(recipe_name), 'overrides': {}}))
+    print(f"{rf.path}: new run on {info['n_train']} training pictures from {data}, starting from {model}; "
+          f"loss network {loss_net[0]} ({loss_net[1][:16]})", flush=True)
 
 
 def previous_critic(rf, cycle, nf):
@@ -129,48 +134,71 @@ def generate_fakes(model, files, out_dir, size, bs, device, names):
 
 
 def fake_name(rf, path):
-    split_root = Path(json.loads((rf.path / 'split.json').read_text())['root'])
-    return '__'.join(Path(path).relative_to(split_root).with_suffix('').parts) + '.png'
+    return '__'.join(Path(path).relative_to(rf.split_root()).with_suffix('').parts) + '.png'
 
 
 def pretrain_critic(
-    run: str = None,  # run folder (after pretrain-gen, or a new one with --data and --from)
+    run: Annotated[str, "run folder (after pretrain-gen, or a new one with --data and --from)", dict(required=True)] = None,
     from_: str = None,  # generator to make the fakes with: a checkpoint name of the run or a model file (default: the current one)
     data: str = None,  # colour training pictures (see `prepare`) for a NEW run that starts from a model file given by --from, without stage 1
-    epochs: int = 1,  # training epochs
-    bs: int = 8,  # batch size
-    size: int = 128,  # training size in pixels (fakes are made at this size)
-    fraction: float = 1.0,  # share of the training pictures to make fakes of (the reference used ~0.085 of ImageNet)
-    nf: int = 64,  # critic width (the reference used 256: 16x the weights and ~15x the time of 64 on a CPU)
-    lr: float = 1e-3,  # peak one-cycle learning rate
+    vgg_weights: str = None,  # for a NEW run from a model file: the loss network's weights, imagenet, random or a FILE (default imagenet)
+    recipe: str = None,  # for a NEW run from a model file: a reference recipe's critic and GAN settings (deoldify-stable, -artistic, -video)
+    epochs: int = None,  # training epochs (default 1)
+    bs: int = None,  # batch size (default 8)
+    size: int = None,  # training size in pixels (default 128)
+    fake_size: int = None,  # size the fakes are made at (default: --size; the reference made them at 192 and trained at 128)
+    fraction: float = None,  # share of the training pictures to make fakes of (default 1; the reference used 0.085 of ImageNet)
+    nf: int = None,  # critic width (default 64; the reference used 256: 16x the weights and ~15x the time of 64 on a CPU)
+    lr: float = None,  # peak one-cycle learning rate (default 1e-3 for a new critic, 1e-4 when fine-tuning the cycle before's)
     valid_pct: float = 0.1,  # held-out share (whole pictures: their real and generated versions together)
     seed: int = 42,  # seed of the choice of pictures, the split and the shuffling
     force: bool = False,  # train this cycle's critic again even if it is done
-    device: str = 'auto',  # auto | cpu | cuda
+    device: str = 'auto',  # where to train
     **python_only,  # cbs=[fastai callbacks] (from Python only)
 ):
     "Stage 2: make fakes with the generator, then pretrain the critic on real (1) vs generated (0)."
     cbs = stg.python_callbacks(python_only)
     if not run:
-        raise DeoldifyLikeError("pretrain-critic needs --run RUN")
-    if not 0 < fraction <= 1:
-        raise DeoldifyLikeError(f"--fraction must be in (0, 1], got {fraction}")
+        raise SettingsError("pretrain-critic needs --run RUN")
+    if fraction is not None and not 0 < fraction <= 1:
+        raise SettingsError(f"--fraction must be in (0, 1], got {fraction}")
+    pick_device(device)
+    recipes.recipe(recipe)  # an unknown name is an error before anything is written
     rf = RunFolder(run)
-    if data:
-        start_run_from_model(rf, Path(data), from_, seed)
-    rf.load()
-    gen_path = generator_ref(rf, from_)
+    loss_net = check_new_run_from_model(rf, Path(data), from_, vgg_weights) if data else None
+    if not data and (vgg_weights or recipe):
+        raise SettingsError("--vgg-weights and --recipe here are for a new run with --data and --from; "
+                            "an existing run keeps what it recorded")
+    if not data:
+        rf.load()
+    try:
+        gen_path = generator_ref(rf, from_) if rf.exists() else rf.resolve_model(from_, 'generator')
+    except DeoldifyLikeError as e:
+        raise SettingsError(str(e)) from None
+    if loss_net:
+        start_run_from_model(rf, Path(data), from_, seed, loss_net, recipe)
     gen_name = display_name(rf, gen_path)
     cycle = choose_cycle(rf, gen_name)
-    start = previous_critic(rf, cycle, nf)
+    rec = (rf.load().get('recipe') or {}).get('values') or {}
+    given = {'epochs': epochs, 'bs': bs, 'size': size, 'fake_size': fake_size, 'fraction': fraction, 'nf': nf, 'lr': lr}
+    start = previous_critic(rf, cycle, nf or (rec.get('pretrain-critic') or {}).get('nf') or CPU_DEFAULTS['nf'])
+    if start:  # fine-tuning the critic of the cycle before
+        values, overrides = recipes.apply(given, {**CPU_DEFAULTS, 'lr': FINETUNE_LR}, rec.get('critic-finetune'))
+    else:
+        values, overrides = recipes.apply(given, CPU_DEFAULTS, rec.get('pretrain-critic'))
+    values['fake_size'] = values['fake_size'] or values['size']
+    if values['size'] < critic_min_size(CriticConfig()):
+        raise SettingsError(f"--size: the critic needs pictures of at least {critic_min_size(CriticConfig())} px, got {values['size']}")
     name = critic_stage(cycle)
-    settings = {'cycle': cycle, 'generator': gen_name, 'start_from': start, 'epochs': epochs, 'bs': bs, 'size': size, 'fraction': fraction,
-                'nf': nf, 'lr': lr, 'wd': 1e-3, 'valid_pct': valid_pct, 'seed': seed, 'device': device}
+    settings = {'cycle': cycle, 'generator': gen_name, 'start_from': start, **values, 'wd': 1e-3, 'valid_pct': valid_pct,
+                'seed': seed, 'device': device, 'recipe': (rf.load().get('recipe') or {}).get('name'),
+                'recipe_overrides': overrides}
     action, state = stg.begin(rf, name, settings, force)
     if action == 'done':
         print(f"{name}: already done (critic {rf.stage(name).get('checkpoint')}); --force to train it again, "
               f"or run `gan` next")
         return 0
+    rf.drop_resumes_except({name})  # the resume states of earlier cycles are not needed any more
 
     def _cycle(doc):
         doc['cycle'] = cycle
@@ -183,7 +211,7 @@ def pretrain_critic(
 def _train(rf, name, s, state, gen_path, cbs):
     dev = pick_device(s['device'])
     set_seed(s['seed'], reproducible=True)
-    train_files = training_split(rf)
+    train_files = rf.split_files('train')
     rng = np.random.default_rng(s['seed'])
     n = max(2, round(len(train_files) * s['fraction']))
     chosen = [train_files[i] for i in sorted(rng.permutation(len(train_files))[:n])]
@@ -191,7 +219,7 @@ def _train(rf, name, s, state, gen_path, cbs):
     t0 = time.time()
     gen, _ = load_generator(gen_path, dev)
     out_dir = rf.generated / f"c{s['cycle']}"
-    fakes = generate_fakes(gen, chosen, out_dir, s['size'], s['bs'], dev, [fake_name(rf, f) for f in chosen])
+    fakes = generate_fakes(gen, chosen, out_dir, s['fake_size'], s['bs'], dev, [fake_name(rf, f) for f in chosen])
     del gen
     print(f"{name}: {len(fakes)} generated pictures in {out_dir} ({time.time() - t0:.0f} s)", flush=True)
     rf.set_stage(name, generated={'dir': str(out_dir.relative_to(rf.path)), 'count': len(fakes)})
@@ -259,8 +287,9 @@ def _train(rf, name, s, state, gen_path, cbs):
                                                             'accuracy': acc, 'generator': s['generator']})
     rf.add_checkpoint(ckpt.name, 'critic', name, cycle=s['cycle'], size=s['size'], accuracy=acc, generator=s['generator'])
     rf.update(lambda doc: doc['cycles'][str(s['cycle'])].update(critic=ckpt.name))
-    _sample_picture(learn, rf.reports / f'{name}_samples.png')
+    _sample_picture(learn, rf.samples_png(name))
     stg.finish(rf, name, checkpoint=ckpt.name, accuracy=acc)
+    rf.record_size(name)
     print(f"{name}: done; held-out accuracy {acc}; critic {ckpt}; loss curve {png}", flush=True)
     return 0
 

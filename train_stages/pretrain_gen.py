@@ -1,14 +1,19 @@
 """Stage 1: pretrain the generator with the feature loss only (no critic).
 
 fastai's Learner and one-cycle schedule; the encoder frozen first (at the first size: only useful with an
-ImageNet encoder), then everything trained with discriminative learning rates (encoder slower than the
-rest), one size after another. After every epoch the weights and optimizer state are saved, so a killed
-stage resumes at the epoch it was in; after every size a self-describing generator file goes to
-RUN/checkpoints/ (gen-s64.safetensors, ...).
+ImageNet encoder), then everything trained with discriminative learning rates (the encoder slower than the
+decoder, over two or, as the reference, three layer groups), one size after another, each size with its own
+batch size, peak learning rate and share of the data. After every epoch the weights and optimizer state are
+saved, so a killed stage resumes at the epoch it was in; after every size a self-describing generator file
+goes to RUN/checkpoints/ (gen-s64.safetensors, ...).
+
+Every setting is checked before the run folder is touched: a bad value is one line and exit 2, and the
+corrected command then runs as if the first had not been tried. `--recipe` sets the reference's values
+(train_stages.recipes); a flag given beside it wins and is recorded as an override.
 """
 import argparse
-import json
 import time
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -18,57 +23,82 @@ from fastai.torch_core import params, set_seed
 from fastcore.foundation import L
 from torch import nn
 
+from deoldify_like.choices import ENCODERS
 from deoldify_like.crappify import Crappifier
-from deoldify_like.data import ColourPairs, dataloaders, list_images, split_files
+from deoldify_like.data import AUGMENTS, ColourPairs, dataloaders, list_images, split_files
 from deoldify_like.device import pick_device
-from deoldify_like.errors import DeoldifyLikeError
-from deoldify_like.feature_loss import FeatureLoss
-from deoldify_like.generator import GeneratorConfig, build_generator, encoder_of
-from deoldify_like.model_file import save_generator
+from deoldify_like.errors import DeoldifyLikeError, SettingsError
+from deoldify_like.feature_loss import FeatureLoss, check_vgg_weights, fingerprint, loss_network
+from deoldify_like.generator import GENERATOR_STYLES, GeneratorConfig, build_generator, encoder_of
+from deoldify_like.model_file import load_generator, read_header, save_generator
+from deoldify_like.pretrained import imagenet_state_dict
+from render.render_factor import render_factor_for_size
 
+from . import recipes
 from . import stage as stg
-from .reports import epoch_loss_curve, samples_png
-from .run_folder import RunFolder, append_csv, read_csv, truncate_csv, write_json_atomic
+from .plots import epoch_loss_curve, samples_png
+from .run_folder import GEN_STAGE as STAGE
+from .run_folder import RunFolder, append_csv, read_csv, truncate_csv
 
-STAGE = 'pretrain-gen'
+FASTAI_PCT_START = 0.25  # fastai's fit_one_cycle default
+
+
+def number_list(text, what, kind=int):
+    "'64,128' -> [64, 128]; a list or a single number is taken as it is."
+    if isinstance(text, (list, tuple)):
+        values = list(text)
+    elif isinstance(text, (int, float)):
+        values = [text]
+    else:
+        try:
+            values = [kind(v) for v in str(text).replace(' ', '').split(',') if v]
+        except ValueError:
+            raise SettingsError(f"{what}: expected numbers separated by commas, got {text!r}") from None
+    if not values or min(values) <= 0:
+        raise SettingsError(f"{what}: expected positive numbers separated by commas, got {text!r}")
+    return [kind(v) for v in values]
 
 
 def int_list(text, what):
-    try:
-        values = [int(v) for v in str(text).replace(' ', '').split(',') if v]
-    except ValueError:
-        raise DeoldifyLikeError(f"{what}: expected numbers separated by commas, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise DeoldifyLikeError(f"{what}: expected positive numbers separated by commas, got {text!r}")
+    return number_list(text, what, int)
+
+
+def per_size(values, n, what):
+    "One value per size: a single value is repeated."
+    if len(values) == 1:
+        return values * n
+    if len(values) != n:
+        raise SettingsError(f"{what} gives {len(values)} values for {n} sizes")
     return values
 
 
-def generator_splitter(model):
-    "Two parameter groups for discriminative learning rates: the encoder, then everything after it."
+def generator_splitter(model, groups=2):
+    """Parameter groups for discriminative learning rates: the encoder, then everything after it; with three
+    (the reference), the encoder's first six children (stem, layer1, layer2), its rest, then the decoder."""
     enc = encoder_of(model)
-    rest = [m for m in model.children() if m is not enc]
-    return [params(enc), params(nn.Sequential(*rest))]
+    rest = params(nn.Sequential(*[m for m in model.children() if m is not enc]))
+    if groups == 3:
+        return [params(enc[:6]), params(enc[6:]), rest]
+    return [params(enc), rest]
 
 
-def make_data(rf, settings, size, bs, device):
-    "The run's recorded train/valid split as fastai DataLoaders at `size`."
-    split = json.loads((rf.path / 'split.json').read_text())
-    root = split['root']
-    train = [f"{root}/{f}" for f in split['train']]
-    valid = [f"{root}/{f}" for f in split['valid']]
-    crap, seed = settings.get('crappify', ''), settings.get('seed', 42)
-    return dataloaders(ColourPairs(train, size, True, crap, seed), ColourPairs(valid, size, False, crap, seed),
-                       bs, device, seed)
+def make_data(rf, s, size, bs, device, fraction=1.0):
+    "The run's recorded train/valid split as fastai DataLoaders at `size`; a seeded share of the training files."
+    train, valid = rf.split_files('train'), rf.split_files('valid')
+    if fraction < 1:
+        keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(s['seed']))[:max(1, round(len(train) * fraction))]
+        train = [train[i] for i in sorted(keep.tolist())]
+    crap, seed = s.get('crappify', ''), s.get('seed', 42)
+    return dataloaders(ColourPairs(train, size, True, crap, seed, s.get('augment', 'none')),
+                       ColourPairs(valid, size, False, crap, seed), bs, device, seed)
 
 
 def record_split(rf, data, limit, seed, valid_pct):
     files = list_images(data)
     train, valid = split_files(files, valid_pct, seed, limit)
-    root = str(data.resolve())
-    rel = lambda fs: [str(f.resolve().relative_to(root)) for f in fs]  # noqa: E731
-    write_json_atomic(rf.path / 'split.json', {'root': root, 'train': rel(train), 'valid': rel(valid)})
-    info = {'dir': root, 'n_files': len(files), 'limit': limit, 'n_train': len(train), 'n_valid': len(valid),
-            'seed': seed, 'valid_pct': valid_pct, 'split': 'split.json'}
+    rf.write_split(data, train, valid)
+    info = {'dir': str(Path(data).resolve()), 'n_files': len(files), 'limit': limit, 'n_train': len(train),
+            'n_valid': len(valid), 'seed': seed, 'valid_pct': valid_pct, 'split': rf.split_path.name}
     rf.update(lambda doc: doc.update(data=info))
     return info
 
@@ -76,64 +106,152 @@ def record_split(rf, data, limit, seed, valid_pct):
 def phases_of(s):
     "The training phases: [frozen at the first size], then each size unfrozen."
     out = []
-    lr_un = s['lr_unfrozen']
     if s['frozen_epochs']:
         out.append({'size': s['sizes'][0], 'frozen': True, 'epochs': s['frozen_epochs'], 'lr': s['lr'],
+                    'bs': s['bs'][0], 'fraction': s['fractions'][0], 'pct_start': s['frozen_pct_start'],
                     'checkpoint': f"gen-s{s['sizes'][0]}-frozen"})
-    for size, n in zip(s['sizes'], s['epochs']):
-        out.append({'size': size, 'frozen': False, 'epochs': n, 'lr': [lr_un / s['encoder_lr_div'], lr_un],
-                    'checkpoint': f"gen-s{size}"})
+    for size, n, lr, bs, frac in zip(s['sizes'], s['epochs'], s['lrs'], s['bs'], s['fractions']):
+        out.append({'size': size, 'frozen': False, 'epochs': n, 'lr': [lr / s['encoder_lr_div'], lr], 'bs': bs,
+                    'fraction': frac, 'pct_start': s['pct_start'], 'checkpoint': f"gen-s{size}"})
     return out
 
 
+def check_pretrained(arch, vgg_weights, pretrained):
+    "ImageNet weights asked for must be at hand before the stage starts: one line saying how to get them."
+    try:
+        if pretrained:
+            imagenet_state_dict(arch)
+        return check_vgg_weights(vgg_weights)
+    except DeoldifyLikeError as e:
+        raise SettingsError(str(e)) from None
+
+
+def loss_network_identity(vgg_weights):
+    "(recorded setting, fingerprint) of a --vgg-weights value; the weights are read to fingerprint them."
+    spec = check_vgg_weights(vgg_weights)
+    try:
+        return spec, fingerprint(loss_network(spec))
+    except DeoldifyLikeError as e:
+        raise SettingsError(str(e)) from None
+
+
+def stage1_settings(data, arch, sizes, epochs, bs, lr, lrs, pretrained, limit, seed, nf_factor, frozen_epochs,
+                    encoder_lr_div, pct_start, frozen_pct_start, layer_groups, fractions, augment, valid_pct,
+                    crappify, device, vgg_weights, recipe, init):
+    """Every setting of stage 1, checked, with the recipe applied; raises SettingsError (exit 2) before
+    anything is written. Returns (settings, recipe values or None)."""
+    rec = recipes.recipe(recipe)
+    rv = rec['pretrain-gen'] if rec else None
+    given = {'arch': arch, 'sizes': None if sizes is None else int_list(sizes, '--sizes'),
+             'epochs': None if epochs is None else int_list(epochs, '--epochs'),
+             'bs': None if bs is None else int_list(bs, '--bs'), 'lr': lr,
+             'lrs': None if lrs is None else number_list(lrs, '--lrs', float), 'nf_factor': nf_factor,
+             'frozen_epochs': frozen_epochs, 'encoder_lr_div': encoder_lr_div, 'pct_start': pct_start,
+             'frozen_pct_start': frozen_pct_start, 'layer_groups': layer_groups,
+             'fractions': None if fractions is None else number_list(fractions, '--fractions', float),
+             'augment': augment, 'crappify': crappify, 'vgg_weights': vgg_weights,
+             'pretrained': pretrained}
+    pre = pretrained if pretrained is not None else True
+    defaults = {'arch': 'resnet34', 'style': 'unet', 'nf_factor': 1.0, 'pretrained': pre, 'sizes': [64, 128],
+                'epochs': [1], 'bs': [8], 'lr': 1e-3, 'lrs': None, 'frozen_epochs': None, 'encoder_lr_div': None,
+                'pct_start': FASTAI_PCT_START, 'frozen_pct_start': FASTAI_PCT_START, 'layer_groups': 2,
+                'fractions': [1.0], 'augment': 'none', 'crappify': 'none', 'wd': 1e-3, 'vgg_weights': None}
+    s, overrides = recipes.apply(given, defaults, rv)
+    pre = bool(s['pretrained'])
+    n = len(s['sizes'])
+    s['epochs'] = per_size(s['epochs'], n, '--epochs')
+    s['bs'] = per_size(s['bs'], n, '--bs')
+    s['fractions'] = per_size(s['fractions'], n, '--fractions')
+    s['lrs'] = per_size(s['lrs'] or [s['lr'] * 0.3], n, '--lrs')
+    s['frozen_epochs'] = (1 if pre else 0) if s['frozen_epochs'] is None else int(s['frozen_epochs'])
+    s['encoder_lr_div'] = (1000.0 if pre else 10.0) if s['encoder_lr_div'] is None else float(s['encoder_lr_div'])
+    s['vgg_weights'] = s['vgg_weights'] or ('imagenet' if pre else 'random')
+    if s['arch'] not in ENCODERS:
+        raise SettingsError(f"--arch: unknown encoder {s['arch']!r}; choose one of {', '.join(ENCODERS)}")
+    if s['style'] not in GENERATOR_STYLES:
+        raise SettingsError(f"unknown generator style {s['style']!r}")
+    if min(s['sizes']) < 32 or any(v % 8 for v in s['sizes']):
+        raise SettingsError(f"--sizes: training sizes must be multiples of 8 and at least 32 px, got {s['sizes']}")
+    if max(s['fractions']) > 1:
+        raise SettingsError(f"--fractions: shares of the data must be in (0, 1], got {s['fractions']}")
+    if int(s['layer_groups']) not in (2, 3):
+        raise SettingsError(f"--layer-groups: 2 or 3, got {s['layer_groups']}")
+    if s['augment'] not in AUGMENTS:
+        raise SettingsError(f"--augment: unknown augmentation {s['augment']!r}; choose one of {', '.join(AUGMENTS)}")
+    if not 0 < valid_pct < 1:
+        raise SettingsError(f"--valid-pct must be between 0 and 1, got {valid_pct}")
+    try:
+        s['crappify'] = str(Crappifier.parse(s['crappify']))
+    except (ValueError, TypeError) as e:
+        raise SettingsError(f"--crappify: {e}") from None
+    pick_device(device)
+    try:
+        files = list_images(data)
+    except DeoldifyLikeError as e:
+        raise SettingsError(str(e)) from None
+    if len(files[:limit or None]) < 2:
+        raise SettingsError(f"{data}: need at least 2 training pictures, found {len(files[:limit or None])}")
+    if init:
+        try:
+            head = read_header(init)
+        except DeoldifyLikeError as e:
+            raise SettingsError(str(e)) from None
+        if head['kind'] != 'generator':
+            raise SettingsError(f"{init}: holds a {head['kind']}, expected a generator")
+    check_pretrained(s['arch'], s['vgg_weights'], pre)
+    s['vgg_weights'], s['vgg_fingerprint'] = loss_network_identity(s['vgg_weights'])
+    s.update({'data': str(Path(data).resolve()), 'limit': limit, 'seed': seed, 'valid_pct': valid_pct, 'device': device,
+              'init': str(Path(init).resolve()) if init else None, 'recipe': recipe, 'recipe_overrides': overrides,
+              'feature_loss': {'layer_weights': [20.0, 70.0, 10.0], 'pixel_weight': 1.0}})
+    return s, rec
+
+
 def pretrain_gen(
-    data: str = None,  # folder of colour training pictures (see `prepare`)
-    run: str = None,  # run folder (created if new)
-    arch: str = 'resnet34',  # encoder: resnet18, resnet34, resnet50, resnet101
-    sizes: str = '64,128',  # training sizes in pixels, one after another
-    epochs: str = '1,1',  # epochs per size (encoder unfrozen)
-    bs: int = 8,  # batch size
-    lr: float = 1e-3,  # peak one-cycle learning rate with the encoder frozen
-    pretrained: Annotated[bool, "ImageNet weights for the encoder and the feature loss's VGG (downloads once)",
-                          dict(action=argparse.BooleanOptionalAction)] = True,
+    data: Annotated[str, "folder of colour training pictures (see `prepare`)", dict(required=True)] = None,
+    run: Annotated[str, "run folder (created if new)", dict(required=True)] = None,
+    arch: str = None,  # encoder (default resnet34)
+    sizes: str = None,  # training sizes in pixels, one after another (default 64,128)
+    epochs: str = None,  # epochs per size with the encoder unfrozen, one value or one per size (default 1)
+    bs: str = None,  # batch size, one value or one per size, e.g. 88,20,8 (default 8)
+    lr: float = None,  # peak one-cycle learning rate with the encoder frozen (default 1e-3)
+    lrs: str = None,  # peak learning rate of the decoder once unfrozen, one per size, e.g. 3e-4,1e-4,5e-5 (default 0.3 x --lr)
+    pretrained: Annotated[bool, "ImageNet weights for the encoder (downloads once); also the loss network's default (default: on)",
+                          dict(action=argparse.BooleanOptionalAction)] = None,
+    vgg_weights: str = None,  # the loss network's weights: imagenet, random (seeded, the same in every stage) or a FILE with a vgg16_bn state dict (default imagenet with --pretrained, random without)
+    recipe: str = None,  # set every value of a reference recipe: deoldify-stable, deoldify-artistic or deoldify-video (for GPUs); flags given beside it win
     limit: int = None,  # use at most this many pictures of the data folder (a seeded choice)
     seed: int = 42,  # seed of the split, the shuffling, the degradations and the initial weights
     force: bool = False,  # start over even if the stage is done or was interrupted
-    nf_factor: float = 1.0,  # decoder width factor (the reference used 1.5 to 2; on a CPU 1.5 costs ~3x at 64 px)
+    nf_factor: float = None,  # decoder width factor (default 1.0; the reference used 1.5 to 2; on a CPU 1.5 costs ~3x at 64 px)
     frozen_epochs: int = None,  # epochs with the encoder frozen at the first size (default 1 with --pretrained, 0 without)
-    lr_unfrozen: float = None,  # peak learning rate once unfrozen (default 0.3 x --lr)
-    encoder_lr_div: float = None,  # the encoder learns this many times slower once unfrozen (default 1000 pretrained, 10 not)
+    encoder_lr_div: float = None,  # the encoder's learning rate is the decoder's divided by this (default 1000 pretrained, 10 not)
+    pct_start: float = None,  # one-cycle warm-up share once unfrozen (default fastai's 0.25; the reference 1e-8)
+    frozen_pct_start: float = None,  # one-cycle warm-up share of the frozen epochs (default 0.25; the reference 0.8)
+    layer_groups: int = None,  # 2: encoder / decoder; 3 (the reference): encoder stem..layer2 / layer3..4 / decoder (default 2)
+    fractions: str = None,  # share of the training pictures used at each size, e.g. 1,1,0.5 (default 1)
+    augment: str = None,  # none, or reference: flips, rotation, zoom, warp and lighting as the reference's get_transforms (default none)
+    init: str = None,  # start from the weights of this generator model file (e.g. the video recipe starts from a stable stage 1)
     valid_pct: float = 0.1,  # held-out share of the pictures
-    crappify: str = '',  # input degradations besides gray, with probabilities, e.g. 'noise=0.3,jpeg=0.3,blur=0.2,fade=0.2'
-    device: str = 'auto',  # auto | cpu | cuda
+    crappify: str = None,  # input degradations besides gray, with probabilities, e.g. 'noise=0.3,jpeg=0.3,blur=0.2,fade=0.2' (default none)
+    device: str = 'auto',  # where to train
     **python_only,  # cbs=[fastai callbacks] (from Python only)
 ):
     "Stage 1: pretrain the generator with the perceptual (feature) loss, one size after another."
     cbs = stg.python_callbacks(python_only)
     if not data or not run:
-        raise DeoldifyLikeError("pretrain-gen needs --data DIR and --run RUN")
-    size_list, epoch_list = int_list(sizes, '--sizes'), int_list(epochs, '--epochs')
-    if len(epoch_list) == 1:
-        epoch_list *= len(size_list)
-    if len(epoch_list) != len(size_list):
-        raise DeoldifyLikeError(f"--epochs gives {len(epoch_list)} values for {len(size_list)} sizes")
-    data = Path(data)
-    settings = {
-        'data': str(data.resolve()), 'arch': arch, 'nf_factor': nf_factor, 'pretrained': pretrained,
-        'sizes': size_list, 'epochs': epoch_list,
-        'frozen_epochs': (1 if pretrained else 0) if frozen_epochs is None else int(frozen_epochs),
-        'bs': bs, 'lr': lr, 'lr_unfrozen': lr * 0.3 if lr_unfrozen is None else lr_unfrozen,
-        'encoder_lr_div': (1000.0 if pretrained else 10.0) if encoder_lr_div is None else float(encoder_lr_div),
-        'wd': 1e-3, 'limit': limit, 'seed': seed, 'valid_pct': valid_pct,
-        'crappify': str(Crappifier.parse(crappify)), 'feature_loss': {'layer_weights': [20.0, 70.0, 10.0], 'pixel_weight': 1.0},
-        'device': device,
-    }
+        raise SettingsError("pretrain-gen needs --data DIR and --run RUN")
+    settings, rec = stage1_settings(data, arch, sizes, epochs, bs, lr, lrs, pretrained, limit, seed, nf_factor,
+                                    frozen_epochs, encoder_lr_div, pct_start, frozen_pct_start, layer_groups, fractions,
+                                    augment, valid_pct, crappify, device, vgg_weights, recipe, init)
     rf = RunFolder(run).create()
     action, state = stg.begin(rf, STAGE, settings, force)
     if action == 'done':
         print(f"{STAGE}: already done in {rf.path} (last checkpoint: {rf.stage(STAGE).get('checkpoint')}); "
               f"--force to train it again")
         return 0
+    rf.record_loss_network(settings['vgg_weights'], settings['vgg_fingerprint'])
+    if rec:
+        rf.update(lambda doc: doc.update(recipe={'name': recipe, 'values': rec, 'overrides': settings['recipe_overrides']}))
     with stg.running(rf, STAGE):
         return _train(rf, settings, state, cbs)
 
@@ -142,17 +260,29 @@ def _train(rf, s, state, cbs):
     dev = pick_device(s['device'])
     set_seed(s['seed'], reproducible=True)
     data_info = rf.load()['data']
-    if state is None or not (rf.path / 'split.json').is_file():  # a resumed stage keeps its split
+    if state is None or not rf.has_split():  # a resumed stage keeps its split
         data_info = record_split(rf, Path(s['data']), s['limit'], s['seed'], s['valid_pct'])
     print(f"data: {data_info['n_train']} training and {data_info['n_valid']} validation pictures from {data_info['dir']}")
-    cfg = GeneratorConfig(arch=s['arch'], nf_factor=s['nf_factor'])
+    cfg = GeneratorConfig(arch=s['arch'], style=s['style'], nf_factor=s['nf_factor'])
     rf.update(lambda doc: doc.update(generator=cfg.to_dict()))
     model = build_generator(cfg, pretrained=s['pretrained'])
+    if s['init']:
+        init_model, _ = load_generator(s['init'], 'cpu')
+        try:
+            model.load_state_dict(init_model.state_dict())
+        except RuntimeError:
+            raise SettingsError(f"{s['init']}: its generator does not fit {s['arch']} / {s['style']} / nf_factor "
+                                f"{s['nf_factor']}; give the settings it was made with") from None
+        print(f"{STAGE}: starting from the weights of {s['init']}", flush=True)
     loss = FeatureLoss(s['feature_loss']['layer_weights'], s['feature_loss']['pixel_weight'],
-                       pretrained=s['pretrained']).to(dev)  # built on the target device
+                       vgg_weights=s['vgg_weights']).to(dev)  # built on the target device
+    if loss.fingerprint != s['vgg_fingerprint']:
+        raise SettingsError(f"{s['vgg_weights']}: the loss network changed since the settings were checked")
+    print(f"{STAGE}: loss network vgg16_bn, weights {s['vgg_weights']} (fingerprint {loss.fingerprint[:16]})", flush=True)
     phases = phases_of(s)
-    first_dls = make_data(rf, s, phases[0]['size'], s['bs'], dev)
-    learn = Learner(first_dls, model.to(dev), loss_func=loss, splitter=generator_splitter, wd=s['wd'],
+    first_dls = make_data(rf, s, phases[0]['size'], phases[0]['bs'], dev, phases[0]['fraction'])
+    learn = Learner(first_dls, model.to(dev), loss_func=loss, wd=s['wd'],
+                    splitter=partial(generator_splitter, groups=int(s['layer_groups'])),
                     path=str(rf.path), model_dir='checkpoints', cbs=cbs)
     stg.quiet_progress(learn)
     batch_csv, epoch_csv = rf.log_path(STAGE, '_batches'), rf.log_path(STAGE)
@@ -186,11 +316,13 @@ def _train(rf, s, state, cbs):
         ph = phases[i]
         e0 = start_epoch if i == start_phase else 0
         label = f"s{ph['size']}{'-frozen' if ph['frozen'] else ''}"
-        learn.dls = first_dls if ph['size'] == phases[0]['size'] else make_data(rf, s, ph['size'], s['bs'], dev)
+        same = (ph['size'], ph['bs'], ph['fraction']) == (phases[0]['size'], phases[0]['bs'], phases[0]['fraction'])
+        learn.dls = first_dls if same else make_data(rf, s, ph['size'], ph['bs'], dev, ph['fraction'])
         _set_freeze(learn, ph['frozen'])
         lr_text = f"{ph['lr'][0]:.3g} (encoder) .. {ph['lr'][1]:.3g}" if isinstance(ph['lr'], list) else f"{ph['lr']:.3g}"
         print(f"{STAGE}: size {ph['size']}, encoder {'frozen' if ph['frozen'] else 'unfrozen'}, "
-              f"{ph['epochs']} epoch(s), peak lr {lr_text}", flush=True)
+              f"{ph['epochs']} epoch(s), batch {ph['bs']}, {ph['fraction']:g} of the data, peak lr {lr_text}, "
+              f"warm-up {ph['pct_start']:g}", flush=True)
         counter = {'batches': n_batches}
 
         def on_epoch(epoch, losses, record, i=i, ph=ph, label=label, counter=counter):
@@ -211,18 +343,19 @@ def _train(rf, s, state, cbs):
 
         if e0 < ph['epochs']:
             learn.fit_one_cycle(ph['epochs'], slice(*ph['lr']) if isinstance(ph['lr'], list) else ph['lr'],
-                                start_epoch=e0, cbs=[stg.EpochEnd(on_epoch, e0)])
+                                pct_start=ph['pct_start'], start_epoch=e0, cbs=[stg.EpochEnd(on_epoch, e0)])
         n_batches = counter['batches']
         ckpt = rf.checkpoint_path(ph['checkpoint'])
         last = _last_valid(epoch_csv)
-        save_generator(ckpt, learn.model, cfg, render_factor=35, stage=STAGE, size=ph['size'], frozen=ph['frozen'],
+        save_generator(ckpt, learn.model, cfg, render_factor=render_factor_for_size(ph['size']), stage=STAGE, size=ph['size'], frozen=ph['frozen'],
                        run=str(rf.path.resolve()), valid_loss=last, data=s['data'])
         rf.add_checkpoint(ckpt.name, 'generator', STAGE, size=ph['size'], frozen=ph['frozen'], valid_loss=last)
         rf.save_resume(STAGE, {'model': learn.model.state_dict(), 'opt': learn.opt.state_dict(), 'phase': i + 1,
                                'epoch': 0, 'batches': n_batches, 'seconds': time.time() - t_start})
-        _sample_picture(learn, rf.reports / f'{STAGE}_{label}_samples.png')
+        _sample_picture(learn, rf.samples_png(STAGE, label))
         print(f"{STAGE}: saved {ckpt}", flush=True)
     stg.finish(rf, STAGE, checkpoint=rf.current('generator').name)
+    rf.record_size(STAGE)
     print(f"{STAGE}: done; loss curve {png}", flush=True)
     return 0
 

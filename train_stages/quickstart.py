@@ -5,11 +5,13 @@ GAN burst with checkpoints -> checkpoint grid and metrics -> promote the checkpo
 colorize the demo black-and-white photos (with a render-factor sweep) and film -> DIR/report/index.html.
 Each step is the same command a user runs by hand; the run folder resumes if interrupted.
 """
+import argparse
 import math
 import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Annotated
 
 from deoldify_like.cli_support import run_command
 from deoldify_like.demo import DEMO_BW, DEMO_COLOUR, DEMO_FILM
@@ -23,7 +25,7 @@ from .prepare import prepare
 from .pretrain_critic import pretrain_critic
 from .pretrain_gen import pretrain_gen
 from .promote import promote
-from .report import write_report
+from .quickstart_report import write_report
 from .run_folder import RunFolder, read_csv
 
 
@@ -41,6 +43,7 @@ class Settings:
     gan_iters: int = 30
     save_every: int = 5
     gan_size: int = 64
+    valid_pct: float = 0.4  # 2 of the 5 demo colour photos are held out: the checkpoint is chosen on them
     render_factor: int = 8  # for the photos and the grid: the model sees 128 px
     film_render_factor: int = 8
     sweep: str = '4,6,8,12,16'
@@ -73,6 +76,18 @@ def _step(name, func, argv, timings):
         raise DeoldifyLikeError(f"quickstart: step '{name}' failed (exit {code}); run the quickstart again to resume")
 
 
+def held_out_pictures(rf, bw_dir, dest):
+    """The pictures the checkpoints are compared on: the run's held-out colour photos (it never trained on
+    them, so the choice is not a score on its own training data) and two black-and-white ones to look at."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    held = rf.split_files('valid')
+    for p in held + sorted(bw_dir.glob('*.jpg'))[:2]:
+        shutil.copy(p, dest / p.name)
+    return [p.name for p in held]
+
+
 def favoured_checkpoint(table_csv):
     """The checkpoint the metrics favour: among those without a drift warning, the one whose colourfulness
     is closest to the truth's (lowest ΔCF), ties broken by PSNR; the stage-1 generator if all drift."""
@@ -91,8 +106,10 @@ def favoured_checkpoint(table_csv):
 def quickstart(
     out: str = 'deoldify_like_quickstart',  # folder for the run, the model, the colorized demo files and the report
     preset: str = 'demo',  # demo (about ten minutes on a 2-core CPU) or tiny (a smoke test in a minute)
-    pretrained: bool = True,  # use ImageNet weights when torchvision can load them (goes on without them otherwise)
-    device: str = 'auto',  # auto | cpu | cuda
+    pretrained: Annotated[bool, "ImageNet weights for the encoder and the loss network when torchvision can load them "
+                                "(it goes on without them otherwise); --no-pretrained never tries",
+                          dict(action=argparse.BooleanOptionalAction)] = True,
+    device: str = 'auto',  # where every step runs
 ):
     "The whole NoGAN pipeline on the embedded demo data, ending with a report to open in a browser."
     if preset not in PRESETS:
@@ -103,22 +120,22 @@ def quickstart(
     use_pretrained = pretrained and pretrained_available(s.arch)
     _step('prepare', prepare, [DEMO_COLOUR, '--out', data, '--max-size', 256], timings)
     _step('pretrain-gen', pretrain_gen, ['--data', data, '--run', run, '--arch', s.arch, '--nf-factor', s.nf_factor,
-                                         '--sizes', s.sizes, '--epochs', s.epochs, '--bs', s.bs,
-                                         '--pretrained' if use_pretrained else '--no-pretrained'], timings)
+                                         '--sizes', s.sizes, '--epochs', s.epochs, '--bs', s.bs, '--valid-pct', s.valid_pct,
+                                         '--pretrained' if use_pretrained else '--no-pretrained',
+                                         '--vgg-weights', 'imagenet' if use_pretrained else 'random', '--device', device], timings)
     _step('pretrain-critic', pretrain_critic, ['--run', run, '--epochs', s.critic_epochs, '--bs', s.bs,
-                                               '--size', s.critic_size, '--nf', s.critic_nf], timings)
+                                               '--size', s.critic_size, '--nf', s.critic_nf, '--device', device], timings)
     _step('gan', gan, ['--run', run, '--iters', s.gan_iters, '--save-every', s.save_every, '--bs', s.bs,
-                       '--size', s.gan_size], timings)
+                       '--size', s.gan_size, '--device', device], timings)
     compare_dir = out / 'compare'
-    if compare_dir.exists():
-        shutil.rmtree(compare_dir)
-    compare_dir.mkdir(parents=True)
-    for p in sorted(DEMO_COLOUR.glob('*.jpg')) + sorted(DEMO_BW.glob('*.jpg'))[:2]:
-        shutil.copy(p, compare_dir / p.name)
+    held = held_out_pictures(RunFolder(run), DEMO_BW, compare_dir)
+    print(f"quickstart: the checkpoints are scored on {len(held)} colour photo(s) the run did not train on "
+          f"({', '.join(held)}), beside two black-and-white ones", flush=True)
     grid = run / 'reports' / 'checkpoints.png'
     _step('checkpoints', checkpoints, ['--run', run, '--images', compare_dir, '--render-factor', s.render_factor,
                                        '--out', grid, '--rows', 7, '--device', device], timings)
     chosen = favoured_checkpoint(grid.with_suffix('.csv'))
+    chosen['scored_on'] = held
     _step('promote', promote, ['--run', run, '--checkpoint', chosen['checkpoint'], '--out', model], timings)
     print(f"quickstart: promoted {chosen['label']} ({chosen['checkpoint']}): {chosen['why']} (dCF {chosen.get('delta_cf')}). "
           f"A person should confirm it by eye in the grid {grid}; to promote "

@@ -72,7 +72,8 @@ def write_report(report_dir, rf, chosen, model, colorized, sweep_src, bw_dir, fi
     sections.append(_section('promoted', 'Promoted checkpoint',
                              f'<p><b>{_e(chosen["label"])}</b> (<code>{_e(chosen["checkpoint"])}</code>) was promoted to '
                              f'<code>{_e(model)}</code>: {_e(chosen["why"])} '
-                             f'(ΔCF {_e(chosen.get("delta_cf", ""))}). The metrics only suggest: confirm it by eye in the grid '
+                             f'(ΔCF {_e(chosen.get("delta_cf", ""))}, scored on the held-out colour photos '
+                             f'{_e(", ".join(chosen.get("scored_on", [])))}, which the run never trained on). The metrics only suggest: confirm it by eye in the grid '
                              f'above, and promote another with <code>deoldify-like promote --run {_e(run_arg)} '
                              f'--checkpoint NAME --out {_e(model)}</code>.</p>'))
 

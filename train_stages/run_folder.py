@@ -2,9 +2,12 @@
 
     RUN/run.json            what ran, with which settings, on which data; each stage's status and progress;
                             every checkpoint; the current generator and critic; the cycle; what was promoted
-    RUN/split.json          the training / validation file lists (relative to the data folder)
+    RUN/split.json          the training / validation file lists (relative to the data folder); read and
+                            written only through RunFolder (write_split, split_files)
     RUN/checkpoints/        self-describing model files (generators and critics, deoldify_like.model_file)
-    RUN/checkpoints/resume/ weights + optimizer state of an unfinished stage, to resume it (plain tensors)
+    RUN/checkpoints/resume/ one resume state per stage (weights + optimizer state, plain tensors), replaced
+                            atomically: an unfinished stage resumes from it; a finished burst keeps its own
+                            (a larger --iters goes on), and earlier cycles' are deleted when a new cycle starts
     RUN/generated/cN/       the critic's fakes of cycle N
     RUN/logs/               losses and metrics per stage (CSV) and each stage's settings (<stage>_settings.json)
     RUN/reports/            loss curves and sample pictures (PNG)
@@ -29,6 +32,15 @@ from deoldify_like.model_file import read_header
 
 RUN_FORMAT, RUN_FORMAT_VERSION = 'deoldify_like.run', 1
 MODEL_SUFFIX = '.safetensors'
+GEN_STAGE = 'pretrain-gen'
+
+
+def critic_stage(cycle):
+    return f'pretrain-critic-c{cycle}'
+
+
+def gan_stage(cycle):
+    return f'gan-c{cycle}'
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -113,6 +125,56 @@ class RunFolder:
             doc['history'].append({'time': now(), 'stage': stage, 'event': what, 'argv': sys.argv[1:], **extra})
         return self.update(_add)
 
+    # --- the training data (split.json) ------------------------------------------------------------------
+    @property
+    def split_path(self):
+        return self.path / 'split.json'
+
+    def has_split(self):
+        return self.split_path.is_file()
+
+    def write_split(self, root, train, valid):
+        "Record the train / validation files (paths relative to `root`)."
+        root = Path(root).resolve()
+        rel = lambda fs: [str(Path(f).resolve().relative_to(root)) for f in fs]  # noqa: E731
+        write_json_atomic(self.split_path, {'root': str(root), 'train': rel(train), 'valid': rel(valid)})
+
+    def split_root(self):
+        return Path(self._split()['root'])
+
+    def split_files(self, part):
+        "The recorded 'train' or 'valid' files as full paths."
+        split = self._split()
+        return [Path(split['root']) / f for f in split[part]]
+
+    def _split(self):
+        if not self.has_split():
+            raise DeoldifyLikeError(f"{self.path}: no training data recorded (split.json); run `deoldify-like pretrain-gen` first")
+        return json.loads(self.split_path.read_text())
+
+    # --- the loss network ---------------------------------------------------------------------------------
+    def loss_network(self):
+        "What the run recorded of its perceptual loss network ({'weights', 'fingerprint'}), or None."
+        return self.load().get('loss_network')
+
+    def record_loss_network(self, weights, fingerprint):
+        self.update(lambda doc: doc.update(loss_network={'weights': weights, 'fingerprint': fingerprint}))
+
+    # --- reports ------------------------------------------------------------------------------------------
+    def samples_png(self, stage, label=''):
+        "The sample picture a stage draws (inputs, outputs, truth) after a size or at its end."
+        return self.reports / f"{stage}{'_' + label if label else ''}_samples.png"
+
+    def size_bytes(self):
+        return sum(p.stat().st_size for p in self.path.rglob('*') if p.is_file())
+
+    def record_size(self, stage):
+        "The run folder's size after a stage, in run.json and printed (resume states and checkpoints add up)."
+        size = self.size_bytes()
+        self.set_stage(stage, folder_size_mb=round(size / 2**20, 1))
+        print(f"{stage}: run folder {self.path} is {size / 2**20:.1f} MB", flush=True)
+        return size
+
     # --- checkpoints ----------------------------------------------------------------------------------
     def checkpoint_path(self, name):
         return self.checkpoints / (name if name.endswith(MODEL_SUFFIX) else name + MODEL_SUFFIX)
@@ -176,6 +238,12 @@ class RunFolder:
 
     def drop_resume(self, stage):
         self.resume_path(stage).unlink(missing_ok=True)
+
+    def drop_resumes_except(self, keep):
+        "Resume states of stages other than `keep` (finished ones of earlier cycles) are deleted."
+        for p in self.resume_dir.glob('*.pt'):
+            if p.stem not in keep:
+                p.unlink(missing_ok=True)
 
     # --- logs -------------------------------------------------------------------------------------------
     def log_path(self, stage, suffix=''):

@@ -8,7 +8,7 @@ from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
 from fastcore.basics import noop
 
-from deoldify_like.errors import DeoldifyLikeError
+from deoldify_like.errors import SettingsError
 from deoldify_like.progress import quiet
 
 from .run_folder import now, print_settings
@@ -32,16 +32,20 @@ def begin(rf, name, settings, force=False, may_change=()):
     st = rf.load()['stages'].get(name)
     if st and st.get('status') == 'done' and not force:
         return 'done', None
+    state = rf.load_resume(name) if st and not force else None
+    if st and not force and state is None:
+        # it stopped before saving anything to resume from: start it afresh with whatever settings are given now
+        print(f"{name}: an earlier try stopped before its first save; starting afresh", flush=True)
+        force = True
     if st and not force:
         old = st.get('settings') or {}
         skip = MAY_CHANGE_ON_RESUME | set(may_change)
         diff = [k for k in set(old) | set(settings) if k not in skip and old.get(k) != settings.get(k)]
         if diff:
             parts = ', '.join(f"{k}: {old.get(k)!r} -> {settings.get(k)!r}" for k in sorted(diff))
-            raise DeoldifyLikeError(f"{rf.path}: {name} was started with other settings ({parts}); "
+            raise SettingsError(f"{rf.path}: {name} was started with other settings ({parts}); "
                                     f"run it with the same settings to resume, or add --force to start it over")
-    state = None if (force or not st) else rf.load_resume(name)
-    if force or not st or state is None:
+    if force or not st:
         rf.drop_resume(name)
         rf.set_stage(name, status='running', settings=settings, started=now(), finished=None, progress={},
                      resumed=0, seconds=0.0)
