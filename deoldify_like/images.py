@@ -142,9 +142,9 @@ def atomic_path(dest):
     fd, tmp = tempfile.mkstemp(prefix=f'.{dest.stem}.', suffix=f'.partial{dest.suffix}', dir=dest.parent)
     os.close(fd)
     tmp = Path(tmp)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp (and safetensors' writer) make 0600; outputs get the usual permissions
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)

@@ -1,3 +1,5 @@
+import os
+import stat
 import subprocess
 import sys
 import urllib.error
@@ -76,6 +78,9 @@ def test_feature_loss_is_zero_on_equal_inputs_and_follows_input_device():
 
 def test_model_file_round_trip_in_a_new_process(tmp_path, tiny_gen, subprocess_env):
     path = save_generator(tmp_path / 'g.safetensors', tiny_gen, TINY, render_factor=21, trained_on='test')
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # safetensors writes 0600; a model file is an ordinary file
     header = read_header(path)
     assert header['kind'] == 'generator' and header['render_factor'] == 21
     assert header['config']['arch'] == 'resnet18' and header['info']['trained_on'] == 'test'
