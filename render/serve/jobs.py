@@ -127,19 +127,17 @@ class JobStore:
                 continue
             found.append(job)
         for job in sorted(found, key=lambda j: j.created):
-            if job.state == 'running':
-                job.attempts += 1
-                if job.attempts >= MAX_ATTEMPTS:
-                    job.state, job.finished = 'failed', time.time()
-                    job.error = f"{job.name}: the server stopped {job.attempts} times while rendering it; not tried again"
-                    counts['failed'] += 1
-                else:
-                    job.state = 'queued'
-            if job.state == 'queued':
-                job.fps = job.eta_s = None
-                counts['requeued'] += 1
-            else:
+            if job.state in ('done', 'failed'):
                 counts['listed'] += 1
+            elif job.state == 'running' and job.attempts + 1 >= MAX_ATTEMPTS:
+                job.attempts += 1
+                job.state, job.finished = 'failed', time.time()
+                job.error = f"{job.name}: the server stopped {job.attempts} times while rendering it; not tried again"
+                counts['failed'] += 1
+            else:
+                job.attempts += job.state == 'running'
+                job.state, job.fps, job.eta_s = 'queued', None, None
+                counts['requeued'] += 1
             self.save(job)
             self.jobs[job.id] = job
             if job.state == 'queued':

@@ -4,6 +4,7 @@ sanitised label for display and download, never as a path.
 """
 import re
 import unicodedata
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +80,8 @@ async def receive_upload(request, dest, limit, require_file=True):
     if declared and declared.isdigit() and int(declared) > limit:
         raise UploadError(f"the upload is {human_size(int(declared))}, more than this server's limit of {human_size(limit)}", 413)
     ctype, params = parse_options_header(request.headers.get('content-type', ''))
+    if ctype == b'application/x-www-form-urlencoded' and not require_file:
+        return await _urlencoded(request), None
     if ctype != b'multipart/form-data' or b'boundary' not in params:
         raise UploadError("send the file as multipart/form-data (a form field named 'file')", 415)
 
@@ -148,6 +151,16 @@ async def receive_upload(request, dest, limit, require_file=True):
     if out is not None:
         out.close()
     return fields, names.get('file')
+
+
+async def _urlencoded(request):
+    "The fields of a form without a file (`curl -d`), at most MAX_FIELDS of MAX_FIELD_BYTES."
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FIELDS * MAX_FIELD_BYTES:
+            raise UploadError("the form is too long for a form without a file", 413)
+    return dict(urllib.parse.parse_qsl(body.decode('utf-8', 'replace'), max_num_fields=MAX_FIELDS))
 
 
 @dataclass
