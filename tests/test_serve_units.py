@@ -285,3 +285,26 @@ def test_a_film_job_reports_frames_and_a_removed_running_job_is_stopped(client, 
     wait_for(lambda: not folder.exists(), 60, what='the removed job folder to go')
     time.sleep(0.2)
     assert client.app.state.store.worker.is_alive()
+
+
+# ---- the command
+def test_serve_without_model_names_the_quickstart_place_and_warns_off_loopback(tmp_path, monkeypatch, colorizer, capsys):
+    import inspect
+
+    import uvicorn
+
+    from render.serve import app as serve_app
+    from train_stages.quickstart import quickstart
+    assert serve_app.QUICKSTART_MODEL.parent.name == inspect.signature(quickstart).parameters['out'].default
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DeoldifyLikeError, match='no --model given and no quickstart model at deoldify_like_quickstart/model.safetensors'):
+        serve_app.serve(work=str(tmp_path / 'work'))
+    served = []
+    monkeypatch.setattr(uvicorn, 'run', lambda app, **kw: served.append(kw))
+    model = save_tiny_model(tmp_path / 'deoldify_like_quickstart' / 'model.safetensors', render_factor=2)
+    assert serve_app.serve(host='0.0.0.0', port=8123, work=str(tmp_path / 'work')) == 0
+    out = capsys.readouterr()
+    assert served == [dict(host='0.0.0.0', port=8123, log_level='warning', timeout_graceful_shutdown=5)]
+    assert 'warning: listening on 0.0.0.0' in out.err and str(model.relative_to(tmp_path)) in out.out
+    serve_app.serve(port=8124, work=str(tmp_path / 'work'))
+    assert 'warning' not in capsys.readouterr().err

@@ -116,9 +116,11 @@ def create_app(colorizer, work, max_upload, model_name='model'):
             name = safe_name(filename)
             found = await run_in_threadpool(sniff, upload, name)
             upload.rename(folder / ('input' + found.suffix))
-        except (DeoldifyLikeError, OSError) as e:
+        except Exception as e:  # noqa: BLE001 - every refusal leaves nothing behind and one line for the user
             shutil.rmtree(folder, ignore_errors=True)
-            raise _error(e) if isinstance(e, DeoldifyLikeError) else HTTPException(500, f"could not store the upload ({e})") from None
+            if isinstance(e, DeoldifyLikeError):
+                raise _error(e) from None
+            raise HTTPException(500, f"the upload could not be stored or read ({type(e).__name__}: {e})") from None
         job = Job(job_id, name, found.kind, 'input' + found.suffix, found.result_suffix, per_kind[found.kind],
                   frames_total=found.frames)
         return store.add(job).public()

@@ -186,8 +186,8 @@ class JobStore:
                 job.state, job.started = 'running', time.time()
                 self.save(job)
             try:
-                self._run(job)
-                job.state, job.frames_done, job.eta_s = 'done', job.frames_total, 0
+                frames = self._run(job)
+                job.state, job.frames_done, job.eta_s = 'done', frames, 0
             except Cancelled:
                 pass
             except DeoldifyLikeError as e:
@@ -205,6 +205,7 @@ class JobStore:
             release_memory()
 
     def _run(self, job):
+        "Render one job into its folder; returns the number of frames written."
         folder, settings = self.folder(job), dict(job.settings)
         src, dest = folder / job.input, folder / job.result
         renderer = RENDERERS[job.kind]
@@ -221,10 +222,10 @@ class JobStore:
                 if colorizer.precision == 'fp16' and colorizer.device.type != 'cuda':
                     raise DeoldifyLikeError(f"{job.name}: precision fp16 needs a CUDA device; use bf16 or auto on CPU")
             try:
-                if job.kind == 'film':
-                    renderer(colorizer, src, dest, resume=job.attempts > 0, hook=self._film_hook(job), **settings)
-                else:
-                    renderer(colorizer, src, dest, **settings)
+                if job.kind == 'film':  # the frames it could decode (a damaged film may end early)
+                    return renderer(colorizer, src, dest, resume=job.attempts > 0, hook=self._film_hook(job), **settings)
+                renderer(colorizer, src, dest, **settings)
+                return job.frames_total
             except BadInputError as e:
                 raise BadInputError(job.name, e.problem) from None  # the upload's name, not the server's path
         finally:
