@@ -20,8 +20,7 @@ def rss(pid):
 def uploads(folder):
     "20 files: photos of a few sizes, a GIF, films, and broken ones (name, bytes, what should happen)."
     p = photo(folder, 'a.jpg', (96, 72), 0).read_bytes()
-    q = photo(folder, 'b.png', (80, 100), 1)
-    q = q.read_bytes()
+    q = photo(folder, 'b.png', (80, 100), 1).read_bytes()
     movie = film(folder, 'f.mp4', frames=24).read_bytes()
     webm = make_film(folder / 'w.webm', frames=12, width=48, height=32).read_bytes()
     gif = photo(folder, 'c.gif', (64, 48), 2).read_bytes()

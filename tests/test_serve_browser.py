@@ -4,8 +4,6 @@ film and see it finish with its frame count; a text file named .jpg gets a reada
 keeps serving."""
 import os
 import shutil
-import time
-from pathlib import Path
 
 import pytest
 from PIL import Image

@@ -278,7 +278,11 @@ async function poll() {
     try {
       const response = await fetch(`/api/jobs/${job.id}`);
       if (response.ok) showJob(await response.json());
-      else if (response.status === 404) jobs.delete(job.id);
+      else if (response.status === 404) { // removed by another page or a script
+        jobs.delete(job.id);
+        const li = document.getElementById(`job-${job.id}`);
+        if (li) li.remove();
+      }
     } catch (e) { /* the server may be restarting; try again */ }
   }
   setTimeout(poll, 500);
