@@ -81,13 +81,14 @@ def _multipart_schema(options):
         'schema': {'type': 'object', 'required': ['file'], 'properties': props}}}}}
 
 
-def create_app(colorizer, work, max_upload, model_name='model'):
-    "The FastAPI app for one model; jobs live in `work` (restored from it when it holds earlier jobs)."
+def create_app(colorizer, work, max_upload, model_name='model', precision=DEFAULT_PRECISION):
+    """The FastAPI app for one model; jobs live in `work` (restored from it when it holds earlier jobs).
+    `precision` is the film jobs' default (as given, e.g. 'auto'; the colorizer holds it resolved)."""
     if FastAPI is None:
         raise DeoldifyLikeError("serve needs FastAPI, uvicorn and python-multipart: pip install 'deoldify-like[serve]'")
     work = Path(work)
     store = JobStore(work, colorizer)
-    options = available_options(colorizer.header, colorizer.bs, DEFAULT_PRECISION)
+    options = available_options(colorizer.header, colorizer.bs, precision)
     tmp = work / 'tmp'
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -243,7 +244,7 @@ def serve(model: str = None,  # model file; default: the quickstart's promoted m
         colorizer = SharedColorizer.from_file(path, device=device, bs=bs, precision=precision)
     except ValueError as e:
         raise DeoldifyLikeError(str(e)) from None
-    app = create_app(colorizer, work, limit, path.name)
+    app = create_app(colorizer, work, limit, path.name, precision)
     restored = app.state.store.restored
     if sum(restored.values()):
         say(f"serve: {restored['listed']} finished jobs listed again, {restored['requeued']} unfinished queued again, "
