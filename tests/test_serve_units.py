@@ -3,6 +3,7 @@ by content, name sanitising, settings read from the renderer, restart persistenc
 import asyncio
 import io
 import json
+import socket
 import time
 
 import pytest
@@ -13,7 +14,7 @@ from render.serve import options as serve_options
 from render.serve.jobs import Job, JobStore
 from render.serve.uploads import UploadError, parse_size, receive_upload, safe_name, sniff
 from render_helpers import make_film, save_tiny_model
-from serve_helpers import photo, wait_for
+from serve_helpers import free_port, photo, wait_for
 
 fastapi = pytest.importorskip('fastapi')
 from fastapi.testclient import TestClient  # noqa: E402
@@ -300,11 +301,17 @@ def test_serve_without_model_names_the_quickstart_place_and_warns_off_loopback(t
     with pytest.raises(DeoldifyLikeError, match='no --model given and no quickstart model at deoldify_like_quickstart/model.safetensors'):
         serve_app.serve(work=str(tmp_path / 'work'))
     served = []
-    monkeypatch.setattr(uvicorn, 'run', lambda app, **kw: served.append(kw))
+    monkeypatch.setattr(uvicorn.Server, 'run', lambda self, sockets: served.append(sockets[0].getsockname()))
     model = save_tiny_model(tmp_path / 'deoldify_like_quickstart' / 'model.safetensors', render_factor=2)
-    assert serve_app.serve(host='0.0.0.0', port=8123, work=str(tmp_path / 'work')) == 0
+    port = free_port()
+    assert serve_app.serve(host='0.0.0.0', port=port, work=str(tmp_path / 'work')) == 0
     out = capsys.readouterr()
-    assert served == [dict(host='0.0.0.0', port=8123, log_level='warning', timeout_graceful_shutdown=5)]
+    assert served == [('0.0.0.0', port)]
     assert 'warning: listening on 0.0.0.0' in out.err and str(model.relative_to(tmp_path)) in out.out
-    serve_app.serve(port=8124, work=str(tmp_path / 'work'))
-    assert 'warning' not in capsys.readouterr().err
+    serve_app.serve(port=free_port(), work=str(tmp_path / 'work'))
+    assert 'warning' not in capsys.readouterr().err and served[1][0] == '127.0.0.1'
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        with pytest.raises(DeoldifyLikeError, match=f'cannot listen on 127.0.0.1 port {taken.getsockname()[1]}'):
+            serve_app.serve(port=taken.getsockname()[1], work=str(tmp_path / 'work'))

@@ -15,6 +15,7 @@ import io
 import ipaddress
 import secrets
 import shutil
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -212,6 +213,18 @@ def is_loopback(host):
         return False
 
 
+def listening_socket(host, port):
+    "A socket bound to `host`:`port` for uvicorn; one line when the address is taken or not this machine's."
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+    except OSError as e:
+        raise DeoldifyLikeError(f"cannot listen on {host} port {port} ({e.strerror or e}); choose another --port or --host") from None
+    return sock
+
+
 def find_model(model):
     "The model file to serve: `model`, else the quickstart's promoted model; one clear line when neither exists."
     if model:
@@ -237,6 +250,7 @@ def serve(model: str = None,  # model file; default: the quickstart's promoted m
     import uvicorn
 
     limit = parse_size(max_upload)
+    sock = listening_socket(host, port)  # before the slow model load: a port in use is one line at once
     path = find_model(model)
     if bs < 1:
         raise DeoldifyLikeError(f"--bs must be at least 1, got {bs}")
@@ -256,5 +270,5 @@ def serve(model: str = None,  # model file; default: the quickstart's promoted m
     shown = f'[{host}]' if ':' in host else host
     print(f"serve: open http://{shown}:{port}/ (model {path}, uploads up to {max_upload}, work folder {work}); Ctrl+C stops",
           flush=True)
-    uvicorn.run(app, host=host, port=port, log_level='warning', timeout_graceful_shutdown=5)
+    uvicorn.Server(uvicorn.Config(app, log_level='warning', timeout_graceful_shutdown=5)).run(sockets=[sock])
     return 0
