@@ -40,6 +40,11 @@ fetch(document.getElementById('after').src).then(r => r.arrayBuffer())
   .then(b => done(Array.from(new Uint8Array(b)).reduce((h, x) => (h * 31 + x) >>> 0, 7) + ':' + b.byteLength));"""
 
 
+DROP = """const data = new DataTransfer();
+data.items.add(new File([arguments[0]], arguments[1], {type: 'image/jpeg'}));
+document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));"""
+
+
 def preview_hash(driver):
     return driver.execute_async_script(PREVIEW_BYTES)
 
@@ -94,8 +99,8 @@ def test_page_photo_preview_download_film_and_bad_file(tmp_path, subprocess_env)
             row = job_row(driver, 'reel.mp4')
             assert '30 / 30 frames' in row.find_element(By.CLASS_NAME, 'stats').text
             assert row.find_element(By.TAG_NAME, 'progress').get_attribute('value') == '30'
-            # a text file named .jpg: a readable message, and the server goes on serving
-            upload.send_keys(str(notes))
+            # a text file named .jpg, dropped on the page: a readable message, and the server goes on serving
+            driver.execute_script(DROP, notes.read_text(), 'notes.jpg')
             msg = wait_for(lambda: [m.text for m in driver.find_elements(By.CSS_SELECTOR, '#messages p') if 'notes.jpg' in m.text],
                            30, what='the message')[0]
             assert 'notes.jpg: not a photo, GIF or film' in msg
