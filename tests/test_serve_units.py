@@ -74,6 +74,15 @@ def test_upload_over_the_limit_is_cut_off_while_streaming(tmp_path):
     assert declared.taken == 0
 
 
+def test_upload_with_two_files_or_a_huge_field_is_refused(tmp_path):
+    two = multipart({}, 'a.jpg', b'1' * 100)[:-len('--XyZ--\r\n')] + multipart({}, 'b.jpg', b'2' * 100)
+    with pytest.raises(UploadError, match='exactly one file'):
+        asyncio.run(receive_upload(FakeRequest(two), tmp_path / 'upload', limit=10**6))
+    with pytest.raises(UploadError, match='longer than'):
+        asyncio.run(receive_upload(FakeRequest(multipart({'render_factor': '7' * 20_000}, 'a.jpg', b'x')), tmp_path / 'upload', 10**6))
+    assert not (tmp_path / 'upload').exists()
+
+
 def test_parse_size_and_safe_names():
     assert parse_size('2GB') == 2 * 10**9 and parse_size('500 MB') == 5 * 10**8 and parse_size('1GiB') == 2**30
     assert parse_size('1048576') == 2**20
