@@ -266,6 +266,7 @@ def test_api_refuses_bad_uploads_with_one_line_and_keeps_serving(client, tmp_pat
 def test_api_options_and_openapi_describe_the_settings(client):
     opts = client.get('/api/options').json()
     assert opts['model'] == 'tiny.safetensors' and opts['max_upload'] == 300_000
+    assert opts['model_info']['arch'] == 'resnet18' and opts['model_info']['render_factor'] == 2
     assert [o['name'] for o in opts['settings']['photo']] == ['render_factor']
     schema = client.get('/openapi.json').json()
     body = schema['paths']['/api/jobs']['post']['requestBody']['content']['multipart/form-data']['schema']

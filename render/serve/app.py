@@ -95,6 +95,9 @@ def create_app(colorizer, work, max_upload, model_name='model', precision=DEFAUL
     tmp.mkdir(parents=True)
     app = FastAPI(title='deoldify_like', version='1', summary='Colorize photos, GIFs and films with one model file.')
     app.state.store = store
+    header = colorizer.header or {}
+    about = {'arch': (header.get('config') or {}).get('arch'), 'render_factor': header.get('render_factor'),
+             **{k: v for k, v in (header.get('info') or {}).items() if k in ('saved_at', 'promoted_from', 'preset')}}
 
     @app.get('/', include_in_schema=False)
     def index():
@@ -105,7 +108,7 @@ def create_app(colorizer, work, max_upload, model_name='model', precision=DEFAUL
     @app.get('/api/options')
     def get_options():
         "The model, the upload limit and, for each kind, the settings a job takes (name, type, default, range, choices, help)."
-        return {'model': model_name, 'max_upload': max_upload, 'settings': options_json(options)}
+        return {'model': model_name, 'model_info': about, 'max_upload': max_upload, 'settings': options_json(options)}
 
     @app.post('/api/jobs', status_code=201, openapi_extra=_multipart_schema(options))
     async def post_job(request: Request):

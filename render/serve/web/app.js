@@ -297,7 +297,9 @@ async function start() {
     message('the server does not answer; is `deoldify-like serve` still running?');
     return;
   }
-  $('#model-line').textContent = `Model: ${state.options.model}`;
+  const about = state.options.model_info || {};
+  const details = [about.arch, about.promoted_from && `from ${about.promoted_from}`, about.saved_at && `saved ${about.saved_at.slice(0, 10)}`];
+  $('#model-line').textContent = `Model: ${state.options.model}` + (details.some(Boolean) ? ` (${details.filter(Boolean).join(', ')})` : '');
   $('#limit-line').textContent = `Up to ${humanSize(state.options.max_upload)} per file. The type is read from the content, not the name.`;
   buildSettings(state.options);
   const listed = await (await fetch('/api/jobs')).json();
