@@ -290,7 +290,9 @@ def test_a_film_job_reports_frames_and_a_removed_running_job_is_stopped(client, 
     long_film = make_film(tmp_path / 'long.mp4', frames=240, width=64, height=48, audio=False)
     r = client.post('/api/jobs', files={'file': ('long.mp4', long_film.read_bytes())}, data={'film.render_factor': '2', 'film.bs': '1'})
     job_id = r.json()['id']
-    wait_for(lambda: client.get(f'/api/jobs/{job_id}').json()['frames_done'] > 0, 60, every=0.05, what='the film to start')
+    running = wait_for(lambda: (j := client.get(f'/api/jobs/{job_id}').json())['frames_done'] > 0 and j, 60, every=0.05,
+                       what='the film to start')
+    assert running['state'] == 'running' and running['frames_total'] == 240 and running['fps'] > 0 and running['eta_s'] > 0
     assert client.delete(f'/api/jobs/{job_id}').status_code == 204
     folder = client.app.state.store.root / job_id
     wait_for(lambda: not folder.exists(), 60, what='the removed job folder to go')
