@@ -20,11 +20,13 @@ PHOTO_RENDER_FACTOR = 35
 FILM_RENDER_FACTOR = 21
 FILM_SHARE = FILM_RENDER_FACTOR / PHOTO_RENDER_FACTOR
 DEFAULT_FIT = 'stretch'
+RENDER_FACTOR_RANGE = (1, 128)  # the smallest and largest render factor the renderer takes
 
 
 def model_side(render_factor):
-    if not 1 <= int(render_factor) <= 128:
-        raise ValueError(f"render factor must be between 1 and 128, got {render_factor}")
+    low, high = RENDER_FACTOR_RANGE
+    if not low <= int(render_factor) <= high:
+        raise ValueError(f"render factor must be between {low} and {high}, got {render_factor}")
     return int(render_factor) * 16
 
 

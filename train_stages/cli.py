@@ -16,6 +16,7 @@ COMMANDS = {
     'bench': 'render.bench:bench',
     'import-deoldify': 'deoldify_like.reference_import:import_deoldify',
     'quickstart': 'train_stages.quickstart:quickstart',
+    'serve': 'render.serve.app:serve',
 }
 
 
