@@ -61,7 +61,7 @@ def loss_plot_png(iterations, marked=None, title='GAN losses'):
 def metrics_html(rows, selected):
     """The metrics of every checkpoint as an HTML table, the row `selected` marked (a background and a ▶).
     Cells do not wrap, except the drift warning, so the table reads whole in a notebook's width."""
-    cols = [c for c in SHOWN_COLUMNS if any(r.get(c) not in ('', None) for r in rows)]
+    cols = [c for c in SHOWN_COLUMNS if c in ('label', 'drift') or any(r.get(c) not in ('', None) for r in rows)]
     cell = 'padding:2px 8px;text-align:{};white-space:{}'
     def td(c, text, tag='td'):
         left = c in ('label', 'drift')
@@ -92,7 +92,8 @@ class CheckpointPicker:
         self.loss_view = widgets.Image(format='png', layout=widgets.Layout(max_width='100%', height='auto'))
         self.out_path = widgets.Text(value=str(out or self.rf.path / 'promoted.safetensors'), description='model file',
                                      layout=widgets.Layout(width='60%'))
-        self.promote_button = widgets.Button(description='Promote this checkpoint', button_style='success')
+        self.promote_button = widgets.Button(description='Promote this checkpoint', button_style='success',
+                                             layout=widgets.Layout(width='auto'))  # the label reads whole
         self.status = widgets.HTML()
         self.selector.observe(lambda change: self.show(change['new']), names='value')
         self.promote_button.on_click(self.promote_shown)
