@@ -65,7 +65,7 @@ def test_picker_reads_whole_picks_and_promotes_in_jupyterlab(lab, tmp_path):
         for h in layout['heads']:  # inside the visible notebook area, wide enough for its header
             assert layout['area']['left'] <= h['left'] and h['right'] <= layout['area']['right'], (width, h, layout['area'])
             assert not h['clipped'], (width, h)
-        assert max(layout['rows']) < 60, f'table rows stretched at {width} px: {layout["rows"]}'
+        assert max(layout['rows']) < 80, f'table rows stretched at {width} px: {layout["rows"]}'
         pictures = _css(d, '.widget-image')[0].rect
         assert pictures['x'] + pictures['width'] <= layout['area']['right'] + 1, 'the pictures do not fit'
 
