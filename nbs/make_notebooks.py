@@ -1,9 +1,10 @@
-"""Writes the notebooks in nbs/ with nbformat. Run it after changing them here:
+"""Writes every notebook in nbs/ (00-06) with nbformat. Run it after changing a cell here:
 
     python nbs/make_notebooks.py
 
-The notebooks are thin drivers: they call the same library functions as the command line, with tiny
-settings in the cell tagged `parameters` (override them there, or inject a cell as the tests do).
+The notebooks are generated, not edited by hand, and committed without outputs. They are thin drivers:
+they call the same library functions as the command line, with small settings in the cell tagged
+`parameters` (override them there, or inject a cell after it as the tests do).
 """
 from pathlib import Path
 
@@ -21,9 +22,9 @@ import pandas as pd'''
 
 
 def nb(cells):
-    out = new_notebook(cells=cells)
-    out.metadata['kernelspec'] = {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'}
-    return out
+    return new_notebook(cells=cells, metadata={
+        'kernelspec': {'name': 'python3', 'display_name': 'Python 3', 'language': 'python'},
+        'language_info': {'name': 'python'}})
 
 
 def params(src):
@@ -110,16 +111,22 @@ NB03 = nb([
 
 A short GAN run from the pretrained generator and critic, with a self-describing generator checkpoint every
 `SAVE_EVERY` iterations. Pick the best one by eye, just before the glitches (orange skin, red lips are the
-first sign of going too far). Same as `deoldify-like gan --run RUN --iters N --save-every K`.'''),
+first sign of going too far). Same as `deoldify-like gan --run RUN --iters N --save-every K`.
+
+The generator's learning rate is the stage's own default, 2e-5 (the critic's is 5 times that), as the
+reference used for its stable model; its artistic model used 1e-5 and its video model 5e-6. Set `LR` to
+change it.'''),
     new_code_cell(SETUP),
     params('''RUN = 'runs/notebook'
-ITERS, SAVE_EVERY, BS, SIZE, LR = 6, 2, 4, 64, 1e-4
+ITERS, SAVE_EVERY, BS, SIZE = 6, 2, 4, 64
+LR = None     # None: the stage's own default, 2e-5 (the reference's GAN: 2e-5 stable, 1e-5 artistic, 5e-6 video)
 FROM = None   # default: the generator this cycle's critic was trained against
 DATA = os.environ.get('DEOLDIFY_LIKE_DATA', '../../shared/data')
 PICTURE = f'{DATA}/photos/bsds500_val/101085.jpg'   # shown through every checkpoint'''),
     new_code_cell('''from train_stages.gan import gan
 from train_stages.run_folder import RunFolder
-gan(run=RUN, iters=ITERS, save_every=SAVE_EVERY, bs=BS, size=SIZE, lr=LR, from_=FROM)
+lr = {} if LR is None else {'lr': LR}  # None: the stage's default
+gan(run=RUN, iters=ITERS, save_every=SAVE_EVERY, bs=BS, size=SIZE, from_=FROM, **lr)
 rf = RunFolder(RUN)
 cycle = rf.load()['cycle']'''),
     new_markdown_cell('## Losses per checkpoint'),
@@ -198,16 +205,144 @@ print(format_table(picker.rows))'''),
     print('written:', picker.promote_shown())'''),
 ])
 
+# Notebooks 05 and 06 drive the `render` package.
+
+# Where the quickstart promotes its model, seen from nbs/: notebook 00 (OUT='quickstart'), then the README's
+# `deoldify-like quickstart --out quickstart` run from the repository root.
+QUICKSTART_MODELS = ['quickstart/model.safetensors', '../quickstart/model.safetensors']
+
+MODEL_CELL = '''\
+out = Path(OUT)
+out.mkdir(parents=True, exist_ok=True)
+if MODEL is None:  # the quickstart's promoted model, where it exists
+    MODEL = next((p for p in map(Path, %r) if p.is_file()), None)
+if MODEL is None:
+    print('No MODEL given and no quickstart model found (run nbs/00_quickstart.ipynb first, or set MODEL): '
+          'showing a tiny RANDOM generator, which paints meaningless colour (magenta casts).')
+    cfg = GeneratorConfig(arch='resnet18', nf_factor=0.5)
+    MODEL = save_generator(out / 'tiny_random.safetensors', build_generator(cfg), cfg, render_factor=RENDER_FACTOR)
+colorizer = Colorizer.from_file(MODEL, render_factor=RENDER_FACTOR, device=DEVICE, bs=BS, precision=PRECISION)
+origin = colorizer.header.get('info', {}).get('promoted_from')
+print(f'model shown: {Path(MODEL).resolve()}', f'(promoted from {origin})' if origin else '')
+print(f'{colorizer.header["config"]["arch"]} generator on {colorizer.device}, {colorizer.precision}')''' % QUICKSTART_MODELS
+
+
+NB05 = nb([
+    new_markdown_cell('# Colorize photos\n\nPick a render factor with the slider (a live before/after '
+                      'preview), compare several in a sweep grid, then render the photo at full size. '
+                      'The same as `deoldify-like render PHOTO --model MODEL --out DIR [--sweep A,B,C]`.'),
+    new_code_cell('''\
+MODEL = None  # a model file from `deoldify-like promote`; None: the quickstart's model, else a tiny random one
+PHOTO = None  # a photo to colorize; None: an embedded black-and-white demo photo
+RENDER_FACTOR = 4  # where the slider starts (35 is the photo default for a real model)
+SLIDER = (2, 8)  # the slider's range (e.g. (7, 45) for a real model)
+SWEEP = [2, 3, 4]  # render factors of the sweep grid (e.g. [14, 21, 28, 35])
+DEVICE = 'auto'
+PRECISION = 'auto'  # bf16 where the hardware does it natively, else fp32
+BS = 2
+OUT = 'out/05_colorize_photos\'''', metadata={'tags': ['parameters']}),
+    new_code_cell('''\
+from pathlib import Path
+
+import ipywidgets as widgets
+from IPython.display import display
+
+from deoldify_like.demo import DEMO_BW
+from deoldify_like.generator import GeneratorConfig, build_generator
+from deoldify_like.images import load_image
+from deoldify_like.model_file import save_generator
+from render.colorizer import Colorizer
+from render.photos import render_photo
+from render.sweep import sweep_grid'''),
+    new_code_cell(MODEL_CELL + '''
+photo = Path(PHOTO) if PHOTO else sorted(DEMO_BW.glob('*.jpg'))[0]
+luma = load_image(photo).luma
+print(photo, luma.shape)'''),
+    new_markdown_cell('## Before and after, live\n\nMove the slider: the photo is colorized again at that '
+                      'render factor (the model sees a square of render factor × 16 pixels).'),
+    new_code_cell('''\
+import io
+slider = widgets.IntSlider(value=RENDER_FACTOR, min=SLIDER[0], max=SLIDER[1], step=1,
+                           description='render factor', continuous_update=False,
+                           style={'description_width': 'initial'})  # the label reads whole
+preview = widgets.Image(format='png')
+
+def show(change=None):
+    buf = io.BytesIO()
+    sweep_grid(colorizer, luma, [slider.value]).save(buf, format='PNG')
+    preview.value = buf.getvalue()
+
+slider.observe(show, names='value')
+show()
+widgets.VBox([slider, preview])'''),
+    new_markdown_cell('## A sweep\n\nSeveral render factors side by side: lower is more vivid, higher more stable.'),
+    new_code_cell('sweep_grid(colorizer, luma, SWEEP)'),
+    new_markdown_cell('## Render the photo at full size with the chosen render factor'),
+    new_code_cell('''\
+dest = render_photo(colorizer, photo, out / photo.name, slider.value)
+print(dest)
+load_image(dest).rgb.shape == load_image(photo).rgb.shape'''),
+])
+
+
+NB06 = nb([
+    new_markdown_cell('# Colorize a film\n\nChoose a render factor on one frame (a sweep), render the film '
+                      '(decode, colorize in batches, encode, audio kept), and play it here. The same as '
+                      '`deoldify-like render FILM --model MODEL --out DIR [--sweep A,B,C] [--resume]`.'),
+    new_code_cell('''\
+MODEL = None  # a model file from `deoldify-like promote`; None: the quickstart's model, else a tiny random one
+FILM = None  # a film; None: the embedded black-and-white demo film
+RENDER_FACTOR = 4  # 21 is the film default for a real model
+SWEEP = [2, 3, 4]  # render factors to compare on the middle frame (e.g. [12, 16, 21, 28])
+FRAMES = 12  # render only the first frames (None: the whole film)
+DEVICE = 'auto'
+PRECISION = 'auto'  # bf16 where the hardware does it natively, else fp32
+BS = 2
+OUT = 'out/06_colorize_film\'''', metadata={'tags': ['parameters']}),
+    new_code_cell('''\
+from pathlib import Path
+
+from IPython.display import Video
+
+from deoldify_like.demo import DEMO_FILM
+from deoldify_like.generator import GeneratorConfig, build_generator
+from deoldify_like.model_file import save_generator
+from deoldify_like.video import probe_video
+from render.colorizer import Colorizer
+from render.film import output_suffix, render_film
+from render.sweep import film_frame_luma, sweep_grid'''),
+    new_code_cell(MODEL_CELL + '''
+film = Path(FILM) if FILM else DEMO_FILM
+probe_video(film)'''),
+    new_markdown_cell('## Sweep on the middle frame'),
+    new_code_cell('sweep_grid(colorizer, film_frame_luma(film), SWEEP)'),
+    new_markdown_cell('## Render\n\nInterrupted? Run the cell again: `resume=True` continues where it stopped.'),
+    new_code_cell('''\
+dest = out / (film.stem + output_suffix(film))
+frames = render_film(colorizer, film, dest, RENDER_FACTOR, resume=True, limit=FRAMES)
+info = probe_video(dest)
+print(f'{dest}: {frames} frames, {info.width}x{info.height} at {info.fps} frames/s, audio: {info.audio_codec}')'''),
+    new_code_cell('Video(str(dest), embed=True, html_attributes="controls loop")'),
+])
+
+
+
 NOTEBOOKS = {'00_quickstart': NB00, '01_pretrain_generator': NB01, '02_pretrain_critic': NB02,
-             '03_gan_burst': NB03, '04_pick_checkpoint': NB04}
+             '03_gan_burst': NB03, '04_pick_checkpoint': NB04, '05_colorize_photos': NB05, '06_colorize_film': NB06}
 
 
-def main():
+def main(folder=HERE):
+    "Writes every notebook into `folder` (nbs/ by default); returns the paths."
+    paths = []
     for name, book in NOTEBOOKS.items():
+        for i, cell in enumerate(book.cells):
+            cell.id = f'cell-{i:02d}'  # stable ids: a rebuild changes only what changed
         nbformat.validate(book)
-        nbformat.write(book, HERE / f'{name}.ipynb')
-        print(f'wrote nbs/{name}.ipynb')
+        paths.append(Path(folder) / f'{name}.ipynb')
+        nbformat.write(book, paths[-1])
+    return paths
 
 
 if __name__ == '__main__':
-    main()
+    for p in main():
+        print(f'wrote {p}')

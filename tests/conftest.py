@@ -39,3 +39,24 @@ def subprocess_env():
     env['PYTHONPATH'] = str(ROOT) + os.pathsep + env.get('PYTHONPATH', '')
     env['DEOLDIFY_LIKE_QUIET'] = '1'
     return env
+
+
+@pytest.fixture(scope='session')
+def tiny_run(tmp_path_factory):
+    """prepare -> pretrain-gen -> pretrain-critic -> gan on the embedded colour photos, tiny settings: a run
+    with the stage-1 generator and three GAN checkpoints (iterations 2, 4, 6). Shared by the tests that
+    read it; a test that changes it works on a copy."""
+    from deoldify_like.cli_support import dispatch
+    from deoldify_like.demo import DEMO_COLOUR
+    from train_stages.cli import COMMANDS
+
+    def cli(*args):
+        return dispatch(COMMANDS, [str(a) for a in args])
+    d = tmp_path_factory.mktemp('tiny')
+    data, run = d / 'data', d / 'run'
+    assert cli('prepare', DEMO_COLOUR, '--out', data, '--max-size', 96) == 0
+    assert cli('pretrain-gen', '--data', data, '--run', run, '--arch', 'resnet18', '--nf-factor', 0.5, '--sizes', 32,
+               '--epochs', 1, '--bs', 2, '--no-pretrained', '--seed', 1) == 0
+    assert cli('pretrain-critic', '--run', run, '--epochs', 1, '--bs', 2, '--size', 64, '--nf', 16) == 0
+    assert cli('gan', '--run', run, '--iters', 6, '--save-every', 2, '--bs', 2, '--size', 64) == 0
+    return run

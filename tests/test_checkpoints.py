@@ -1,4 +1,5 @@
-"""Checkpoint comparison, promotion and the Jupyter picker, on a real tiny run made by the stage commands."""
+"""Checkpoint comparison, promotion and the Jupyter picker, on a real tiny run made by the stage commands
+(the `tiny_run` fixture of conftest.py)."""
 import shutil
 import subprocess
 import sys
@@ -18,19 +19,6 @@ from train_stages.run_folder import RunFolder
 
 def cli(*args):
     return dispatch(COMMANDS, [str(a) for a in args])
-
-
-@pytest.fixture(scope='module')
-def tiny_run(tmp_path_factory):
-    "prepare -> pretrain-gen -> pretrain-critic -> gan on the embedded colour photos, tiny settings."
-    d = tmp_path_factory.mktemp('tiny')
-    data, run = d / 'data', d / 'run'
-    assert cli('prepare', DEMO_COLOUR, '--out', data, '--max-size', 96) == 0
-    assert cli('pretrain-gen', '--data', data, '--run', run, '--arch', 'resnet18', '--nf-factor', 0.5, '--sizes', 32,
-               '--epochs', 1, '--bs', 2, '--no-pretrained', '--seed', 1) == 0
-    assert cli('pretrain-critic', '--run', run, '--epochs', 1, '--bs', 2, '--size', 64, '--nf', 16) == 0
-    assert cli('gan', '--run', run, '--iters', 6, '--save-every', 2, '--bs', 2, '--size', 64) == 0
-    return run
 
 
 @pytest.fixture(scope='module')
@@ -118,3 +106,11 @@ def test_pick_checkpoint_notebook_runs_headless(tiny_run, tmp_path):
     assert out.is_file()
     assert outputs_of(nb, 'application/vnd.jupyter.widget-view+json')  # the picker widget was displayed
     assert any('c1 it6' in s for s in outputs_of(nb, 'stream'))
+
+
+def test_importing_the_picker_leaves_matplotlibs_backend_alone(subprocess_env):
+    env = {**subprocess_env, 'MPLBACKEND': 'svg'}  # any backend but the Agg the picker draws with
+    code = 'import matplotlib, train_stages.picker; print(matplotlib.get_backend())'
+    r = subprocess.run([sys.executable, '-W', 'error::FutureWarning', '-c', code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr  # also: no FutureWarning (torch's jit deprecation via fastai) escapes
+    assert r.stdout.strip() == 'svg'

@@ -1,25 +1,28 @@
 """A Jupyter picker for GAN checkpoints (ipywidgets).
 
-A dropdown over the checkpoints shows the same pictures large (gray input, the checkpoint's colouring,
-colour truth), that checkpoint's metrics beside the others', the GAN losses with the checkpoint marked,
-and a button that promotes the shown checkpoint to a model file. Everything is computed once up front by
-`train_stages.compare`, so moving between checkpoints is instant.
+A dropdown over the checkpoints shows the metrics of every checkpoint in a full-width table with the shown
+one marked, the same pictures large (gray input, the checkpoint's colouring, colour truth; scaled to fit),
+the GAN losses with the checkpoint marked, and a button that promotes the shown checkpoint to a model
+file. Everything is computed once up front by `train_stages.compare`, so moving between checkpoints is
+instant. Plots use matplotlib's object API, so importing this module leaves the notebook's backend alone.
 """
 import html
 import io
 from pathlib import Path
 
 import ipywidgets as widgets
-import matplotlib
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
+from .compare import _fmt, grid_image, pictures_from, run_checkpoints, table_rows
+from .promote import promote
+from .run_folder import RunFolder, read_csv
 
-from .compare import _fmt, grid_image, pictures_from, run_checkpoints, table_rows  # noqa: E402
-from .promote import promote  # noqa: E402
-from .run_folder import RunFolder, read_csv  # noqa: E402
-
-SHOWN_COLUMNS = ('label', 'cf_output', 'delta_cf', 'psnr', 'ssim', 'ciede2000', 'critic_score', 'drift')
+# table column -> header shown (the same measures as `deoldify-like checkpoints`, docs/metrics.md)
+SHOWN_COLUMNS = {'label': 'checkpoint', 'cf_output': 'CF out', 'delta_cf': 'ΔCF', 'psnr': 'PSNR', 'ssim': 'SSIM',
+                 'ciede2000': 'ΔE00', 'critic_score': 'critic', 'saturation_ratio': 'sat ×',
+                 'hue_shift': 'hue °', 'drift': 'drift'}
+MARKED = 'background:#ffe9a8;font-weight:bold'
 
 
 def gan_iterations(rf, cycle):
@@ -39,7 +42,9 @@ def _png(image):
 
 def loss_plot_png(iterations, marked=None, title='GAN losses'):
     "PNG bytes of the GAN losses per iteration with a vertical line at iteration `marked`."
-    fig, ax = plt.subplots(figsize=(6, 2.6), dpi=90)
+    fig = Figure(figsize=(6, 2.6), dpi=90)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     for key in ('gen_loss', 'crit_loss'):
         xs = [r['iteration'] for r in iterations if r.get(key) is not None]
         if xs:
@@ -50,18 +55,26 @@ def loss_plot_png(iterations, marked=None, title='GAN losses'):
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format='png')
-    plt.close(fig)
     return buf.getvalue()
 
 
 def metrics_html(rows, selected):
-    cols = [c for c in SHOWN_COLUMNS if any(r.get(c) not in ('', None) for r in rows)]
-    head = ''.join(f'<th style="padding:2px 6px">{c}</th>' for c in cols)
+    """The metrics of every checkpoint as an HTML table, the row `selected` marked (a background and a ▶).
+    Cells do not wrap, except the drift warning, so the table reads whole in a notebook's width."""
+    cols = [c for c in SHOWN_COLUMNS if c in ('label', 'drift') or any(r.get(c) not in ('', None) for r in rows)]
+    cell = 'padding:2px 8px;text-align:{};white-space:{}'
+    def td(c, text, tag='td'):
+        left = c in ('label', 'drift')
+        return (f'<{tag} style="{cell.format("left" if left else "right", "normal" if c == "drift" else "nowrap")}">'
+                f'{text}</{tag}>')
+    head = ''.join(td(c, html.escape(SHOWN_COLUMNS[c]), 'th') for c in cols)
     body = ''
     for i, r in enumerate(rows):
-        style = ' style="background:#ffe9a8;font-weight:bold"' if i == selected else ''
-        body += f'<tr{style}>' + ''.join(f'<td style="padding:2px 6px">{html.escape(_fmt(r.get(c, "")))}</td>' for c in cols) + '</tr>'
-    return f'<table style="border-collapse:collapse;font-size:12px"><tr>{head}</tr>{body}</table>'
+        marked = i == selected
+        cells = ''.join(td(c, ('▶ ' if marked and c == 'label' else '') + html.escape(_fmt(r.get(c, '')))) for c in cols)
+        body += f'<tr class="picker-row{" picker-shown" if marked else ""}"{f" style={chr(34)}{MARKED}{chr(34)}" if marked else ""}>{cells}</tr>'
+    return (f'<table class="picker-metrics" style="border-collapse:collapse;font-size:13px;line-height:1.3">'
+            f'<thead><tr style="border-bottom:1px solid #999">{head}</tr></thead><tbody>{body}</tbody></table>')
 
 
 class CheckpointPicker:
@@ -73,18 +86,22 @@ class CheckpointPicker:
         self.rows = table_rows(self.results)
         self.selector = widgets.Dropdown(options=[(r.label, i) for i, r in enumerate(self.results)],
                                          value=len(self.results) - 1, description='checkpoint')
-        self.pictures_view = widgets.Image(format='png')
-        self.metrics_view = widgets.HTML()
-        self.loss_view = widgets.Image(format='png')
+        # pictures and plot scale down to the notebook's width, never up; the table gets a full-width row
+        self.pictures_view = widgets.Image(format='png', layout=widgets.Layout(max_width='100%', height='auto'))
+        self.metrics_view = widgets.HTML(layout=widgets.Layout(width='100%', overflow='auto'))
+        self.loss_view = widgets.Image(format='png', layout=widgets.Layout(max_width='100%', height='auto'))
         self.out_path = widgets.Text(value=str(out or self.rf.path / 'promoted.safetensors'), description='model file',
                                      layout=widgets.Layout(width='60%'))
-        self.promote_button = widgets.Button(description='Promote this checkpoint', button_style='success')
+        self.promote_button = widgets.Button(description='Promote this checkpoint', button_style='success',
+                                             layout=widgets.Layout(width='auto'))  # the label reads whole
         self.status = widgets.HTML()
         self.selector.observe(lambda change: self.show(change['new']), names='value')
         self.promote_button.on_click(self.promote_shown)
-        self.widget = widgets.VBox([self.selector, widgets.HBox([self.pictures_view,
-                                                                  widgets.VBox([self.metrics_view, self.loss_view])]),
-                                    widgets.HBox([self.out_path, self.promote_button]), self.status])
+        self.widget = widgets.VBox([
+            self.selector, self.metrics_view,
+            widgets.HBox([self.pictures_view, self.loss_view],
+                         layout=widgets.Layout(flex_flow='row wrap', align_items='flex-start', grid_gap='8px')),
+            widgets.HBox([self.out_path, self.promote_button]), self.status], layout=widgets.Layout(width='100%'))
         self.show(self.selector.value)
 
     @property
