@@ -1,6 +1,7 @@
 """`python -m render ...`: the renderer's commands without the console script."""
 from deoldify_like.cli_support import dispatch
 
-COMMANDS = {'render': 'render.cli:render', 'bench': 'render.bench:bench'}
+COMMANDS = {'render': 'render.cli:render', 'bench': 'render.bench:bench',
+            'deflicker': 'render.deflicker:deflicker'}
 
-raise SystemExit(dispatch(COMMANDS, prog='python -m render', description='Colorize photos, GIFs, films and folders; benchmark the film path.'))
+raise SystemExit(dispatch(COMMANDS, prog='python -m render', description='Colorize photos, GIFs, films and folders; benchmark the film path; deflicker colour films.'))
