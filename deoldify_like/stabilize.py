@@ -169,12 +169,18 @@ def stabilize_planes(stabilizer, y, u, v):
     return y, uv[..., 0], uv[..., 1]
 
 
-def stabilize_rgb(stabilizer, luma, rgb):
-    """One colorized frame (uint8 RGB) with its input luminance: chroma stabilised in YUV (BT.601, as
-    `recombine_luminance`), Y set to `luma`. Returns uint8 RGB."""
+def stabilize_rgb(stabilizer, luma, rgb, interpolation=cv2.INTER_CUBIC):
+    """`recombine_luminance` with the chroma stabilised: colour from `rgb` (uint8 RGB of any size, e.g. the
+    model's prediction; resized to the luma's size), chroma through `stabilizer` in YUV (BT.601), Y set to
+    `luma`. Returns uint8 RGB; on a frame that starts a shot, exactly what `recombine_luminance` gives."""
+    luma = np.asarray(luma)
+    h, w = luma.shape
+    rgb = np.asarray(rgb)
+    if rgb.shape[:2] != (h, w):
+        rgb = cv2.resize(rgb, (w, h), interpolation=interpolation)
     yuv = rgb_to_yuv(rgb)
     yuv[..., 1:] = stabilizer.step(luma, yuv[..., 1:])
-    yuv[..., 0] = np.asarray(luma, dtype=np.float32) / 255.0
+    yuv[..., 0] = luma.astype(np.float32) / 255.0
     return yuv_to_rgb(yuv)
 
 

@@ -346,9 +346,10 @@ def _colorize_segments(colorizer, src, state, work, suffix, render_factor, segme
     def write():
         while (batch := _get(frames_out, stop)) is not END:
             for frame, pred in batch:
-                rgb = recombine_luminance(frame.luma, pred)
-                if stabilizer is not None:  # frames arrive here in order, so the stabiliser sees the film as it runs
-                    rgb = stabilize_rgb(stabilizer, frame.luma, rgb)
+                if stabilizer is None:
+                    rgb = recombine_luminance(frame.luma, pred)
+                else:  # frames arrive here in order, so the stabiliser sees the film as it runs
+                    rgb = stabilize_rgb(stabilizer, frame.luma, pred)
                     if (frame.index + 1) % segment_frames == 0:
                         _save_stabilizer(work, frame.index // segment_frames, stabilizer)
                 writer.write(frame.index // segment_frames, frame, rgb)
