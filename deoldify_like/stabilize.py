@@ -32,7 +32,7 @@ from .colour import rgb_to_yuv, yuv_to_rgb
 from .metrics import FB_ALPHA, FB_BETA
 
 STABILIZE_CHOICES = ('none', 'flow')
-DEFAULT_STRENGTH = 0.8  # chosen by measurement: docs/render.md "Films without flicker"
+DEFAULT_STRENGTH = 0.95  # chosen by measurement: docs/render.md "Films without flicker"
 WORK_SIDE = 320  # longer side of the working resolution, pixels
 CUT_DISTANCE = 0.35  # Bhattacharyya distance of luma histograms above which frame t starts a new shot
 MIN_TRUSTED = 0.2  # fewer pixels than this with consistent flow: treated as a cut as well
