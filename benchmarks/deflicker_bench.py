@@ -49,13 +49,13 @@ class _Stream:
         self.n += 1
 
 
-def bench_film(path, strengths, frames=None, seed=0, preset=DEFAULT_PRESET, work_side=WORK_SIDE):
+def bench_film(path, strengths, frames=None, seed=0, preset=DEFAULT_PRESET, work_side=WORK_SIDE, global_fill=True):
     total = probe_video(path).frames
     total = min(total, frames) if frames else total
     disturb = ChromaDisturbance(seed)
     names = ['original', 'disturbed'] + [f'{src} flow {s:g}' for s in strengths for src in ('disturbed', 'original')]
     streams = [_Stream(n) for n in names]
-    stabs = [ChromaStabilizer(s, work_side=work_side, preset=preset) for s in strengths for _ in range(2)]
+    stabs = [ChromaStabilizer(s, work_side=work_side, preset=preset, global_fill=global_fill) for s in strengths for _ in range(2)]
     warp = WarpErrorMeter(streams=len(streams))
     with av.open(str(path)) as c:
         vs = c.streams.video[0]
@@ -109,18 +109,19 @@ def main(argv=None):
     ap.add_argument('--preset', default=DEFAULT_PRESET)
     ap.add_argument('--work-side', type=int, default=WORK_SIDE)
     ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--no-global-fill', action='store_true', help='untrusted pixels keep their own colour')
     ap.add_argument('--json', default=None)
     a = ap.parse_args(argv)
     strengths = [float(s) for s in a.strengths.split(',')]
     all_rows, extra = [], {}
     for f in a.films:
-        rows, ex = bench_film(f, strengths, a.frames, a.seed, a.preset, a.work_side)
+        rows, ex = bench_film(f, strengths, a.frames, a.seed, a.preset, a.work_side, not a.no_global_fill)
         all_rows += rows
         extra[Path(f).name] = ex
         print(table(rows), flush=True)
     if a.json:
         Path(a.json).write_text(json.dumps(dict(command='python benchmarks/deflicker_bench.py ' + ' '.join(argv or []),
-                                                preset=a.preset, work_side=a.work_side, seed=a.seed,
+                                                preset=a.preset, work_side=a.work_side, seed=a.seed, global_fill=not a.no_global_fill,
                                                 rows=all_rows, details=extra), indent=1) + '\n')
 
 

@@ -71,12 +71,14 @@ class ChromaStabilizer:
     """
 
     def __init__(self, strength=DEFAULT_STRENGTH, work_side=WORK_SIDE, preset=DEFAULT_PRESET,
-                 cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED, photo_tolerance=PHOTO_TOLERANCE):
+                 cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED, photo_tolerance=PHOTO_TOLERANCE,
+                 global_fill=True):
         self.strength = check_strength(strength)
         if preset not in PRESETS:
             raise ValueError(f'flow preset must be one of {", ".join(PRESETS)}, got {preset!r}')
         self.work_side, self.preset = int(work_side), preset
         self.cut_distance, self.min_trusted, self.photo_tolerance = cut_distance, min_trusted, photo_tolerance
+        self.global_fill = global_fill
         self.dis = cv2.DISOpticalFlow_create(PRESETS[preset])
         self.frames, self.cuts, self.trusted_sum = 0, [], 0.0
         self.reset()
@@ -147,7 +149,15 @@ class ChromaStabilizer:
                 trust = cv2.GaussianBlur(trust, (3, 3), 0)
                 carried = cv2.remap(self.prev_chroma, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
                 weight = self.strength * trust
-                blended = small + weight[..., None] * (carried - small)
+                target = carried
+                if self.global_fill:
+                    # where the flow is not trusted, the frame's colour turned, scaled and shifted as a whole
+                    # to match the carried colour where it is (flicker is largely global: a hue turn, a
+                    # saturation change; on a steady film this is close to the identity)
+                    fitted = _similar_chroma(small, carried, trust)
+                    target = trust[..., None] * carried + (1 - trust[..., None]) * fitted
+                    weight = np.full_like(trust, self.strength)
+                blended = small + weight[..., None] * (target - small)
                 if (cw, ch) == size:
                     out = blended
                 else:
@@ -160,6 +170,25 @@ class ChromaStabilizer:
         self.prev_gray, self.prev_hist = gray, hist
         self.prev_chroma = np.array(small, dtype=np.float32)
         return np.array(out, dtype=np.float32)
+
+
+def _similar_chroma(source, dest, weight):
+    """`source` (h, w, 2) turned, scaled and shifted in the (u, v) plane to match `dest` where `weight` is high:
+    the rotation of the weighted orthogonal Procrustes fit, the scale that matches the spreads (not the least
+    squares slope, which would wash the colour out a little on every frame), and the means."""
+    x, y = source.reshape(-1, 2).astype(np.float64), dest.reshape(-1, 2).astype(np.float64)
+    wts = weight.reshape(-1, 1).astype(np.float64)
+    total = wts.sum()
+    if total < 1:
+        return source
+    mx, my = (x * wts).sum(0) / total, (y * wts).sum(0) / total
+    xc, yc = x - mx, y - my
+    u, _, vt = np.linalg.svd((xc * wts).T @ yc)
+    if np.linalg.det(u @ vt) < 0:
+        u[:, -1] *= -1
+    spread_x, spread_y = float((wts * xc ** 2).sum()), float((wts * yc ** 2).sum())
+    scale = math.sqrt(spread_y / spread_x) if spread_x > 1e-6 * total else 1.0
+    return (xc @ (scale * (u @ vt)) + my).astype(np.float32).reshape(source.shape)
 
 
 def stabilize_planes(stabilizer, y, u, v):
