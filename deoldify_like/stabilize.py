@@ -6,14 +6,17 @@ is computed on: the input of a colorization, or the film's own Y plane) and its 
 at any resolution, e.g. the half-size planes of YUV 4:2:0). It keeps a running chroma S carried along the
 motion and returns, for frame t,
 
-    S_t = C_t + w_t · (warp(S_{t-1}) − C_t),    w_t = strength · trust_t
+    S_t = C_t + strength · (T_t − C_t),    T_t = trust_t · warp(S_{t-1}) + (1 − trust_t) · G_t(C_t)
 
 where warp() follows OpenCV DIS optical flow from frame t back to t−1 computed on the luminance, and
 trust_t (0..1 per pixel) is 1 only where the flow passes the forward–backward check of Sundaram et al.
 (2010, the same check as the warp-error measure) and the warped luminance matches (a soft photometric
-check): occluded, newly visible and badly tracked pixels keep their own colour. A recursive blend of
-strength a averages about (1 + a) / (1 − a) frames of independent flicker. Luminance is never touched:
-only chroma goes in and out.
+check). Occluded, newly visible and badly tracked pixels are not carried: they keep their own colour,
+turned, scaled and shifted as a whole by G_t, the similarity of the (U, V) plane that best takes the
+frame's chroma to the carried chroma over the trusted pixels (flicker is largely global: a hue turn, a
+saturation change; on a steady film G_t is close to the identity). `global_fill=False` leaves them
+exactly as they are instead. A recursive blend of strength a averages about (1 + a) / (1 − a) frames of
+independent flicker. Luminance is never touched: only chroma goes in and out.
 
 Shot cuts are detected on the luminance (Bhattacharyya distance of 32-bin histograms, or too few pixels
 with consistent flow): the stabiliser then restarts and that frame's chroma is returned exactly as given.
