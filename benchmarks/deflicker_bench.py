@@ -119,11 +119,11 @@ def main(argv=None):
         all_rows += rows
         extra[Path(f).name] = ex
         print(table(rows), flush=True)
-    if a.json:
-        Path(a.json).write_text(json.dumps(dict(command='python benchmarks/deflicker_bench.py ' + ' '.join(argv or []),
-                                                preset=a.preset, work_side=a.work_side, seed=a.seed, global_fill=not a.no_global_fill,
-                                                rows=all_rows, details=extra), indent=1) + '\n')
-
+        if a.json:  # after each film, so a long run that is stopped keeps what it measured
+            Path(a.json).write_text(json.dumps(dict(
+                command='python benchmarks/deflicker_bench.py ' + ' '.join(argv or []), preset=a.preset,
+                work_side=a.work_side, seed=a.seed, global_fill=not a.no_global_fill, rows=all_rows,
+                details=extra), indent=1) + '\n')
 
 if __name__ == '__main__':
     import sys
