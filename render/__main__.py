@@ -2,6 +2,6 @@
 from deoldify_like.cli_support import dispatch
 
 COMMANDS = {'render': 'render.cli:render', 'evaluate': 'render.evaluate:evaluate', 'bench': 'render.bench:bench',
-            'serve': 'render.serve.app:serve'}
+            'deflicker': 'render.deflicker:deflicker', 'serve': 'render.serve.app:serve'}
 
-raise SystemExit(dispatch(COMMANDS, prog='python -m render', description='Colorize photos, GIFs, films and folders; measure colour against originals; benchmark the film path; serve a local web page.'))
+raise SystemExit(dispatch(COMMANDS, prog='python -m render', description='Colorize photos, GIFs, films and folders; measure colour against originals; benchmark the film path; deflicker colour films; serve a local web page.'))

@@ -3,6 +3,7 @@ from typing import Annotated
 
 from deoldify_like.errors import DeoldifyLikeError
 from deoldify_like.progress import say
+from deoldify_like.stabilize import DEFAULT_STRENGTH, STABILIZE_CHOICES, check_strength
 
 from .colorizer import DEFAULT_BS, DEFAULT_PRECISION, PRECISION_CHOICES, Colorizer
 from .folders import Report, plan, render_jobs
@@ -28,10 +29,16 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
            device: Annotated[str, "auto is CUDA when present, else CPU", dict(choices=['auto', 'cpu', 'cuda'])] = 'auto',
            bs: int = DEFAULT_BS,  # pictures or film frames per model batch (halved automatically on out-of-memory)
            precision: Annotated[str, "model arithmetic: auto is bf16 where the CPU or GPU does it natively (2-3x faster on CPU, same quality), else fp32", dict(choices=PRECISION_CHOICES)] = DEFAULT_PRECISION,
+           stabilize: Annotated[str, "films: 'flow' steadies the colour along the motion (chroma only; see docs/render.md), 'none' renders frame by frame", dict(choices=STABILIZE_CHOICES)] = 'none',
+           strength: float = DEFAULT_STRENGTH,  # films with --stabilize flow: 0..1 (below 1), how much colour carried along the motion is kept
            resume: bool = False,  # continue unfinished film renders where they stopped (finished outputs are skipped)
            overwrite: bool = False):  # redo outputs that exist already
     "Colorize photos, GIFs, films and folders of them with a model file."
     factors = None
+    try:
+        check_strength(strength)
+    except ValueError as e:
+        raise DeoldifyLikeError(f'--strength: {e}') from None
     if sweep:
         try:
             factors = parse_sweep(sweep)
@@ -44,6 +51,7 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
     if not jobs and not problems:
         report.add(f"{' '.join(inputs)}: no photos, GIFs or films found")
     if jobs:
-        render_jobs(make_colorizer(model, fit, device, bs, precision), jobs, render_factor, resume, overwrite, factors, report)
+        render_jobs(make_colorizer(model, fit, device, bs, precision), jobs, render_factor, resume, overwrite, factors, report,
+                    (stabilize, strength))
     say(f"render: {report.summary()}")
     return 1 if report.failed else 0

@@ -20,6 +20,7 @@ from deoldify_like.images import atomic_path, is_image_path, load_image
 from deoldify_like.metrics import (PHOTO_COLUMNS, SSIM_WINDOW, CDCMeter, PhotoMeter, WarpErrorMeter,
                                    CDC_DISTANCES, FB_ALPHA, FB_BETA)
 from deoldify_like.progress import progress, say
+from deoldify_like.stabilize import DEFAULT_STRENGTH, check_strength, make_stabilizer, stabilize_rgb
 from deoldify_like.video import iter_frames, probe_video
 
 from .colorizer import Colorizer
@@ -27,8 +28,8 @@ from .render_factor import DEFAULT_FIT, FILM_RENDER_FACTOR, PHOTO_RENDER_FACTOR,
 
 SUMMARY_COLUMNS = ('render_factor', 'count', 'cf_output', 'cf_truth', 'delta_cf', 'psnr', 'ssim', 'ciede2000',
                    'saturation_ratio', 'hue_shift', 'seconds_per_item', 'drift')
-FILM_COLUMNS = SUMMARY_COLUMNS[:-2] + ('cdc', 'cdc_truth', 'warp_error', 'warp_error_truth', 'flow_kept',
-                                       'seconds_per_item', 'drift')
+FILM_COLUMNS = ('render_factor', 'stabilize') + SUMMARY_COLUMNS[1:-2] + (
+    'cdc', 'cdc_truth', 'warp_error', 'warp_error_truth', 'flow_kept', 'seconds_per_item', 'frames_per_s', 'drift')
 DEFINITIONS = {
     'cf': 'Hasler-Susstrunk colourfulness, absolute-value form, RGB 0..255',
     'delta_cf': '|mean CF of outputs - mean CF of truths|',
@@ -43,13 +44,16 @@ DEFINITIONS = {
                   f'OpenCV DIS flow of the input frames, over pixels passing the forward-backward check '
                   f'|F+B|^2 < {FB_ALPHA}(|F|^2+|B|^2) + {FB_BETA}',
     'flow_kept': 'mean fraction of pixels that passed that check',
-    'seconds_per_item': 'seconds spent colorizing (films: decoding and colorizing) per photo or frame, '
-                        'not counting the measuring',
+    'seconds_per_item': 'seconds spent colorizing (films: decoding, colorizing and stabilising) per photo or '
+                        'frame, not counting the measuring',
+    'stabilize': "films: the chroma stabiliser applied to the colorized frames (none, or flow and its strength)",
+    'frames_per_s': 'films: 1 / seconds_per_item',
 }
 HEADINGS = {'render_factor': 'rf', 'count': 'n', 'cf_output': 'CF out', 'cf_truth': 'CF truth',
             'delta_cf': 'dCF', 'psnr': 'PSNR', 'ssim': 'SSIM', 'ciede2000': 'dE00', 'saturation_ratio': 'sat x',
             'hue_shift': 'hue deg', 'cdc': 'CDC', 'cdc_truth': 'CDC truth', 'warp_error': 'warp err',
-            'warp_error_truth': 'warp truth', 'flow_kept': 'kept', 'seconds_per_item': 's/item', 'drift': 'drift'}
+            'warp_error_truth': 'warp truth', 'flow_kept': 'kept', 'seconds_per_item': 's/item', 'drift': 'drift',
+            'stabilize': 'stabilize', 'frames_per_s': 'frames/s'}
 
 
 def parse_render_factors(text, default):
@@ -136,27 +140,59 @@ def film_frames(path, colorize, render_factor, bs=4, max_frames=None):
             yield i, rgb, luma, out
 
 
-def evaluate_film(path, colorize, render_factors, bs=4, max_frames=None):
-    """Measure a colour film colorized at each render factor (one streaming pass each).
+def parse_stabilize(text):
+    "'none,flow,flow:0.9' -> [('none', None), ('flow', 0.8), ('flow', 0.9)] (flow alone: the default strength)."
+    settings = []
+    for item in str(text or 'none').replace(' ', '').split(','):
+        mode, _, strength = item.partition(':')
+        try:
+            if mode == 'none' and not strength:
+                settings.append(('none', None))
+            elif mode == 'flow':
+                settings.append(('flow', check_strength(strength or DEFAULT_STRENGTH)))
+            else:
+                raise ValueError('each setting is none, flow or flow:STRENGTH')
+        except ValueError as e:
+            raise DeoldifyLikeError(f'--stabilize {text!r}: {e}') from None
+    return list(dict.fromkeys(settings))
 
-    Returns `(rows, summaries)`: a row per frame and render factor (`PHOTO_COLUMNS`), and a summary per
-    render factor (`FILM_COLUMNS`) with CDC and warp error of the output beside those of the colour
-    original (`cdc_truth`, `warp_error_truth`, measured in the first pass, with the same flow).
+
+def _label(setting):
+    return 'none' if setting[0] == 'none' else f'flow {setting[1]:g}'
+
+
+def evaluate_film(path, colorize, render_factors, bs=4, max_frames=None, stabilize=(('none', None),)):
+    """Measure a colour film colorized at each render factor (one streaming pass each), with each chroma
+    stabiliser setting of `stabilize` ((mode, strength) pairs, see `parse_stabilize`) applied to the
+    colorized frames in the same pass.
+
+    Returns `(rows, summaries)`: a row per frame, render factor and setting (`PHOTO_COLUMNS`), and a summary
+    per render factor and setting (`FILM_COLUMNS`) with CDC and warp error of the output beside those of
+    the colour original (`cdc_truth`, `warp_error_truth`, measured in the first pass, with the same flow).
     """
     total = probe_video(path).frames
     total = min(total, max_frames) if max_frames else total
+    settings = list(stabilize)
     rows, summaries, truth = [], [], None
     for rf in render_factors:
-        photo, cdc = PhotoMeter(), CDCMeter()
+        photos, cdcs = [PhotoMeter() for _ in settings], [CDCMeter() for _ in settings]
+        stabs = [make_stabilizer(mode, strength) if mode != 'none' else None for mode, strength in settings]
+        stab_seconds = [0.0 for _ in settings]
         truth_cdc = CDCMeter() if truth is None else None
-        warp = WarpErrorMeter(streams=2 if truth is None else 1)
+        warp = WarpErrorMeter(streams=len(settings) + (1 if truth is None else 0))
         t0, n, measuring = time.perf_counter(), 0, 0.0
         for i, rgb, luma, out in progress(film_frames(path, colorize, rf, bs, max_frames), total=total,
                                           comment=f'film at render factor {rf}'):
+            outs = []
+            for k, stab in enumerate(stabs):
+                t1 = time.perf_counter()
+                outs.append(out if stab is None else stabilize_rgb(stab, luma, out))
+                stab_seconds[k] += time.perf_counter() - t1
             t1 = time.perf_counter()
-            rows.append(dict(render_factor=rf, frame=i, **photo.add(out, rgb)))
-            cdc.add(out)
-            warp.add(luma, [out, rgb] if truth_cdc else [out])
+            for setting, photo, cdc, o in zip(settings, photos, cdcs, outs):
+                rows.append(dict(render_factor=rf, frame=i, **photo.add(o, rgb), stabilize=_label(setting)))
+                cdc.add(o)
+            warp.add(luma, outs + [rgb] if truth_cdc else outs)
             if truth_cdc:
                 truth_cdc.add(rgb)
             n += 1
@@ -164,10 +200,13 @@ def evaluate_film(path, colorize, render_factors, bs=4, max_frames=None):
         if not n:
             raise BadInputError(path, 'no frames could be decoded')
         if truth_cdc:
-            truth = dict(cdc_truth=truth_cdc.value, warp_error_truth=warp.values[1])
-        summaries.append(dict(render_factor=rf, **photo.summary(), cdc=cdc.value, **truth,
-                              warp_error=warp.value, flow_kept=warp.kept_fraction,
-                              seconds_per_item=(time.perf_counter() - t0 - measuring) / n))
+            truth = dict(cdc_truth=truth_cdc.value, warp_error_truth=warp.values[-1])
+        colorizing = time.perf_counter() - t0 - measuring - sum(stab_seconds)
+        for k, setting in enumerate(settings):
+            per_item = (colorizing + stab_seconds[k]) / n
+            summaries.append(dict(render_factor=rf, stabilize=_label(setting), **photos[k].summary(), cdc=cdcs[k].value,
+                                  **truth, warp_error=warp.values[k], flow_kept=warp.kept_fraction,
+                                  seconds_per_item=per_item, frames_per_s=1 / per_item if per_item > 0 else math.nan))
     return rows, summaries
 
 
@@ -231,6 +270,7 @@ def evaluate(model: str = None,  # model file (as `promote` writes it); required
              bs: int = 4,  # pictures per batch
              fit: str = DEFAULT_FIT,  # how a non-square picture fits the model's square: stretch or pad
              max_frames: int = None,  # films: measure only the first N frames
+             stabilize: str = 'none',  # films: chroma stabiliser settings, comma-separated, one row each: none, flow (default strength) or flow:S
              ):
     "Measure a model on colour photos or a colour film: CF, dCF, PSNR, SSIM, CIEDE2000, drift; CDC and warp error."
     if model is None:
@@ -243,6 +283,7 @@ def evaluate(model: str = None,  # model file (as `promote` writes it); required
         raise DeoldifyLikeError(str(e)) from None
     default_rf = FILM_RENDER_FACTOR if film else (colorizer.header.get('render_factor') or PHOTO_RENDER_FACTOR)
     factors = parse_render_factors(render_factor, default_rf)
+    settings = parse_stabilize(stabilize)
     json_path = Path(json) if json else None
     csv_path = Path(csv) if csv else json_path.with_suffix('.csv') if json_path else None
     report = dict(model=str(model), render_factors=factors, fit=fit, device=str(colorizer.device),
@@ -260,8 +301,8 @@ def evaluate(model: str = None,  # model file (as `promote` writes it); required
         title = f'{len(rows) // len(factors)} colour photos from {images}'
     else:
         info = probe_video(film)
-        rows, summaries = evaluate_film(film, colorizer.colorize, factors, bs, max_frames)
-        columns, item_columns = FILM_COLUMNS, ('render_factor', 'frame') + PHOTO_COLUMNS
+        rows, summaries = evaluate_film(film, colorizer.colorize, factors, bs, max_frames, settings)
+        columns, item_columns = FILM_COLUMNS, ('render_factor', 'frame') + PHOTO_COLUMNS + ('stabilize',)
         report.update(film=str(film), width=info.width, height=info.height, fps=float(info.fps),
                       frames=summaries[0]['count'])
         title = f'{summaries[0]["count"]} frames of {film} ({info.width}x{info.height})'

@@ -32,9 +32,10 @@ import av
 import numpy as np
 
 from deoldify_like.colour import recombine_luminance
-from deoldify_like.errors import BadInputError
+from deoldify_like.errors import BadInputError, DeoldifyLikeError
 from deoldify_like.images import atomic_path
 from deoldify_like.progress import progress, quiet, say
+from deoldify_like.stabilize import DEFAULT_STRENGTH, make_stabilizer, stabilize_rgb
 from deoldify_like.video import VIDEO_SUFFIXES, probe_video
 
 SEGMENT_FRAMES = 240  # frames per resumable segment: about 10 s of film, a minute or two of CPU work
@@ -229,12 +230,12 @@ class _SegmentWriter:
             self.tmp.unlink(missing_ok=True)
 
 
-def _settings_key(src, colorizer, render_factor, segment_frames, limit):
+def _settings_key(src, colorizer, render_factor, segment_frames, limit, stabilize=('none', None)):
     st = Path(src).stat()
     return {'source': str(Path(src).resolve()), 'source_size': st.st_size, 'source_mtime': st.st_mtime,
             'model': colorizer.header.get('info', {}).get('saved_at'), 'model_config': colorizer.header.get('config'),
             **colorizer.settings(), 'render_factor': render_factor, 'segment_frames': segment_frames, 'limit': limit,
-            'x264': X264, 'vp9': VP9}
+            'x264': X264, 'vp9': VP9, **({} if stabilize[0] == 'none' else {'stabilize': list(stabilize)})}
 
 
 def _save_state(work, state):
@@ -257,6 +258,25 @@ def _start_state(work, key, resume):
     state = {'settings': key, 'segments_done': 0, 'frames_done': 0, 'complete': False}
     _save_state(work, state)
     return state
+
+
+def _stabilizer_state_path(work, segment):
+    return work / f'stabilizer_{segment:05d}.npz'
+
+
+def _save_stabilizer(work, segment, stabilizer):
+    "The stabiliser's state after the last frame of `segment`: where a resumed render picks it up."
+    with atomic_path(_stabilizer_state_path(work, segment)) as tmp:
+        with open(tmp, 'wb') as f:
+            np.savez(f, **stabilizer.state())
+
+
+def _resume_stabilizer(work, start_segment, stabilizer):
+    "Load the state saved at the end of the segment before `start_segment` (a fresh start when there is none)."
+    path = _stabilizer_state_path(work, start_segment - 1)
+    if start_segment > 0 and path.is_file():
+        with np.load(path) as z:
+            stabilizer.load_state({k: z[k] for k in z.files})
 
 
 class _FrameTicker:
@@ -285,7 +305,8 @@ class _FrameTicker:
                 pass
 
 
-def _colorize_segments(colorizer, src, state, work, suffix, render_factor, segment_frames, limit, total, hook):
+def _colorize_segments(colorizer, src, state, work, suffix, render_factor, segment_frames, limit, total, hook,
+                       stabilizer=None):
     stop = threading.Event()
     start = state['segments_done'] * segment_frames
     frames_in, frames_out = queue.Queue(QUEUE_BATCHES * colorizer.bs), queue.Queue(QUEUE_BATCHES)
@@ -319,11 +340,19 @@ def _colorize_segments(colorizer, src, state, work, suffix, render_factor, segme
         _save_state(work, state)
 
     writer = _SegmentWriter(work, suffix, width, height, timing, segment_done, threads)
+    if stabilizer is not None:
+        _resume_stabilizer(work, state['segments_done'], stabilizer)
 
     def write():
         while (batch := _get(frames_out, stop)) is not END:
             for frame, pred in batch:
-                writer.write(frame.index // segment_frames, frame, recombine_luminance(frame.luma, pred))
+                if stabilizer is None:
+                    rgb = recombine_luminance(frame.luma, pred)
+                else:  # frames arrive here in order, so the stabiliser sees the film as it runs
+                    rgb = stabilize_rgb(stabilizer, frame.luma, pred)
+                    if (frame.index + 1) % segment_frames == 0:
+                        _save_stabilizer(work, frame.index // segment_frames, stabilizer)
+                writer.write(frame.index // segment_frames, frame, rgb)
         writer.close()
 
     reader_t, writer_t = _Worker(read, 'film-reader'), _Worker(write, 'film-writer')
@@ -440,21 +469,29 @@ def _concatenate(src, segments, starts, dest, rate, end_time):
 
 
 def render_film(colorizer, src, dest, render_factor, resume=False, segment_frames=SEGMENT_FRAMES, limit=None,
-                hook=None):
+                hook=None, stabilize='none', strength=DEFAULT_STRENGTH):
     """Colorize film `src` into `dest` (same size, frame rate, frame count and audio); returns the number of
     frames. `limit` renders only the first frames (previews, benchmarks); `hook(frames_done)` is called after
-    every batch (tests interrupt a render with it)."""
+    every batch (tests interrupt a render with it). `stabilize` 'flow' passes the colour of every frame,
+    in order, through a `ChromaStabilizer` of `strength` (its state is saved at each segment's end, so a
+    resumed render continues it exactly)."""
+    try:
+        stabilizer = make_stabilizer(stabilize, strength)
+    except ValueError as e:
+        raise DeoldifyLikeError(str(e)) from None
     src, dest = Path(src), Path(dest)
     info = probe_video(src)
     total = min(info.frames, limit) if limit else info.frames
     if total == 0:
         raise BadInputError(src, 'film has no frames')
     work = work_dir(dest)
-    state = _start_state(work, _settings_key(src, colorizer, render_factor, segment_frames, limit), resume)
+    key = _settings_key(src, colorizer, render_factor, segment_frames, limit,
+                        (stabilize, strength) if stabilizer is not None else ('none', None))
+    state = _start_state(work, key, resume)
     try:
         if not state['complete']:
             frames = _colorize_segments(colorizer, src, state, work, dest.suffix.lower(), render_factor,
-                                        segment_frames, limit, total, hook)
+                                        segment_frames, limit, total, hook, stabilizer)
             state.update(complete=True, frames_done=frames)
             _save_state(work, state)
         segments = [work / f'seg_{k:05d}{segment_suffix(dest.suffix.lower())}' for k in range(state['segments_done'])]

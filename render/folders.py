@@ -130,17 +130,21 @@ def _render_photo_chunk(colorizer, chunk, header, render_factor, report):
             report.fail(job, _failure(e))
 
 
-def _render_one(colorizer, job, header, render_factor, resume, sweep):
+def _render_one(colorizer, job, header, render_factor, resume, sweep, stabilize=('none', None)):
     if sweep:
         return render_sweep(colorizer, job.src, job.dest, sweep)
     if job.kind == 'film':
-        return render_film(colorizer, job.src, job.dest, resolve_render_factor(render_factor, header, 'film'), resume=resume)
+        mode, strength = stabilize
+        return render_film(colorizer, job.src, job.dest, resolve_render_factor(render_factor, header, 'film'), resume=resume,
+                           stabilize=mode, **({} if strength is None else dict(strength=strength)))
     return render_gif(colorizer, job.src, job.dest, resolve_render_factor(render_factor, header, 'photo'))
 
 
-def render_jobs(colorizer, jobs, render_factor=None, resume=False, overwrite=False, sweep=None, report=None):
+def render_jobs(colorizer, jobs, render_factor=None, resume=False, overwrite=False, sweep=None, report=None,
+                stabilize=('none', None)):
     """Run every job; a finished output is skipped unless `overwrite`. Returns the Report.
-    `sweep`: a list of render factors (make sweep grids instead of renders)."""
+    `sweep`: a list of render factors (make sweep grids instead of renders). `stabilize`: (mode, strength)
+    of the films' chroma stabiliser ('none' or 'flow'; strength None for the default)."""
     report = report or Report()
     header = colorizer.header
     chunk = []
@@ -169,7 +173,7 @@ def render_jobs(colorizer, jobs, render_factor=None, resume=False, overwrite=Fal
             continue
         flush()
         try:
-            _render_one(colorizer, job, header, render_factor, resume, sweep)
+            _render_one(colorizer, job, header, render_factor, resume, sweep, stabilize)
             report.done.append(job.dest)
         except (OutOfMemory, KeyboardInterrupt):
             raise

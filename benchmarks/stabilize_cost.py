@@ -1,0 +1,72 @@
+"""What `render --stabilize flow` costs: the stabiliser's own frames/s beside the model's at a render factor,
+measured in one run on the same frames, and the end-to-end frames/s of `render_film` with and without it.
+
+Speed does not depend on the weights, so without a trained model a freshly built generator of the same
+architecture (random weights; default resnet34, nf_factor 1.0, as the long run's model) gives the figures.
+
+    python benchmarks/stabilize_cost.py FILM [--model M] [--frames 48] [--render-factor 21]
+        [--json benchmarks/results/stabilize_cost.json]
+"""
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from deoldify_like.generator import GeneratorConfig, build_generator
+from deoldify_like.model_file import save_generator
+from deoldify_like.stabilize import DEFAULT_STRENGTH, ChromaStabilizer, stabilize_rgb
+from render.bench import _first_lumas, model_only_fps
+from render.colorizer import Colorizer
+from render.film import render_film
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('film')
+    ap.add_argument('--model', default=None)
+    ap.add_argument('--arch', default='resnet34')
+    ap.add_argument('--frames', type=int, default=48)
+    ap.add_argument('--render-factor', type=int, default=21)
+    ap.add_argument('--strength', type=float, default=DEFAULT_STRENGTH)
+    ap.add_argument('--json', default=None)
+    a = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = a.model
+        if model is None:
+            torch.manual_seed(0)
+            cfg = GeneratorConfig(arch=a.arch)
+            model = save_generator(Path(tmp) / 'random.safetensors', build_generator(cfg), cfg)
+        colorizer = Colorizer.from_file(model, device='cpu')
+        lumas = _first_lumas(a.film, a.frames)
+        model_fps = model_only_fps(colorizer, lumas, a.render_factor)
+        preds = colorizer.predict(lumas, a.render_factor)
+        stab = ChromaStabilizer(a.strength)
+        t0 = time.perf_counter()
+        for luma, pred in zip(lumas, preds):
+            stabilize_rgb(stab, luma, pred)
+        stab_fps = len(lumas) / (time.perf_counter() - t0)
+        ends = {}
+        for mode in ('none', 'flow', 'none'):  # none twice (before and after): the machine's drift
+            t0 = time.perf_counter()
+            render_film(colorizer, a.film, Path(tmp) / f'{mode}.mp4', a.render_factor, limit=a.frames, stabilize=mode,
+                        strength=a.strength)
+            ends.setdefault(mode, []).append(a.frames / (time.perf_counter() - t0))
+        none_fps = sum(ends['none']) / 2
+        result = dict(film=Path(a.film).name, frames=a.frames, render_factor=a.render_factor,
+                      model=a.model or f'random {a.arch} nf_factor 1.0', precision=colorizer.precision, bs=colorizer.bs,
+                      model_only_fps=model_fps, stabilizer_alone_fps=stab_fps,
+                      stabilizer_share_of_model_time=model_fps / stab_fps,
+                      render_none_fps=none_fps, render_none_fps_each=ends['none'], render_flow_fps=ends['flow'][0],
+                      render_flow_cost=1 - ends['flow'][0] / none_fps, strength=a.strength,
+                      command='python benchmarks/stabilize_cost.py ' + ' '.join(argv or []))
+    print(json.dumps(result, indent=1))
+    if a.json:
+        Path(a.json).write_text(json.dumps(result, indent=1) + '\n')
+
+
+if __name__ == '__main__':
+    import sys
+    main(sys.argv[1:])

@@ -1,0 +1,147 @@
+"""The chroma stabiliser on generated moving pictures: it removes per-frame chroma flicker, follows real
+motion without smearing it, restarts at a cut, never touches luminance, and its state carries a film across
+a segment boundary exactly."""
+import io
+
+import cv2
+import numpy as np
+import pytest
+
+from deoldify_like.flicker import ChromaDisturbance
+from deoldify_like.stabilize import (ChromaStabilizer, check_strength, make_stabilizer, stabilize_planes,
+                                     stabilize_rgb)
+
+H, W = 72, 96
+
+
+def _canvas(seed, h=H, w=W + 80):
+    "Luma with texture for the flow, and a smooth colour field (U, V around 128), larger than a frame."
+    rng = np.random.default_rng(seed)
+    luma = cv2.GaussianBlur(rng.uniform(0, 255, (h, w)).astype(np.float32), (0, 0), 2)
+    luma = cv2.normalize(luma, None, 30, 220, cv2.NORM_MINMAX).astype(np.uint8)
+    u = cv2.GaussianBlur(rng.uniform(60, 200, (h, w)).astype(np.float32), (0, 0), 8)
+    v = cv2.GaussianBlur(rng.uniform(60, 200, (h, w)).astype(np.float32), (0, 0), 8)
+    colour = lambda c: cv2.normalize(c, None, 60, 200, cv2.NORM_MINMAX).astype(np.uint8)  # noqa: E731
+    return luma, colour(u), colour(v)
+
+
+def _clip(seed, frames, speed=2):
+    "Frames of a camera panning `speed` pixels a frame over the canvas: (y, u, v) full-resolution planes."
+    luma, u, v = _canvas(seed, w=W + speed * frames)
+    return [(luma[:, k * speed:k * speed + W].copy(), u[:, k * speed:k * speed + W].copy(),
+             v[:, k * speed:k * speed + W].copy()) for k in range(frames)]
+
+
+def _run(stab, planes):
+    return [stabilize_planes(stab, *p) for p in planes]
+
+
+def test_strength_must_be_below_one():
+    assert check_strength(0) == 0.0 and check_strength('0.5') == 0.5
+    for bad in (1, 1.5, -0.1, float('nan')):
+        with pytest.raises(ValueError):
+            check_strength(bad)
+    assert make_stabilizer('none') is None
+    with pytest.raises(ValueError, match='stabilize must be one of'):
+        make_stabilizer('blur')
+
+
+def test_first_frame_and_strength_zero_keep_the_colour_exactly():
+    clip = _clip(0, 6)
+    disturb = ChromaDisturbance(seed=1)
+    noisy = [(y, *disturb(i, u, v)) for i, (y, u, v) in enumerate(clip)]
+    out = _run(ChromaStabilizer(0.0), noisy)
+    for (y, u, v), (yo, uo, vo) in zip(noisy, out):
+        assert yo is y and np.array_equal(uo, u) and np.array_equal(vo, v)
+    first = _run(ChromaStabilizer(0.9), noisy[:1])[0]
+    assert np.array_equal(first[1], noisy[0][1]) and np.array_equal(first[2], noisy[0][2])
+
+
+def test_flicker_is_removed_along_the_motion():
+    clip = _clip(0, 24)
+    disturb = ChromaDisturbance(seed=3)
+    noisy = [(y, *disturb(i, u, v)) for i, (y, u, v) in enumerate(clip)]
+    out = _run(ChromaStabilizer(0.9), noisy)
+
+    def error(frames):  # mean absolute chroma error against the truth, frames 8.. (past the start)
+        return np.mean([np.abs(np.stack(f[1:]).astype(float) - np.stack(t[1:])).mean()
+                        for f, t in zip(frames[8:], clip[8:])])
+    assert error(out) < 0.5 * error(noisy)
+    # the steadiness the measures see: the change from one frame to the next, along the motion (2 px)
+    jump = lambda frames: np.mean([np.abs(a[1][:, 2:].astype(float) - b[1][:, :-2]).mean()  # noqa: E731
+                                   for a, b in zip(frames[8:], frames[9:])])
+    assert jump(out) < 0.3 * jump(noisy)
+
+
+def test_real_motion_is_not_smeared():
+    # a steep colour field (up to ~7 levels a pixel) panning 3 px a frame: the colour follows it within a
+    # level or two on average (flow errors add up over the frames blended; real films: >= 43 dB, docs)
+    clip = _clip(5, 24, speed=3)
+    stab = ChromaStabilizer(0.9)
+    out = _run(stab, clip)
+    assert stab.cuts == [0]
+    for (y, u, v), (yo, uo, vo) in zip(clip, out):
+        assert yo is y
+        assert np.abs(uo.astype(int) - u).mean() < 2.5 and np.abs(vo.astype(int) - v).mean() < 2.5
+
+
+def test_a_cut_restarts_the_stabiliser():
+    first, second = _clip(0, 8), _clip(7, 8)
+    second = [(255 - y, 255 - u, v // 2 + 20) for y, u, v in second]  # another shot: other light and colour
+    stab = ChromaStabilizer(0.9)
+    out = _run(stab, first + second)
+    assert stab.cuts == [0, 8]
+    assert np.array_equal(out[8][1], second[0][1]) and np.array_equal(out[8][2], second[0][2])
+    # and the second shot's colour is held from there on, not the first's
+    assert all(np.abs(o[1].astype(int) - s[1]).mean() < 2 for o, s in zip(out[8:], second))
+
+
+def test_chroma_at_lower_resolution_and_rgb_frames():
+    clip = _clip(2, 6)
+    stab = ChromaStabilizer(0.8)
+    for y, u, v in clip:  # 4:2:0: chroma at half size, the luma full size
+        uv = stab.step(y, np.stack([u[::2, ::2], v[::2, ::2]], -1))
+        assert uv.shape == (H // 2, W // 2, 2) and uv.dtype == np.float32
+    stab = ChromaStabilizer(0.8, work_side=48)  # working resolution below the chroma's: a smooth correction
+    disturb = ChromaDisturbance(seed=4)
+    for i, (y, u, v) in enumerate(clip):
+        du, dv = disturb(i, u, v)
+        rgb = cv2.cvtColor(cv2.merge([y, du, dv]).astype(np.float32) / 255, cv2.COLOR_YUV2RGB)
+        rgb = np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
+        out = stabilize_rgb(stab, y, rgb)
+        assert out.shape == rgb.shape
+        inside = ((out > 0) & (out < 255)).all(-1)  # where no channel was clipped to the RGB gamut
+        assert np.abs(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY).astype(int) - y)[inside].max() <= 1
+    assert stab.cuts == [0]
+
+
+def test_state_carries_a_film_across_a_boundary_exactly():
+    clip = _clip(1, 12)
+    disturb = ChromaDisturbance(seed=2)
+    noisy = [(y, *disturb(i, u, v)) for i, (y, u, v) in enumerate(clip)]
+    whole = _run(ChromaStabilizer(0.85), noisy)
+    a = ChromaStabilizer(0.85)
+    head = _run(a, noisy[:5])
+    buf = io.BytesIO()
+    np.savez(buf, **a.state())
+    buf.seek(0)
+    b = ChromaStabilizer(0.85)
+    with np.load(buf) as z:
+        b.load_state({k: z[k] for k in z.files})
+    tail = _run(b, noisy[5:])
+    for x, y in zip(whole, head + tail):
+        assert all(np.array_equal(p, q) for p, q in zip(x, y))
+    assert b.cuts == []  # no restart at the boundary
+
+
+def test_the_shot_cuts_of_a_real_film_are_found(shared_data):
+    "bikes.mp4 is six shots (cuts before frames 30, 76, 137, 187 and 242, checked by eye): all found, no other."
+    import av
+    stab = ChromaStabilizer(0.95)
+    with av.open(str(shared_data / 'video' / 'bikes.mp4')) as c:
+        for frame in c.decode(video=0):
+            a = frame.to_ndarray(format='yuv420p')
+            h, w = frame.height, frame.width
+            uv = a[h:].reshape(2, h // 2, w // 2)
+            stabilize_planes(stab, a[:h], uv[0], uv[1])
+    assert stab.cuts == [0, 30, 76, 137, 187, 242]
