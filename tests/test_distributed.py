@@ -7,9 +7,10 @@ step sees a global batch of the same size and each epoch the same pictures: fast
 each rank a contiguous half of the shuffled order (step 1 averages pictures {0,1,4,5} instead of {0,1,2,3});
 BatchNorm normalises with each process's half batch (torch has no SyncBatchNorm on CPU; on CUDA the
 stage syncs it); and each process draws its random crops from its own seeded stream. On this tiny run
-(8 pictures, 2 steps per epoch) the validation loss after each epoch agrees within 0.2 % (measured
-0.035 % and below), and the change the training made to it within 20 % (measured 5 %): tolerances of
-1 % and 35 %.
+(8 pictures, 2 steps per epoch, 2 epochs) the validation loss after each epoch agreed within 0.3 %
+(5.81505 vs 5.79777, then 5.49468 vs 5.47817; start 5.9944 both), and the drop training made to it
+within 3.2 % (0.4997 vs 0.5162): the tolerances are 1 % on the loss and 15 % on the drop, so a rank that
+trained on wrong data, skipped its gradient averaging or double-counted batches would fail.
 """
 import json
 import os
@@ -107,11 +108,12 @@ def test_pretrain_gen_on_two_processes(pictures, tmp_path):
     assert [int(r['batch']) for r in batches] == [1, 2, 3, 4]  # 8 pictures / global batch 4, two epochs
 
     v2, v1 = _valid_losses(run2), _valid_losses(run1)
+    print(f"validation losses, 2 processes: {v2}; 1 process: {v1}")  # the figures quoted above (pytest -s)
     assert v2[0] == pytest.approx(v1[0], abs=1e-5)  # the same model and pictures before training
     for a, b in zip(v2[1:], v1[1:]):
         assert a == pytest.approx(b, rel=0.01)
     moved2, moved1 = v2[0] - v2[-1], v1[0] - v1[-1]
-    assert moved1 > 0 and moved2 == pytest.approx(moved1, rel=0.35)
+    assert moved1 > 0 and moved2 == pytest.approx(moved1, rel=0.15)
 
 
 def test_gan_stages_run_on_one_process(tmp_path):
