@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What to run whenever a GPU is at hand: the tiny stage sequence on CUDA, the render bench at render factor
 # 21 and 35 in fp32 and the reduced precision (with whether quality holds), and the training step time per
-# image at 64/128/192 px, as one table (gpu_check.md/.csv/.json) in $OUT or --out DIR. Within 5 minutes on
+# image at 64/128/192 px, as one table (gpu_check.md/.csv/.json) in $OUT or --out DIR. Sized for 5 minutes on
 # one GPU. `benchmarks/gpu_check.sh --device cpu` is the CPU smoke test (tiny sizes) that CI runs.
 #
 # A machine without the fastai stack and without a package registry (the lent GPU machine: Python 3.12,

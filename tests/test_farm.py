@@ -68,7 +68,7 @@ def cluster(tmp_path_factory):
             _stop(head)
         assert head.poll() is None, log.read_text()[-3000:]
         connect(f'127.0.0.1:{port}', log_to_driver=False)
-        yield
+        yield f'127.0.0.1:{port}'
     finally:
         ray.shutdown()
         if head is not None:
@@ -143,3 +143,23 @@ def test_farm_equals_local_render(cluster, tmp_path):
         if farm_dest.suffix != '.mkv':  # Matroska files carry a random segment UID: only their contents match
             assert farm_dest.read_bytes() == job.dest.read_bytes(), farm_dest
     assert len(list((tmp_path / 'farm').rglob('*.png'))) == 3
+
+
+def test_render_command_with_ray(cluster, tmp_path):
+    "`render ... --ray ADDRESS`: photos on the cluster, the result the local command's."
+    from render.cli import render
+    model = save_tiny_model(tmp_path / 'model.safetensors', render_factor=4)
+    inputs = tmp_path / 'in'
+    inputs.mkdir()
+    for i in range(2):
+        Image.fromarray(film_frame(9 * i, 40, 32)).save(inputs / f'p{i}.png')
+    common = dict(model=str(model), device='cpu', bs=2, precision='fp32')
+    assert render([str(inputs)], out=str(tmp_path / 'farm'), ray=cluster, **common) == 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each 1-CPU worker
+    try:
+        assert render([str(inputs)], out=str(tmp_path / 'local'), **common) == 0
+    finally:
+        torch.set_num_threads(threads)
+    for i in range(2):
+        assert (tmp_path / 'farm' / 'in' / f'p{i}.png').read_bytes() == (tmp_path / 'local' / 'in' / f'p{i}.png').read_bytes()
