@@ -48,7 +48,11 @@ def connect(address=None, **init_kwargs):
         # local workers import this package from where the driver does
         path = [str(Path(__file__).resolve().parents[1])] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
         kwargs.setdefault('runtime_env', {'env_vars': {'PYTHONPATH': os.pathsep.join(path), 'DEOLDIFY_LIKE_QUIET': '1'}})
-        ray.init(**kwargs)
+        try:
+            ray.init(**kwargs)
+        except Exception as e:  # noqa: BLE001 - Ray raises plain Exception, ConnectionError, RuntimeError...
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise DeoldifyLikeError(f"--ray {address or 'local'}: could not start or join a Ray cluster ({first})") from None
     return ray
 
 
