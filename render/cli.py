@@ -1,17 +1,21 @@
 """The `render` command: photos, GIFs, films and folders of them, with an adjustable render factor."""
 from typing import Annotated
 
+from deoldify_like.device import pick_device, render_batch_size
 from deoldify_like.errors import DeoldifyLikeError
+from deoldify_like.model_file import read_header
 from deoldify_like.progress import say
 from deoldify_like.stabilize import DEFAULT_STRENGTH, STABILIZE_CHOICES, check_strength
 
-from .colorizer import DEFAULT_BS, DEFAULT_PRECISION, PRECISION_CHOICES, Colorizer
+from .colorizer import DEFAULT_PRECISION, PRECISION_CHOICES, Colorizer
 from .folders import Report, plan, render_jobs
 from .render_factor import DEFAULT_FIT, FITS, parse_sweep
 
 
-def make_colorizer(model, fit=DEFAULT_FIT, device='auto', bs=DEFAULT_BS, precision=DEFAULT_PRECISION):
-    "A Colorizer for a model file, with command-line mistakes turned into one-line errors."
+def make_colorizer(model, fit=DEFAULT_FIT, device='auto', bs=None, precision=DEFAULT_PRECISION):
+    "A Colorizer for a model file, with command-line mistakes turned into one-line errors; bs None: the device's."
+    if bs is None:
+        bs = render_batch_size(pick_device(device))
     if bs < 1:
         raise DeoldifyLikeError(f"--bs must be at least 1, got {bs}")
     try:
@@ -27,12 +31,14 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
            sweep: str = None,  # render factors, e.g. 10,14,18: write one labelled grid per input (a film's middle frame) instead of rendering
            fit: Annotated[str, "how a non-square picture fits the model's square", dict(choices=FITS)] = DEFAULT_FIT,
            device: Annotated[str, "auto is CUDA when present, else CPU", dict(choices=['auto', 'cpu', 'cuda'])] = 'auto',
-           bs: int = DEFAULT_BS,  # pictures or film frames per model batch (halved automatically on out-of-memory)
+           bs: int = None,  # pictures or film frames per model batch (default 2 on CPU, 8 on CUDA; halved automatically on out-of-memory)
            precision: Annotated[str, "model arithmetic: auto is bf16 where the CPU or GPU does it natively (2-3x faster on CPU, same quality), else fp32", dict(choices=PRECISION_CHOICES)] = DEFAULT_PRECISION,
            stabilize: Annotated[str, "films: 'flow' steadies the colour along the motion (chroma only; see docs/render.md), 'none' renders frame by frame", dict(choices=STABILIZE_CHOICES)] = 'none',
            strength: float = DEFAULT_STRENGTH,  # films with --stabilize flow: 0..1 (below 1), how much colour carried along the motion is kept
            resume: bool = False,  # continue unfinished film renders where they stopped (finished outputs are skipped)
-           overwrite: bool = False):  # redo outputs that exist already
+           overwrite: bool = False,  # redo outputs that exist already
+           ray: Annotated[str, "spread photos and films over a Ray cluster: --ray alone starts one on this machine, --ray ADDRESS joins one (e.g. auto, or HOST:6379 of `ray start --head`)",
+                          dict(nargs='?', const='local')] = None):
     "Colorize photos, GIFs, films and folders of them with a model file."
     factors = None
     try:
@@ -50,6 +56,15 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
         report.add(line)
     if not jobs and not problems:
         report.add(f"{' '.join(inputs)}: no photos, GIFs or films found")
+    if jobs and ray and not factors:
+        from .farm import FARM_KINDS, render_on_ray
+        try:
+            header = read_header(model)
+        except ValueError as e:
+            raise DeoldifyLikeError(str(e)) from None
+        render_on_ray(ray, model, [j for j in jobs if j.kind in FARM_KINDS], header, fit, device, bs, precision,
+                      render_factor, overwrite, report)
+        jobs = [j for j in jobs if j.kind not in FARM_KINDS]  # GIFs are rendered here
     if jobs:
         render_jobs(make_colorizer(model, fit, device, bs, precision), jobs, render_factor, resume, overwrite, factors, report,
                     (stabilize, strength))

@@ -1,4 +1,5 @@
 """The `deoldify-like` console script: one subcommand per stage or tool, each a plain function."""
+import sys
 import warnings
 
 from deoldify_like.cli_support import dispatch
@@ -24,5 +25,8 @@ COMMANDS = {
 def main(argv=None):
     # fastai decorates functions with torch.jit.script at import; torch 2.14 warns about it on every command
     warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ['--']:  # `torchrun ... -m train_stages -- pretrain-gen ...` passes the separator on
+        argv = argv[1:]
     raise SystemExit(dispatch(COMMANDS, argv, 'deoldify-like',
                               'NoGAN-style colorization: train in stages, pick a checkpoint, render photos and films.'))

@@ -47,6 +47,7 @@ from render.render_factor import render_factor_for_size
 
 from . import recipes
 from . import stage as stg
+from .distributed import single_process
 from .plots import gan_loss_curve, samples_png
 from .pretrain_critic import display_name
 from .pretrain_gen import loss_network_identity
@@ -162,6 +163,8 @@ def gan(
 ):
     "Stage 3: the GAN burst; a self-describing generator checkpoint every --save-every iterations."
     cbs = stg.python_callbacks(python_only)
+    if not single_process('gan'):
+        return 0  # under torchrun / accelerate launch: rank 0 trains alone
     if not run:
         raise SettingsError("gan needs --run RUN")
     if iters < 1 or (save_every is not None and save_every < 1):

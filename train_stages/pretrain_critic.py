@@ -39,6 +39,7 @@ from deoldify_like.tensors import gray_batch_to_input, output_to_rgb
 
 from . import recipes
 from . import stage as stg
+from .distributed import single_process
 from .plots import epoch_loss_curve, samples_png
 from .pretrain_gen import loss_network_identity, record_split
 from .run_folder import RunFolder, append_csv, critic_stage, gan_stage, read_csv, truncate_csv
@@ -158,6 +159,8 @@ def pretrain_critic(
 ):
     "Stage 2: make fakes with the generator, then pretrain the critic on real (1) vs generated (0)."
     cbs = stg.python_callbacks(python_only)
+    if not single_process('pretrain-critic'):
+        return 0  # under torchrun / accelerate launch: rank 0 trains alone
     if not run:
         raise SettingsError("pretrain-critic needs --run RUN")
     if fraction is not None and not 0 < fraction <= 1:

@@ -12,6 +12,7 @@ corrected command then runs as if the first had not been tried. `--recipe` sets 
 (train_stages.recipes); a flag given beside it wins and is recorded as an override.
 """
 import argparse
+import contextlib
 import time
 from functools import partial
 from pathlib import Path
@@ -34,6 +35,7 @@ from deoldify_like.model_file import load_generator, read_header, save_generator
 from deoldify_like.pretrained import imagenet_state_dict
 from render.render_factor import render_factor_for_size
 
+from . import distributed as dd
 from . import recipes
 from . import stage as stg
 from .plots import epoch_loss_curve, samples_png
@@ -243,28 +245,56 @@ def pretrain_gen(
     settings, rec = stage1_settings(data, arch, sizes, epochs, bs, lr, lrs, pretrained, limit, seed, nf_factor,
                                     frozen_epochs, encoder_lr_div, pct_start, frozen_pct_start, layer_groups, fractions,
                                     augment, valid_pct, crappify, device, vgg_weights, recipe, init)
-    rf = RunFolder(run).create()
-    action, state = stg.begin(rf, STAGE, settings, force)
+    dev = dd.setup(settings['device'])
+    try:
+        return _begin_and_train(run, settings, rec, recipe, force, cbs, dev)
+    finally:
+        dd.teardown()
+
+
+def _begin_and_train(run, settings, rec, recipe, force, cbs, dev):
+    "Rank 0 decides (start, resume or done) and writes the run folder; the other ranks follow what it recorded."
+    rf, action, state = RunFolder(run), None, None
+    if dd.is_main():
+        rf.create()
+        action, state = stg.begin(rf, STAGE, settings, force)
+        if action != 'done':
+            rf.record_loss_network(settings['vgg_weights'], settings['vgg_fingerprint'])
+            if rec:
+                rf.update(lambda doc: doc.update(recipe={'name': recipe, 'values': rec, 'overrides': settings['recipe_overrides']}))
+            rf.update(lambda doc: doc.update(distributed=distributed_record(settings, dev)))
+    action = dd.broadcast(action)
     if action == 'done':
-        print(f"{STAGE}: already done in {rf.path} (last checkpoint: {rf.stage(STAGE).get('checkpoint')}); "
-              f"--force to train it again")
+        if dd.is_main():
+            print(f"{STAGE}: already done in {rf.path} (last checkpoint: {rf.stage(STAGE).get('checkpoint')}); "
+                  f"--force to train it again")
         return 0
-    rf.record_loss_network(settings['vgg_weights'], settings['vgg_fingerprint'])
-    if rec:
-        rf.update(lambda doc: doc.update(recipe={'name': recipe, 'values': rec, 'overrides': settings['recipe_overrides']}))
-    with stg.running(rf, STAGE):
-        return _train(rf, settings, state, cbs)
+    if not dd.is_main() and action == 'resume':
+        state = rf.load_resume(STAGE)
+    with stg.running(rf, STAGE) if dd.is_main() else contextlib.nullcontext():
+        return _train(rf, settings, state, cbs, dev)
 
 
-def _train(rf, s, state, cbs):
-    dev = pick_device(s['device'])
+def distributed_record(s, dev):
+    "What run.json says about the processes: world size, per-process and global batch, learning rates."
+    ws = dd.world_size()
+    return {'world_size': ws, 'backend': ('nccl' if dev.type == 'cuda' else 'gloo') if ws > 1 else None,
+            'sync_bn': ws > 1 and dev.type == 'cuda', 'bs_per_process': s['bs'], 'global_bs': [b * ws for b in s['bs']],
+            'lrs': [{'size': p['size'], 'frozen': p['frozen'], 'lr': p['lr']} for p in phases_of(s)]}
+
+
+def _train(rf, s, state, cbs, dev):
+    main = dd.is_main()
+    say = print if main else (lambda *a, **k: None)
     set_seed(s['seed'], reproducible=True)
+    if main and (state is None or not rf.has_split()):  # a resumed stage keeps its split
+        record_split(rf, Path(s['data']), s['limit'], s['seed'], s['valid_pct'])
+    dd.barrier()  # the other ranks read the split rank 0 recorded
     data_info = rf.load()['data']
-    if state is None or not rf.has_split():  # a resumed stage keeps its split
-        data_info = record_split(rf, Path(s['data']), s['limit'], s['seed'], s['valid_pct'])
-    print(f"data: {data_info['n_train']} training and {data_info['n_valid']} validation pictures from {data_info['dir']}")
+    say(f"data: {data_info['n_train']} training and {data_info['n_valid']} validation pictures from {data_info['dir']}")
     cfg = GeneratorConfig(arch=s['arch'], style=s['style'], nf_factor=s['nf_factor'])
-    rf.update(lambda doc: doc.update(generator=cfg.to_dict()))
+    if main:
+        rf.update(lambda doc: doc.update(generator=cfg.to_dict()))
     model = build_generator(cfg, pretrained=s['pretrained'])
     if s['init']:
         init_model, _ = load_generator(s['init'], 'cpu')
@@ -273,12 +303,12 @@ def _train(rf, s, state, cbs):
         except RuntimeError:
             raise SettingsError(f"{s['init']}: its generator does not fit {s['arch']} / {s['style']} / nf_factor "
                                 f"{s['nf_factor']}; give the settings it was made with") from None
-        print(f"{STAGE}: starting from the weights of {s['init']}", flush=True)
+        say(f"{STAGE}: starting from the weights of {s['init']}", flush=True)
     loss = FeatureLoss(s['feature_loss']['layer_weights'], s['feature_loss']['pixel_weight'],
                        vgg_weights=s['vgg_weights']).to(dev)  # built on the target device
     if loss.fingerprint != s['vgg_fingerprint']:
         raise SettingsError(f"{s['vgg_weights']}: the loss network changed since the settings were checked")
-    print(f"{STAGE}: loss network vgg16_bn, weights {s['vgg_weights']} (fingerprint {loss.fingerprint[:16]})", flush=True)
+    say(f"{STAGE}: loss network vgg16_bn, weights {s['vgg_weights']} (fingerprint {loss.fingerprint[:16]})", flush=True)
     phases = phases_of(s)
     first_dls = make_data(rf, s, phases[0]['size'], phases[0]['bs'], dev, phases[0]['fraction'])
     learn = Learner(first_dls, model.to(dev), loss_func=loss, wd=s['wd'],
@@ -298,19 +328,23 @@ def _train(rf, s, state, cbs):
         done_epochs = sum(p['epochs'] for p in phases[:start_phase]) + start_epoch
         where = (f"size {phases[start_phase]['size']} ({'frozen' if phases[start_phase]['frozen'] else 'unfrozen'}), "
                  f"epoch {start_epoch + 1} of {phases[start_phase]['epochs']}" if start_phase < len(phases) else 'the end')
-        print(f"{STAGE}: resumed from {rf.resume_path(STAGE)}: {done_epochs} epoch(s) already done; "
+        say(f"{STAGE}: resumed from {rf.resume_path(STAGE)}: {done_epochs} epoch(s) already done; "
               f"continuing at {where}", flush=True)
         # rows of an epoch that did not finish are dropped; finished epochs are not redone
-        truncate_csv(batch_csv, lambda r: int(r['batch']) <= n_batches)
+        if main:
+            truncate_csv(batch_csv, lambda r: int(r['batch']) <= n_batches)
     else:
-        for p in (batch_csv, epoch_csv):
-            p.unlink(missing_ok=True)
+        if main:
+            for p in (batch_csv, epoch_csv):
+                p.unlink(missing_ok=True)
         learn.model.eval()
-        first = learn.validate(dl=first_dls.valid)[0]
-        append_csv(epoch_csv, {'phase': 'start', 'size': phases[0]['size'], 'frozen': phases[0]['frozen'], 'epoch': 0,
-                               'batch': 0, 'train_loss': '', 'valid_loss': f"{first:.5f}", 'seconds': 0})
-        print(f"{STAGE}: validation loss before training {first:.4f}", flush=True)
+        first = learn.validate(dl=first_dls.valid)[0]  # every rank validates on all of it: the same number
+        if main:
+            append_csv(epoch_csv, {'phase': 'start', 'size': phases[0]['size'], 'frozen': phases[0]['frozen'], 'epoch': 0,
+                                   'batch': 0, 'train_loss': '', 'valid_loss': f"{first:.5f}", 'seconds': 0})
+        say(f"{STAGE}: validation loss before training {first:.4f}", flush=True)
 
+    dd.make_distributed(learn, dev)  # after the first validation, which every rank does whole
     t_start = time.time() - seconds0  # training time, counted across resumptions
     for i in range(start_phase, len(phases)):
         ph = phases[i]
@@ -320,31 +354,38 @@ def _train(rf, s, state, cbs):
         learn.dls = first_dls if same else make_data(rf, s, ph['size'], ph['bs'], dev, ph['fraction'])
         _set_freeze(learn, ph['frozen'])
         lr_text = f"{ph['lr'][0]:.3g} (encoder) .. {ph['lr'][1]:.3g}" if isinstance(ph['lr'], list) else f"{ph['lr']:.3g}"
-        print(f"{STAGE}: size {ph['size']}, encoder {'frozen' if ph['frozen'] else 'unfrozen'}, "
+        say(f"{STAGE}: size {ph['size']}, encoder {'frozen' if ph['frozen'] else 'unfrozen'}, "
               f"{ph['epochs']} epoch(s), batch {ph['bs']}, {ph['fraction']:g} of the data, peak lr {lr_text}, "
               f"warm-up {ph['pct_start']:g}", flush=True)
         counter = {'batches': n_batches}
 
         def on_epoch(epoch, losses, record, i=i, ph=ph, label=label, counter=counter):
-            for k, v in enumerate(losses):
-                append_csv(batch_csv, {'batch': counter['batches'] + k + 1, 'phase': label, 'epoch': epoch + 1, 'loss': f"{v:.5f}"})
+            # each rank saw its own shard: the losses logged are the means over ranks
+            losses = dd.mean_over_ranks(losses)
+            record = {**record, 'valid_loss': _mean_valid(record.get('valid_loss'))}
             counter['batches'] += len(losses)
+            if not main:
+                return
+            for k, v in enumerate(losses):
+                append_csv(batch_csv, {'batch': counter['batches'] - len(losses) + k + 1, 'phase': label, 'epoch': epoch + 1, 'loss': f"{v:.5f}"})
             append_csv(epoch_csv, {'phase': label, 'size': ph['size'], 'frozen': ph['frozen'], 'epoch': epoch + 1,
                                    'batch': counter['batches'], 'train_loss': f"{sum(losses) / len(losses):.5f}",
                                    'valid_loss': stg.fmt(record.get('valid_loss'), 5),
                                    'seconds': round(time.time() - t_start, 1)})
-            rf.save_resume(STAGE, {'model': learn.model.state_dict(), 'opt': learn.opt.state_dict(), 'phase': i,
+            rf.save_resume(STAGE, {'model': dd.unwrap(learn.model).state_dict(), 'opt': learn.opt.state_dict(), 'phase': i,
                                    'epoch': epoch + 1, 'batches': counter['batches'], 'seconds': time.time() - t_start})
             rf.set_stage(STAGE, progress={'phase': label, 'epoch': epoch + 1, 'of': ph['epochs'],
                                           'valid_loss': record.get('valid_loss')})
             epoch_loss_curve(batch_csv, epoch_csv, png, f'{STAGE}: {s["arch"]}, sizes {s["sizes"]}')
-            print(f"{STAGE}: {label} epoch {epoch + 1}/{ph['epochs']}: train loss {sum(losses) / len(losses):.4f}, "
+            say(f"{STAGE}: {label} epoch {epoch + 1}/{ph['epochs']}: train loss {sum(losses) / len(losses):.4f}, "
                   f"validation loss {stg.fmt(record.get('valid_loss'))} ({time.time() - t_start:.0f} s)", flush=True)
 
         if e0 < ph['epochs']:
             learn.fit_one_cycle(ph['epochs'], slice(*ph['lr']) if isinstance(ph['lr'], list) else ph['lr'],
                                 pct_start=ph['pct_start'], start_epoch=e0, cbs=[stg.EpochEnd(on_epoch, e0)])
         n_batches = counter['batches']
+        if not main:
+            continue
         ckpt = rf.checkpoint_path(ph['checkpoint'])
         last = _last_valid(epoch_csv)
         save_generator(ckpt, learn.model, cfg, render_factor=render_factor_for_size(ph['size']), stage=STAGE, size=ph['size'], frozen=ph['frozen'],
@@ -354,9 +395,11 @@ def _train(rf, s, state, cbs):
                                'epoch': 0, 'batches': n_batches, 'seconds': time.time() - t_start})
         _sample_picture(learn, rf.samples_png(STAGE, label))
         print(f"{STAGE}: saved {ckpt}", flush=True)
+    if not main:
+        return 0
     stg.finish(rf, STAGE, checkpoint=rf.current('generator').name)
     rf.record_size(STAGE)
-    print(f"{STAGE}: done; loss curve {png}", flush=True)
+    say(f"{STAGE}: done; loss curve {png}", flush=True)
     return 0
 
 
@@ -365,6 +408,14 @@ def _set_freeze(learn, frozen):
         learn.freeze()
     else:
         learn.unfreeze()
+
+
+def _mean_valid(v):
+    "The validation loss over all ranks (fastai gathers a distributed one as one value per rank)."
+    if v is None:
+        return None
+    values = torch.as_tensor(v, dtype=torch.float64).flatten().tolist()
+    return dd.mean_over_ranks([sum(values) / len(values)])[0]
 
 
 def _last_valid(epoch_csv):

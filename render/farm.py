@@ -1,0 +1,274 @@
+"""A render farm on Ray: `render ... --ray [ADDRESS]` spreads photos and films over a Ray cluster.
+
+- One actor per worker (a CPU, or a GPU where the cluster has them) loads the model once and keeps it.
+- A film is cut into pieces at the local render's own segment boundaries (every `segment_frames` frames,
+  where render_film starts a fresh encoder: the keyframes of the output; cutting anywhere else would
+  change the encoding). A worker decodes the film up to its piece without colorizing (as a resumed
+  render does), colorizes and encodes the piece exactly as render_film does, and returns the encoded
+  segments. The driver remuxes all
+  segments with the source's audio (copied once) - the same function as a local render - so the result
+  is the local render, byte for byte where the same threads and library versions run both.
+- Photos go to the workers in chunks of the model batch; each returns the encoded output file.
+- Inputs travel in Ray's object store and outputs come back as bytes, so workers need no shared disk.
+- A worker process that dies is restarted (the model loaded again) and its task retried
+  (`max_restarts`, `max_task_retries`); a progress bar on the driver advances as pieces finish anywhere.
+Ray is an optional extra: `pip install -e ".[ray]"`.
+"""
+import os
+import shutil
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+from deoldify_like.errors import BadInputError, DeoldifyLikeError
+from deoldify_like.images import atomic_path
+from deoldify_like.progress import progress, quiet, say
+
+FARM_KINDS = ('photo', 'film')  # GIFs and sweeps are rendered by the driver
+RETRIES = 3  # restarts of a dead worker, and retries of the piece it was working on
+PIECE_SEGMENTS = 1  # film segments per task: one segment (240 frames) is a few minutes of CPU work
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise DeoldifyLikeError('--ray needs Ray: pip install -e ".[ray]"') from None
+    return ray
+
+
+def connect(address=None, **init_kwargs):
+    """Join the Ray cluster at `address` ('auto': the one this machine belongs to), or start one on this
+    machine when `address` is None or 'local'. Returns the ray module."""
+    ray = _ray()
+    if not ray.is_initialized():
+        kwargs = {'include_dashboard': False, 'log_to_driver': not quiet(), **init_kwargs}
+        if address not in (None, 'local'):
+            kwargs['address'] = address
+        # local workers import this package from where the driver does
+        path = [str(Path(__file__).resolve().parents[1])] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
+        kwargs.setdefault('runtime_env', {'env_vars': {'PYTHONPATH': os.pathsep.join(path), 'DEOLDIFY_LIKE_QUIET': '1'}})
+        try:
+            ray.init(**kwargs)
+        except Exception as e:  # noqa: BLE001 - Ray raises plain Exception, ConnectionError, RuntimeError...
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise DeoldifyLikeError(f"--ray {address or 'local'}: could not start or join a Ray cluster ({first})") from None
+    return ray
+
+
+def film_pieces(total, segment_frames, piece_segments=PIECE_SEGMENTS):
+    "[(first segment, end segment)] covering the film's segments, `piece_segments` at a time."
+    n = -(-total // segment_frames)
+    return [(a, min(n, a + piece_segments)) for a in range(0, n, piece_segments)]
+
+
+class _Worker:
+    "The actor: one model, loaded once, rendering film pieces and photo chunks sent to it."
+
+    def __init__(self, model_bytes, fit, device, bs, precision, threads, crash_marker=None):
+        import torch
+
+        from deoldify_like.device import pick_device, render_batch_size
+
+        from .colorizer import Colorizer
+        bs = bs or render_batch_size(pick_device(device))
+        if threads:
+            torch.set_num_threads(threads)
+        self.tmp = Path(tempfile.mkdtemp(prefix='deoldify_farm_'))
+        model = self.tmp / 'model.safetensors'
+        model.write_bytes(model_bytes)
+        self.colorizer = Colorizer.from_file(model, fit=fit, device=device, bs=bs, precision=precision)
+        self.crash_marker = crash_marker
+
+    def _maybe_crash(self):
+        "Tests: the first call anywhere kills its worker process (as a crash or a lost node would)."
+        if self.crash_marker and not os.path.exists(self.crash_marker):
+            Path(self.crash_marker).write_text(str(os.getpid()))
+            os._exit(1)
+
+    def film_piece(self, name, film, render_factor, segment_frames, first, end, total):
+        "Segments [first, end) of a film: (film name, [(segment number, start seconds, encoded bytes)])."
+        from . import film as film_mod
+        self._maybe_crash()
+        work = Path(tempfile.mkdtemp(dir=self.tmp))
+        try:
+            src = work / f'source{Path(name).suffix}'
+            src.write_bytes(film)
+            suffix = film_mod.output_suffix(name)
+            state = {'segments_done': first, 'frames_done': first * segment_frames, 'starts': ['0'] * first}
+            stop = min(total, end * segment_frames)
+            film_mod._colorize_segments(self.colorizer, src, state, work, suffix, render_factor, segment_frames,
+                                        stop, stop, None)
+            seg_suffix = film_mod.segment_suffix(suffix)
+            return name, [(k, state['starts'][k], (work / f'seg_{k:05d}{seg_suffix}').read_bytes())
+                          for k in range(first, state['segments_done'])]
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def photos(self, items, render_factor):
+        "[(name, photo bytes)] -> [(name, output bytes or None, problem or None)], one model batch."
+        from deoldify_like.images import load_image
+
+        from . import photos as photo_mod
+        self._maybe_crash()
+        work = Path(tempfile.mkdtemp(dir=self.tmp))
+        try:
+            loaded, out = [], []
+            for i, (name, data) in enumerate(items):
+                src = work / f'{i}_{Path(name).name}'
+                src.write_bytes(data)
+                try:
+                    loaded.append((name, src, load_image(src)))
+                except BadInputError as e:
+                    out.append((name, None, e.problem))
+            colours = self.colorizer.colorize([img.luma for _, _, img in loaded], render_factor) if loaded else []
+            for (name, src, _), rgb in zip(loaded, colours):
+                dest = work / f'out_{src.name}'
+                try:
+                    photo_mod.save_photo(rgb, dest, photo_mod.read_alpha(src))
+                    out.append((name, dest.read_bytes(), None))
+                except (OSError, ValueError, BadInputError) as e:
+                    out.append((name, None, str(e).splitlines()[0]))
+            return out
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def start_workers(model_ref, fit, device, bs, precision, n_workers=None, crash_marker=None):
+    """One actor per CPU (or GPU) of the cluster, each with the model loaded; at least one. `model_ref`: the
+    model file's bytes in the object store (kept referenced by the caller, so that a restarted actor finds it)."""
+    ray = _ray()
+    res = ray.cluster_resources()
+    gpus = int(res.get('GPU', 0)) if device != 'cpu' else 0
+    n = n_workers or max(1, gpus or int(res.get('CPU', 1)))
+    opts = {'num_gpus': 1, 'num_cpus': 1} if gpus else {'num_cpus': 1}
+    actor = ray.remote(_Worker).options(max_restarts=RETRIES, max_task_retries=RETRIES, **opts)
+    return [actor.remote(model_ref, fit, 'cuda' if gpus else 'cpu', bs, precision, 1 if not gpus else 0, crash_marker)
+            for _ in range(n)]
+
+
+def farm_jobs(workers, jobs, header, render_factor=None, report=None, segment_frames=None):
+    """Render the `jobs` of render.folders.plan on the workers (films in pieces, photos in chunks); the
+    Report of render_jobs. GIFs and sweeps are not spread: the caller renders those locally."""
+    from ray.util import ActorPool
+
+    from . import film as film_mod
+    from .folders import Report
+    from .render_factor import resolve_render_factor
+    from deoldify_like.video import probe_video
+    ray = _ray()
+    report = report or Report()
+    segment_frames = segment_frames or film_mod.SEGMENT_FRAMES
+    tasks, films = [], {}
+    photo_jobs = [j for j in jobs if j.kind == 'photo']
+    bs = 8
+    for i in range(0, len(photo_jobs), bs):
+        chunk = photo_jobs[i:i + bs]
+        tasks.append(('photos', [(str(j.src), j.src.read_bytes()) for j in chunk],
+                      resolve_render_factor(render_factor, header, 'photo')))
+    for job in (j for j in jobs if j.kind == 'film'):
+        try:
+            total = probe_video(job.src).frames
+            if total == 0:
+                raise BadInputError(job.src, 'film has no frames')
+        except BadInputError as e:
+            report.fail(job, e.problem)
+            continue
+        ref = ray.put(job.src.read_bytes())
+        pieces = film_pieces(total, segment_frames)
+        films[str(job.src)] = {'job': job, 'total': total, 'segments': {}, 'pieces': len(pieces), 'failed': None}
+        rf = resolve_render_factor(render_factor, header, 'film')
+        for a, b in pieces:
+            tasks.append(('film', str(job.src), ref, rf, a, b, total))
+
+    def submit(actor, task):
+        if task[0] == 'photos':
+            return actor.photos.remote(task[1], task[2])
+        _, name, ref, rf, a, b, total = task
+        return actor.film_piece.remote(name, ref, rf, segment_frames, a, b, total)
+
+    by_src = {str(j.src): j for j in jobs}
+    pool = ActorPool(workers)
+    results = pool.map_unordered(submit, tasks)
+    bar = progress(range(len(tasks)), total=len(tasks)) if tasks and not quiet() else None
+    ticks = iter(bar) if bar is not None else None
+    for _ in range(len(tasks)):
+        try:
+            result = next(results)
+        except ray.exceptions.RayError as e:  # a piece failed on every try: its film fails, the rest goes on
+            say(f"render: a task failed on the cluster ({type(e).__name__}: {str(e).splitlines()[0][:200]})")
+            continue
+        finally:
+            if ticks is not None:
+                next(ticks, None)
+        if isinstance(result, list):
+            for name, data, problem in result:
+                job = by_src[name]
+                if problem:
+                    report.fail(job, problem)
+                    continue
+                job.dest.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_path(job.dest) as tmp:
+                    Path(tmp).write_bytes(data)
+                report.done.append(job.dest)
+        else:
+            name, segments = result
+            films[name]['segments'].update({k: (start, data) for k, start, data in segments})
+    for name, f in films.items():
+        _join_film(f, segment_frames, report)
+    return report
+
+
+def _join_film(f, segment_frames, report):
+    "Write the segments to a work folder and remux them with the source's audio, as render_film does."
+    from deoldify_like.video import probe_video
+
+    from . import film as film_mod
+    job = f['job']
+    n = -(-f['total'] // segment_frames)
+    if sorted(f['segments']) != list(range(n)):
+        report.fail(job, f"{n - len(f['segments'])} of its {n} segments could not be rendered on the cluster")
+        return
+    work = film_mod.work_dir(job.dest)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    try:
+        suffix = film_mod.segment_suffix(job.dest.suffix.lower())
+        paths = []
+        for k in range(n):
+            p = work / f'seg_{k:05d}{suffix}'
+            p.write_bytes(f['segments'][k][1])
+            paths.append(p)
+        starts = [Fraction(f['segments'][k][0]) for k in range(n)]
+        film_mod._concatenate(job.src, paths, starts, job.dest, probe_video(job.src).fps, None)
+        report.done.append(job.dest)
+    except Exception as e:  # noqa: BLE001 - one line per film, the rest goes on
+        report.fail(job, f"joining its segments failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def render_on_ray(address, model, jobs, header, fit, device, bs, precision, render_factor=None, overwrite=False,
+                  report=None, n_workers=None, segment_frames=None, crash_marker=None):
+    "The farm behind `render --ray`: existing outputs skipped unless `overwrite`; returns the Report."
+    from .folders import Report
+    report = report or Report()
+    todo = []
+    for job in jobs:
+        if job.dest.exists() and not overwrite:
+            say(f"{job.dest}: exists, skipped (--overwrite to redo it)")
+            report.skipped.append(job.dest)
+        else:
+            todo.append(job)
+    if not todo:
+        return report
+    connect(address)
+    model_ref = _ray().put(Path(model).read_bytes())
+    workers = start_workers(model_ref, fit, device, bs, precision, n_workers, crash_marker)
+    say(f"render: {len(workers)} Ray workers, each with the model loaded once")
+    try:
+        return farm_jobs(workers, todo, header, render_factor, report, segment_frames)
+    finally:
+        ray = _ray()
+        for w in workers:
+            ray.kill(w)

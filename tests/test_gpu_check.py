@@ -1,0 +1,35 @@
+"""benchmarks/gpu_check.sh as the CPU smoke test: it runs the stage sequence, the render bench and the
+training step times end to end and writes one table; on a machine without CUDA it says so in one line."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the CPU smoke test; a GPU machine runs the real check')
+def test_gpu_check_cpu_smoke(tmp_path, subprocess_env):
+    env = {**subprocess_env, 'PYTHON': sys.executable, 'OMP_NUM_THREADS': '1'}
+    res = subprocess.run(['bash', str(ROOT / 'benchmarks/gpu_check.sh'), '--device', 'cpu', '--out', str(tmp_path)],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    no_gpu = [line for line in res.stdout.splitlines() if 'no GPU' in line]
+    assert len(no_gpu) == 1 and 'CUDA is not available' in no_gpu[0]
+    doc = json.loads((tmp_path / 'gpu_check.json').read_text())
+    rows = doc['rows']
+    stages = {r['what']: r['note'] for r in rows if r['part'] == 'stages'}
+    assert stages == {'prepare': 'ok', 'pretrain-gen': 'ok', 'pretrain-critic': 'ok', 'gan': 'ok'}
+    render = [r for r in rows if r['part'] == 'render']
+    assert {r['setting'].split(',')[0] for r in render} == {'fp32', 'bf16'} and len(render) == 4
+    assert all(r['value'] > 0 for r in render)
+    assert len([r for r in rows if r['part'] == 'train' and r['value'] > 0]) == 6
+    # the quality check ran on the generator the stages trained, and gave a verdict
+    assert next(r['note'] for r in rows if r['part'] == 'quality').endswith('.safetensors')
+    assert doc['verdict'].startswith('bf16 quality ')
+    md = (tmp_path / 'gpu_check.md').read_text()
+    assert '| train | step at 64 px |' in md and (tmp_path / 'gpu_check.csv').exists()
