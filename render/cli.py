@@ -2,7 +2,7 @@
 from typing import Annotated
 
 from deoldify_like.device import pick_device, render_batch_size
-from deoldify_like.errors import DeoldifyLikeError
+from deoldify_like.errors import DeoldifyLikeError, SettingsError
 from deoldify_like.model_file import read_header
 from deoldify_like.progress import say
 from deoldify_like.stabilize import DEFAULT_STRENGTH, STABILIZE_CHOICES, check_strength
@@ -56,6 +56,9 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
         report.add(line)
     if not jobs and not problems:
         report.add(f"{' '.join(inputs)}: no photos, GIFs or films found")
+    if ray and stabilize != 'none':
+        raise SettingsError("--stabilize flow is not offered with --ray yet: the stabiliser carries colour from frame "
+                            "to frame, so pieces rendered apart would not equal a local render")
     if jobs and ray and not factors:
         from .farm import FARM_KINDS, render_on_ray
         try:
