@@ -1,12 +1,15 @@
 """The `render` command: photos, GIFs, films and folders of them, with an adjustable render factor."""
+import sys
 from typing import Annotated
 
 from deoldify_like.errors import DeoldifyLikeError
 from deoldify_like.progress import say
 
+from . import codecs
 from .colorizer import DEFAULT_BS, DEFAULT_PRECISION, PRECISION_CHOICES, Colorizer
-from .folders import Report, plan, render_jobs
+from .folders import FilmOptions, Report, plan, render_jobs
 from .render_factor import DEFAULT_FIT, FITS, parse_sweep
+from .span import Span, parse_time
 
 
 def make_colorizer(model, fit=DEFAULT_FIT, device='auto', bs=DEFAULT_BS, precision=DEFAULT_PRECISION):
@@ -29,21 +32,39 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
            bs: int = DEFAULT_BS,  # pictures or film frames per model batch (halved automatically on out-of-memory)
            precision: Annotated[str, "model arithmetic: auto is bf16 where the CPU or GPU does it natively (2-3x faster on CPU, same quality), else fp32", dict(choices=PRECISION_CHOICES)] = DEFAULT_PRECISION,
            resume: bool = False,  # continue unfinished film renders where they stopped (finished outputs are skipped)
-           overwrite: bool = False):  # redo outputs that exist already
+           overwrite: bool = False,  # redo outputs that exist already
+           codec: Annotated[str, "film encoder: h264 (default; VP9 for .webm), h265 and av1 for small copies, ffv1 (lossless, MKV) and prores (422 HQ, MOV) for masters, h264_nvenc/hevc_nvenc where an NVIDIA GPU opens them", dict(choices=codecs.CODEC_CHOICES)] = None,
+           crf: int = None,  # film quality for h264/h265/av1/vp9/nvenc (lower is better; default 17, 20, 35, 30, 19)
+           web: bool = False,  # also write NAME.web.mp4 beside each film: H.264 4:2:0, even size, faststart (plays in browsers)
+           start: str = None,  # render a film from this time on (seconds or hh:mm:ss[.fff]), cut on exact frames, audio cut too
+           duration: str = None,  # render only this long a part of a film (seconds or hh:mm:ss[.fff])
+           frames: int = None,  # render only this many frames of a film (from --start)
+           at: str = None):  # with --sweep: the film frame shown at this time (seconds or hh:mm:ss) instead of the middle one
     "Colorize photos, GIFs, films and folders of them with a model file."
+    try:  # mistakes in the film flags are usage errors: one line, exit 2, nothing written
+        film = FilmOptions(codecs.check(codec, None, crf) if codec else None, crf, web, Span.of(start, duration, frames))
+        if crf is not None and codec is None:
+            codecs.check(None, '.mp4', crf)
+        at_time = parse_time(at, '--at') if at is not None else None
+        if at is not None and not sweep:
+            raise DeoldifyLikeError("--at picks the film frame of a sweep; give --sweep too")
+    except DeoldifyLikeError as e:
+        print(f"render: error: {e}", file=sys.stderr, flush=True)
+        return 2
     factors = None
     if sweep:
         try:
             factors = parse_sweep(sweep)
         except ValueError as e:
             raise DeoldifyLikeError(str(e)) from None
-    jobs, problems = plan(inputs, out, sweep=bool(factors))
+    jobs, problems = plan(inputs, out, sweep=bool(factors), codec=film.codec)
     report = Report()
     for line in problems:
         report.add(line)
     if not jobs and not problems:
         report.add(f"{' '.join(inputs)}: no photos, GIFs or films found")
     if jobs:
-        render_jobs(make_colorizer(model, fit, device, bs, precision), jobs, render_factor, resume, overwrite, factors, report)
+        render_jobs(make_colorizer(model, fit, device, bs, precision), jobs, render_factor, resume, overwrite, factors, report,
+                    film, at_time)
     say(f"render: {report.summary()}")
     return 1 if report.failed else 0
