@@ -372,12 +372,13 @@ def _colorize_segments(colorizer, src, state, work, suffix, render_factor, segme
 
 def _packets(path, stream_index=0, kind='video', shift=0, span=None):
     """The packets of one stream of a file, moved `shift` seconds later; with `span` (start, end) in seconds
-    of the file, only those whose middle lies inside it (audio cut on whole audio frames)."""
+    of the file, only those that start inside it (audio cut on whole audio frames: its length is the span's
+    within one audio frame, and it never starts before the video, which Matroska could not store)."""
     with av.open(str(path)) as c:
         stream = c.streams.video[0] if kind == 'video' else c.streams.audio[stream_index]
         for packet in c.demux(stream):
             if packet.size:
-                if span is not None and not _inside(packet.pts, packet.duration, packet.time_base, span):
+                if span is not None and not _inside(packet.pts, packet.time_base, span):
                     continue
                 if shift:
                     ticks = round(shift / packet.time_base)
@@ -386,12 +387,12 @@ def _packets(path, stream_index=0, kind='video', shift=0, span=None):
                 yield packet
 
 
-def _inside(pts, duration, time_base, span):
-    "Whether the middle of a packet or frame lies in `span` (start, end) seconds; no timestamp: no."
+def _inside(pts, time_base, span):
+    "Whether a packet or frame starts in `span` (start or None: from the beginning, end) seconds; no timestamp: no."
     if pts is None or time_base is None:
         return False
-    middle = (pts + (duration or 0) / 2) * Fraction(time_base)
-    return span[0] <= middle < span[1]
+    t = pts * Fraction(time_base)
+    return (span[0] is None or span[0] <= t) and t < span[1]
 
 
 def _packet_time(packet_and_stream):
@@ -409,8 +410,7 @@ def _reencoded_audio(src, index, out_stream, span=None):
     "Decode an audio stream (the frames inside `span`) and encode it for a container that cannot hold its codec."
     with av.open(str(src)) as c:
         for frame in c.decode(c.streams.audio[index]):
-            if span is not None and not _inside(frame.pts, frame.samples / frame.sample_rate / frame.time_base
-                                                if frame.time_base else 0, frame.time_base, span):
+            if span is not None and not _inside(frame.pts, frame.time_base, span):
                 continue
             frame.pts = None
             yield from out_stream.encode(frame)
@@ -437,7 +437,7 @@ def _decoder_only(container):
 def _concatenate(src, segments, starts, dest, rate, audio_span=None):
     """Remux the segments' video packets and the source's audio, interleaved by time, into `dest` atomically.
     `audio_span` (start, end) in seconds of the source: only that audio, moved to start at 0."""
-    shift = -audio_span[0] if audio_span else 0
+    shift = -audio_span[0] if audio_span and audio_span[0] else 0
     mp4 = dest.suffix.lower() in codecs.MP4_LIKE
     with av.open(str(src)) as source:
         audio_streams = list(source.streams.audio)
@@ -495,7 +495,7 @@ def render_film(colorizer, src, dest, render_factor, resume=False, segment_frame
                     for k in range(state['segments_done'])]
         # whenever the video is shorter than the source (a part, a limit, a truncated film) the audio is cut to it
         shorter = selection is not None or state['frames_done'] < info.frames
-        audio_span = (origin, origin + state['frames_done'] / info.fps) if shorter else None
+        audio_span = (origin if selection else None, origin + state['frames_done'] / info.fps) if shorter else None
         _concatenate(src, segments, [Fraction(t) for t in state['starts']], dest, info.fps, audio_span)
     except BadInputError:
         shutil.rmtree(work, ignore_errors=True)
