@@ -232,3 +232,13 @@ def test_web_copy_of_an_odd_sized_film_is_even_and_plays_in_chromium(tmp_path, m
     dom = subprocess.run([CHROMIUM, *flags, '--dump-dom', page.as_uri()], capture_output=True, text=True, timeout=120).stdout
     found = json.loads(re.search(r'data-check="([^"]*)"', dom).group(1).replace('&quot;', '"'))
     assert found == {'ready': 4, 'error': None, 'width': 66, 'height': 50}
+
+
+def test_bench_rows_per_codec(tmp_path, colorizer):
+    from render.bench import codec_rows
+    src = make_film(tmp_path / 'in.mp4', frames=6, width=64, height=48)
+    rows = codec_rows(colorizer, src, 2, 4, ['h264', 'ffv1'], tmp_path)
+    assert [(r['codec'], r['container'], r['frames'], r['lossless']) for r in rows] == \
+        [('h264', '.mp4', 4, False), ('ffv1', '.mkv', 4, True)]
+    assert 0 < rows[0]['file_bytes'] < rows[1]['file_bytes'] and all(r['end_to_end_fps'] > 0 for r in rows)
+    assert not list(tmp_path.glob('codec_*'))  # the films are removed once measured
