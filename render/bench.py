@@ -140,8 +140,42 @@ def _first_lumas(video, n):
     return lumas
 
 
+ENCODE_ROUNDS = 3  # encoder-only timing: codecs taken in turn, this many times, the median kept
+
+
+def encode_only_fps(rgbs, rate, names, tmp, rounds=ENCODE_ROUNDS):
+    """Frames/s of each codec's encoder alone (RGB frames in memory -> pixel format -> encoder -> file, one
+    thread as on CPU renders), the codecs taken in turn `rounds` times so that a shared machine's load
+    falls on all of them alike; the median per codec."""
+    times = {name: [] for name in names}
+    h, w = rgbs[0].shape[:2]
+    for _ in range(rounds):
+        for name in names:
+            codec = codec_table.check(name)
+            pix_fmt, options = codec.settings(w, h)
+            colorspace, color_range = codec.colour_tags
+            start = time.perf_counter()
+            with av.open(str(tmp / f'encode_{name}{codec.segment}'), 'w') as out:
+                s = out.add_stream(codec.encoder, rate=rate, options=options)
+                s.width, s.height, s.pix_fmt = w, h, pix_fmt
+                s.codec_context.thread_count = 1
+                for i, rgb in enumerate(rgbs):
+                    vf = av.VideoFrame.from_ndarray(rgb, format='rgb24').reformat(
+                        format=pix_fmt, dst_colorspace=colorspace, dst_color_range=color_range)
+                    vf.pts = i
+                    out.mux(s.encode(vf))
+                out.mux(s.encode(None))
+            times[name].append(time.perf_counter() - start)
+            (tmp / f'encode_{name}{codec.segment}').unlink()
+    return {name: round(len(rgbs) / float(np.median(t)), 1) for name, t in times.items()}
+
+
 def codec_rows(colorizer, video, render_factor, frames, names, tmp):
-    "End-to-end frames/s and file size of the film path with each codec in `names`."
+    """End-to-end frames/s and file size of the film path with each codec in `names`, and each encoder's own
+    frames/s on the film's first frames."""
+    info = probe_video(video)
+    rgbs = [rgb for _, rgb in zip(range(MODEL_ONLY_FRAMES * 3), (f for _, f in iter_frames(video)))]
+    encode = encode_only_fps(rgbs, info.fps, names, tmp)
     rows = []
     for name in names:
         codec = codec_table.check(name)
@@ -154,6 +188,7 @@ def codec_rows(colorizer, video, render_factor, frames, names, tmp):
         minutes = done / float(probe_video(dest).fps) / 60
         rows.append({'codec': name, 'encoder': codec.encoder, 'container': dest.suffix, 'lossless': codec.lossless,
                      'frames': done, 'end_to_end_fps': round(done / seconds, 3), 'seconds': round(seconds, 1),
+                     'encode_only_fps': encode[name],
                      'file_bytes': size, 'mb_per_minute': round(size / 2**20 / minutes, 2)})
         dest.unlink()
     return rows
@@ -233,9 +268,11 @@ def format_table(f):
             f"{f['device']} ({f['torch_threads']} torch threads, load average {f['load_average_before_after']})")
     tail = [f"end-to-end gain over the reference style: {f['gain_end_to_end']}x"] if 'gain_end_to_end' in f else []
     if f.get('codecs'):
-        tail += ['', '| codec | encoder | container | end-to-end frames/s | file size MB | MB per minute |', '|---|---|---|---|---|---|']
+        tail += ['', '| codec | encoder | container | end-to-end frames/s | encoder alone frames/s | file size MB | MB per minute |',
+                 '|---|---|---|---|---|---|---|']
         tail += [f"| {r['codec']}{' (lossless)' if r['lossless'] else ''} | {r['encoder']} | {r['container']} | "
-                 f"{r['end_to_end_fps']} | {r['file_bytes'] / 2**20:.2f} | {r['mb_per_minute']} |" for r in f['codecs']]
+                 f"{r['end_to_end_fps']} | {r['encode_only_fps']} | {r['file_bytes'] / 2**20:.2f} | {r['mb_per_minute']} |"
+                 for r in f['codecs']]
     return '\n'.join([head, *lines, *tail])
 
 

@@ -240,5 +240,6 @@ def test_bench_rows_per_codec(tmp_path, colorizer):
     rows = codec_rows(colorizer, src, 2, 4, ['h264', 'ffv1'], tmp_path)
     assert [(r['codec'], r['container'], r['frames'], r['lossless']) for r in rows] == \
         [('h264', '.mp4', 4, False), ('ffv1', '.mkv', 4, True)]
-    assert 0 < rows[0]['file_bytes'] < rows[1]['file_bytes'] and all(r['end_to_end_fps'] > 0 for r in rows)
-    assert not list(tmp_path.glob('codec_*'))  # the films are removed once measured
+    assert 0 < rows[0]['file_bytes'] < rows[1]['file_bytes']
+    assert all(r['end_to_end_fps'] > 0 and r['encode_only_fps'] > 0 for r in rows)
+    assert not list(tmp_path.glob('codec_*')) and not list(tmp_path.glob('encode_*'))  # the films are removed once measured
