@@ -243,3 +243,16 @@ def test_bench_rows_per_codec(tmp_path, colorizer):
     assert 0 < rows[0]['file_bytes'] < rows[1]['file_bytes']
     assert all(r['end_to_end_fps'] > 0 and r['encode_only_fps'] > 0 for r in rows)
     assert not list(tmp_path.glob('codec_*')) and not list(tmp_path.glob('encode_*'))  # the films are removed once measured
+
+
+def test_command_renders_a_part_and_checks_its_flags(tmp_path, model_path, capsys):
+    src = make_film(tmp_path / 'in.mp4', frames=20, width=64, height=48, rate=Fraction(25))
+    out = tmp_path / 'out'
+    assert render([str(src)], model=str(model_path), out=str(out), render_factor=2, start='0.4', frames=3) == 0
+    assert probe_video(out / 'in.mp4').frames == 3
+    assert render([str(src)], model=str(model_path), out=str(tmp_path / 'o2'), start='soon') == 2
+    assert render([str(src)], model=str(model_path), out=str(tmp_path / 'o2'), duration='1', frames=3) == 2
+    assert render([str(src)], model=str(model_path), out=str(tmp_path / 'o2'), at='1') == 2
+    err = capsys.readouterr().err
+    assert '--start soon: not a time' in err and 'not both' in err and 'give --sweep too' in err
+    assert not (tmp_path / 'o2').exists()
