@@ -156,11 +156,6 @@ def _timing(container, stream, suffix, origin=0):
     return _Timing(in_tb, 1 / rate if count else in_tb, rate, count, origin or 0)
 
 
-def segment_suffix(suffix, codec=None):
-    "Segments are MP4 (complete, exact timestamps; MOV for ProRes) except for WebM (VP9) and AVI films."
-    return codecs.segment_suffix(codecs.check(codec, None) if codec else codecs.default_codec(suffix), suffix)
-
-
 class _SegmentWriter:
     "Encodes colour frames into numbered segment files, each renamed into place when complete."
 
