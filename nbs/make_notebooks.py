@@ -287,14 +287,16 @@ load_image(dest).rgb.shape == load_image(photo).rgb.shape'''),
 
 NB06 = nb([
     new_markdown_cell('# Colorize a film\n\nChoose a render factor on one frame (a sweep), render the film '
-                      '(decode, colorize in batches, encode, audio kept), and play it here. The same as '
-                      '`deoldify-like render FILM --model MODEL --out DIR [--sweep A,B,C] [--resume]`.'),
+                      '(decode, colorize in batches, encode, audio kept), and play its web copy here (H.264 4:2:0, even '
+                      'size: what browsers play). The same as `deoldify-like render FILM --model MODEL --out DIR '
+                      '[--sweep A,B,C] [--codec h264|h265|av1|ffv1|prores] [--web] [--start T --duration D] [--resume]`.'),
     new_code_cell('''\
 MODEL = None  # a model file from `deoldify-like promote`; None: the quickstart's model, else a tiny random one
 FILM = None  # a film; None: the embedded black-and-white demo film
 RENDER_FACTOR = 4  # 21 is the film default for a real model
 SWEEP = [2, 3, 4]  # render factors to compare on the middle frame (e.g. [12, 16, 21, 28])
 FRAMES = 12  # render only the first frames (None: the whole film)
+CODEC = 'h264'  # the master: h264, h265, av1, ffv1 (lossless, .mkv), prores (422 HQ, .mov)
 DEVICE = 'auto'
 PRECISION = 'auto'  # bf16 where the hardware does it natively, else fp32
 BS = 2
@@ -309,8 +311,10 @@ from deoldify_like.generator import GeneratorConfig, build_generator
 from deoldify_like.model_file import save_generator
 from deoldify_like.video import probe_video
 from render.colorizer import Colorizer
-from render.film import output_suffix, render_film
-from render.sweep import film_frame_luma, sweep_grid'''),
+from render.codecs import output_suffix
+from render.film import render_film
+from render.sweep import film_frame_luma, sweep_grid
+from render.web import web_path'''),
     new_code_cell(MODEL_CELL + '''
 film = Path(FILM) if FILM else DEMO_FILM
 probe_video(film)'''),
@@ -318,11 +322,11 @@ probe_video(film)'''),
     new_code_cell('sweep_grid(colorizer, film_frame_luma(film), SWEEP)'),
     new_markdown_cell('## Render\n\nInterrupted? Run the cell again: `resume=True` continues where it stopped.'),
     new_code_cell('''\
-dest = out / (film.stem + output_suffix(film))
-frames = render_film(colorizer, film, dest, RENDER_FACTOR, resume=True, limit=FRAMES)
+dest = out / (film.stem + output_suffix(film, CODEC))
+frames = render_film(colorizer, film, dest, RENDER_FACTOR, resume=True, limit=FRAMES, codec=CODEC, web=True)
 info = probe_video(dest)
-print(f'{dest}: {frames} frames, {info.width}x{info.height} at {info.fps} frames/s, audio: {info.audio_codec}')'''),
-    new_code_cell('Video(str(dest), embed=True, html_attributes="controls loop")'),
+print(f'{dest}: {frames} frames, {info.width}x{info.height} at {info.fps} frames/s, {info.codec}, audio: {info.audio_codec}')'''),
+    new_code_cell('Video(str(web_path(dest)), embed=True, html_attributes="controls loop")  # the web copy'),
 ])
 
 

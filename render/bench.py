@@ -8,7 +8,8 @@ is than a reference-style path, with peak memory for each.
   contiguous memory, fp32, spectral norm recomputed every pass), written to JPEG again, then all encoded
   into a film (libx264 crf 17) with the audio copied; and its own model-only speed.
 Peak memory is the resident set size's high-water mark of each phase, sampled every 10 ms (plus CUDA's
-peak allocation on a GPU).
+peak allocation on a GPU). With `--codecs h264,ffv1,...` the film path is also timed once per codec (end to end,
+the same frames) with the size of the file it wrote.
 """
 import argparse
 import json as jsonlib
@@ -33,6 +34,7 @@ from deoldify_like.video import iter_frames, probe_video
 
 from .cli import make_colorizer
 from .colorizer import DEFAULT_BS, DEFAULT_PRECISION, PRECISION_CHOICES, Colorizer
+from . import codecs as codec_table
 from .film import output_suffix, render_film
 from .render_factor import DEFAULT_FIT, FILM_RENDER_FACTOR, FITS, fit_to_square
 
@@ -138,8 +140,62 @@ def _first_lumas(video, n):
     return lumas
 
 
+ENCODE_ROUNDS = 3  # encoder-only timing: codecs taken in turn, this many times, the median kept
+
+
+def encode_only_fps(rgbs, rate, names, tmp, rounds=ENCODE_ROUNDS):
+    """Frames/s of each codec's encoder alone (RGB frames in memory -> pixel format -> encoder -> file, one
+    thread as on CPU renders), the codecs taken in turn `rounds` times so that a shared machine's load
+    falls on all of them alike; the median per codec."""
+    times = {name: [] for name in names}
+    h, w = rgbs[0].shape[:2]
+    for _ in range(rounds):
+        for name in names:
+            codec = codec_table.check(name)
+            pix_fmt, options = codec.settings(w, h)
+            colorspace, color_range = codec.colour_tags
+            start = time.perf_counter()
+            with av.open(str(tmp / f'encode_{name}{codec.segment}'), 'w') as out:
+                s = out.add_stream(codec.encoder, rate=rate, options=options)
+                s.width, s.height, s.pix_fmt = w, h, pix_fmt
+                s.codec_context.thread_count = 1
+                for i, rgb in enumerate(rgbs):
+                    vf = av.VideoFrame.from_ndarray(rgb, format='rgb24').reformat(
+                        format=pix_fmt, dst_colorspace=colorspace, dst_color_range=color_range)
+                    vf.pts = i
+                    out.mux(s.encode(vf))
+                out.mux(s.encode(None))
+            times[name].append(time.perf_counter() - start)
+            (tmp / f'encode_{name}{codec.segment}').unlink()
+    return {name: round(len(rgbs) / float(np.median(t)), 1) for name, t in times.items()}
+
+
+def codec_rows(colorizer, video, render_factor, frames, names, tmp):
+    """End-to-end frames/s and file size of the film path with each codec in `names`, and each encoder's own
+    frames/s on the film's first frames."""
+    info = probe_video(video)
+    rgbs = [rgb for _, rgb in zip(range(MODEL_ONLY_FRAMES * 3), (f for _, f in iter_frames(video)))]
+    encode = encode_only_fps(rgbs, info.fps, names, tmp)
+    rows = []
+    for name in names:
+        codec = codec_table.check(name)
+        dest = tmp / f'codec_{name}{codec_table.output_suffix(video, codec)}'
+        say(f"bench: end to end with --codec {name} ...")
+        start = time.perf_counter()
+        done = render_film(colorizer, video, dest, render_factor, limit=frames, codec=codec)
+        seconds = time.perf_counter() - start
+        size = dest.stat().st_size
+        minutes = done / float(probe_video(dest).fps) / 60
+        rows.append({'codec': name, 'encoder': codec.encoder, 'container': dest.suffix, 'lossless': codec.lossless,
+                     'frames': done, 'end_to_end_fps': round(done / seconds, 3), 'seconds': round(seconds, 1),
+                     'encode_only_fps': encode[name],
+                     'file_bytes': size, 'mb_per_minute': round(size / 2**20 / minutes, 2)})
+        dest.unlink()
+    return rows
+
+
 def run_bench(model, video, render_factor=FILM_RENDER_FACTOR, bs=DEFAULT_BS, precision=DEFAULT_PRECISION,
-              device='auto', fit=DEFAULT_FIT, frames=None, reference=True):
+              device='auto', fit=DEFAULT_FIT, frames=None, reference=True, codecs=None):
     "Measure both paths on `video`; returns the figures as a dict."
     video = Path(video)
     info = probe_video(video)
@@ -169,6 +225,8 @@ def run_bench(model, video, render_factor=FILM_RENDER_FACTOR, bs=DEFAULT_BS, pre
                            'end_to_end_fps': round(e2e_fps, 3), 'end_to_end_seconds': round(e2e_seconds, 1),
                            'end_to_end_over_model_only': round(e2e_fps / model_fps, 3),
                            'model_only_memory': mem_model.figures(), **mem_e2e.figures()}
+        if codecs:
+            figures['codecs'] = codec_rows(colorizer, video, render_factor, frames, codecs, tmp)
         if reference:
             del colorizer
             base, _ = load_generator(model)
@@ -209,6 +267,12 @@ def format_table(f):
     head = (f"{f['video']}: {f['frames']} frames {f['size']} at render factor {f['render_factor']} on "
             f"{f['device']} ({f['torch_threads']} torch threads, load average {f['load_average_before_after']})")
     tail = [f"end-to-end gain over the reference style: {f['gain_end_to_end']}x"] if 'gain_end_to_end' in f else []
+    if f.get('codecs'):
+        tail += ['', '| codec | encoder | container | end-to-end frames/s | encoder alone frames/s | file size MB | MB per minute |',
+                 '|---|---|---|---|---|---|---|']
+        tail += [f"| {r['codec']}{' (lossless)' if r['lossless'] else ''} | {r['encoder']} | {r['container']} | "
+                 f"{r['end_to_end_fps']} | {r['encode_only_fps']} | {r['file_bytes'] / 2**20:.2f} | {r['mb_per_minute']} |"
+                 for r in f['codecs']]
     return '\n'.join([head, *lines, *tail])
 
 
@@ -221,9 +285,13 @@ def bench(model: Annotated[str, "model file", dict(opt=True, required=True)],
           device: Annotated[str, "auto is CUDA when present", dict(choices=['auto', 'cpu', 'cuda'])] = 'auto',
           fit: Annotated[str, "how frames fit the model's square", dict(choices=FITS)] = DEFAULT_FIT,
           frames: int = None,  # only the first N frames of the film (both paths)
-          reference: Annotated[bool, "also time the reference-style path", dict(action=argparse.BooleanOptionalAction)] = True):
+          reference: Annotated[bool, "also time the reference-style path", dict(action=argparse.BooleanOptionalAction)] = True,
+          codecs: str = None):  # also time the film path with each of these codecs, e.g. h264,h265,av1,ffv1,prores (frames/s, file size)
     "Model-only vs end-to-end frames/s of the film path, and the gain over a reference-style render."
-    figures = run_bench(model, video, render_factor, bs, precision, device, fit, frames, reference)
+    names = [c.strip() for c in codecs.split(',') if c.strip()] if codecs else None
+    for name in names or []:
+        codec_table.check(name)  # an unknown or unavailable codec fails before anything is measured
+    figures = run_bench(model, video, render_factor, bs, precision, device, fit, frames, reference, names)
     print(format_table(figures))
     if json:
         Path(json).parent.mkdir(parents=True, exist_ok=True)

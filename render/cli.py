@@ -7,9 +7,11 @@ from deoldify_like.model_file import read_header
 from deoldify_like.progress import say
 from deoldify_like.stabilize import DEFAULT_STRENGTH, STABILIZE_CHOICES, check_strength
 
+from . import codecs
 from .colorizer import DEFAULT_PRECISION, PRECISION_CHOICES, Colorizer
-from .folders import Report, plan, render_jobs
+from .folders import FilmOptions, Report, plan, render_jobs
 from .render_factor import DEFAULT_FIT, FITS, parse_sweep
+from .span import Span, parse_time
 
 
 def make_colorizer(model, fit=DEFAULT_FIT, device='auto', bs=None, precision=DEFAULT_PRECISION):
@@ -38,8 +40,25 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
            resume: bool = False,  # continue unfinished film renders where they stopped (finished outputs are skipped)
            overwrite: bool = False,  # redo outputs that exist already
            ray: Annotated[str, "spread photos and films over a Ray cluster: --ray alone starts one on this machine, --ray ADDRESS joins one (e.g. auto, or HOST:6379 of `ray start --head`)",
-                          dict(nargs='?', const='local')] = None):
+                          dict(nargs='?', const='local')] = None,
+           codec: Annotated[str, "film encoder: h264 (default; VP9 for .webm), h265 and av1 for small copies, ffv1 (lossless, MKV) and prores (422 HQ, MOV) for masters, h264_nvenc/hevc_nvenc where an NVIDIA GPU opens them", dict(choices=codecs.CODEC_CHOICES)] = None,
+           crf: int = None,  # film quality for h264/h265/av1/vp9/nvenc (lower is better; default 17, 20, 35, 30, 19)
+           web: bool = False,  # also write NAME.web.mp4 beside each film: H.264 4:2:0, even size, faststart (plays in browsers)
+           start: str = None,  # render a film from this time on (seconds or hh:mm:ss[.fff]), cut on exact frames, audio cut too
+           duration: str = None,  # render only this long a part of a film (seconds or hh:mm:ss[.fff])
+           frames: int = None,  # render only this many frames of a film (from --start)
+           at: str = None):  # with --sweep: the film frame shown at this time (seconds or hh:mm:ss) instead of the middle one
     "Colorize photos, GIFs, films and folders of them with a model file."
+    try:  # mistakes in the film flags are usage errors: one line, exit 2, nothing written
+        film = FilmOptions(codecs.check(codec, None, crf) if codec else None, crf, web, Span.of(start, duration, frames),
+                           stabilize, strength)
+        if crf is not None and codec is None:
+            codecs.check(None, '.mp4', crf)
+        at_time = parse_time(at, '--at') if at is not None else None
+        if at is not None and not sweep:
+            raise DeoldifyLikeError("--at picks the film frame of a sweep; give --sweep too")
+    except DeoldifyLikeError as e:
+        raise SettingsError(str(e)) from None
     factors = None
     try:
         check_strength(strength)
@@ -50,15 +69,15 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
             factors = parse_sweep(sweep)
         except ValueError as e:
             raise DeoldifyLikeError(str(e)) from None
-    jobs, problems = plan(inputs, out, sweep=bool(factors))
+    jobs, problems = plan(inputs, out, sweep=bool(factors), codec=film.codec)
     report = Report()
     for line in problems:
         report.add(line)
     if not jobs and not problems:
         report.add(f"{' '.join(inputs)}: no photos, GIFs or films found")
-    if ray and stabilize != 'none':
-        raise SettingsError("--stabilize flow is not offered with --ray yet: the stabiliser carries colour from frame "
-                            "to frame, so pieces rendered apart would not equal a local render")
+    if ray and (stabilize != 'none' or codec or crf is not None or web or start or duration or frames):
+        raise SettingsError("--ray renders whole films with the default codec for now: --stabilize, --codec, --crf, "
+                            "--web and parts (--start, --duration, --frames) are for a local render")
     if jobs and ray and not factors:
         from .farm import FARM_KINDS, render_on_ray
         try:
@@ -70,6 +89,6 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
         jobs = [j for j in jobs if j.kind not in FARM_KINDS]  # GIFs are rendered here
     if jobs:
         render_jobs(make_colorizer(model, fit, device, bs, precision), jobs, render_factor, resume, overwrite, factors, report,
-                    (stabilize, strength))
+                    film, at_time)
     say(f"render: {report.summary()}")
     return 1 if report.failed else 0

@@ -24,6 +24,8 @@ from deoldify_like.errors import BadInputError, DeoldifyLikeError
 from deoldify_like.images import atomic_path
 from deoldify_like.progress import progress, quiet, say
 
+from . import codecs
+
 FARM_KINDS = ('photo', 'film')  # GIFs and sweeps are rendered by the driver
 RETRIES = 3  # restarts of a dead worker, and retries of the piece it was working on
 PIECE_SEGMENTS = 1  # film segments per task: one segment (240 frames) is a few minutes of CPU work
@@ -95,11 +97,12 @@ class _Worker:
             src = work / f'source{Path(name).suffix}'
             src.write_bytes(film)
             suffix = film_mod.output_suffix(name)
+            codec = codecs.check(None, suffix)  # the local render's default codec for this container
             state = {'segments_done': first, 'frames_done': first * segment_frames, 'starts': ['0'] * first}
             stop = min(total, end * segment_frames)
             film_mod._colorize_segments(self.colorizer, src, state, work, suffix, render_factor, segment_frames,
-                                        stop, stop, None)
-            seg_suffix = film_mod.segment_suffix(suffix)
+                                        stop, stop, None, codec, None)
+            seg_suffix = codecs.segment_suffix(codec, suffix)
             return name, [(k, state['starts'][k], (work / f'seg_{k:05d}{seg_suffix}').read_bytes())
                           for k in range(first, state['segments_done'])]
         finally:
@@ -233,7 +236,7 @@ def _join_film(f, segment_frames, report):
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     try:
-        suffix = film_mod.segment_suffix(job.dest.suffix.lower())
+        suffix = codecs.segment_suffix(codecs.check(None, job.dest.suffix.lower()), job.dest.suffix.lower())
         paths = []
         for k in range(n):
             p = work / f'seg_{k:05d}{suffix}'

@@ -14,7 +14,11 @@ the container cannot hold the codec), into the output, written atomically, and t
 Timing is kept exactly: the output stream has the input's frame rate and time base and every frame keeps
 its pts (AVI, which counts frames, gets time base 1/rate). H.264 4:2:0 needs even sizes, so films with an
 odd width or height are encoded 4:4:4 (High 4:4:4 profile: exact size, full colour resolution, though some
-browsers do not play it) rather than padded or cropped.
+browsers do not play it) rather than padded or cropped; `web=True` adds a browser-safe copy (render/web.py).
+
+The encoder comes from the codec table (render/codecs.py: H.264 by default, H.265, AV1, VP9, lossless
+FFV1, ProRes 422 HQ, NVENC where it opens). A part of a film (render/span.py) starts at time 0 in the
+output; whenever the output is shorter than the source its audio is cut to the same span.
 """
 import contextlib
 import json
@@ -38,18 +42,13 @@ from deoldify_like.progress import progress, quiet, say
 from deoldify_like.stabilize import DEFAULT_STRENGTH, make_stabilizer, stabilize_rgb
 from deoldify_like.video import VIDEO_SUFFIXES, probe_video
 
+from . import codecs
+from .codecs import KEPT_SUFFIXES, output_suffix  # noqa: F401 - output_suffix is part of this module's API
+from .span import Span, seek_frames, select
+from .web import web_path, write_web_copy
+
 SEGMENT_FRAMES = 240  # frames per resumable segment: about 10 s of film, a minute or two of CPU work
-KEPT_SUFFIXES = {'.mp4', '.m4v', '.mov', '.mkv', '.avi', '.webm'}  # other containers are written as .mkv
-# crf 17 as the reference; veryfast keeps the encoder light; no B-frames, so that decoding order equals
-# display order in every segment and the segments' timestamps join without gaps.
-X264 = {'crf': '17', 'preset': 'veryfast', 'bf': '0'}
-VP9 = {'crf': '30', 'b': '0', 'deadline': 'good', 'cpu-used': '5', 'row-mt': '1'}
 QUEUE_BATCHES = 3  # batches waiting on each side of the model
-
-
-def output_suffix(src):
-    suffix = Path(src).suffix.lower()
-    return suffix if suffix in KEPT_SUFFIXES else '.mkv'
 
 
 def is_film_path(path):
@@ -132,16 +131,18 @@ class _Worker(threading.Thread):
 
 @dataclass
 class _Timing:
-    "How output pts are made: the input's pts in its own time base, or frame counts in 1/rate for AVI."
+    """How output pts are made: the input's pts in its own time base, or frame counts in 1/rate for AVI;
+    a part of a film is moved to start at 0 (`origin`: its first frame's pts)."""
     in_tb: Fraction
     out_tb: Fraction
     rate: Fraction
     count_frames: bool
+    origin: int = 0
 
     def out_pts(self, pts, index):
         if self.count_frames or pts is None:  # AVI stores no pts (decoders guess them); raw streams neither
             return round(index / self.rate / self.out_tb)
-        return round(pts * self.in_tb / self.out_tb)
+        return round((pts - self.origin) * self.in_tb / self.out_tb)
 
     def out_duration(self, duration):
         if self.count_frames or not duration:
@@ -149,32 +150,23 @@ class _Timing:
         return round(duration * self.in_tb / self.out_tb)
 
 
-def _timing(container, stream, suffix):
+def _timing(container, stream, suffix, origin=0):
     rate = Fraction(stream.average_rate or stream.guessed_rate)
     count = suffix == '.avi' or 'avi' in container.format.name.split(',')
     in_tb = Fraction(stream.time_base) if stream.time_base else 1 / rate
-    return _Timing(in_tb, 1 / rate if count else in_tb, rate, count)
-
-
-def segment_suffix(suffix):
-    "Segments are MP4 (complete, exact timestamps) except for WebM (VP9) and AVI films."
-    return suffix if suffix in ('.webm', '.avi') else '.mp4'
-
-
-def _encoder_settings(width, height, suffix):
-    if suffix == '.webm':
-        return 'libvpx-vp9', 'yuv420p', VP9  # VP9 4:2:0 takes odd sizes
-    even = width % 2 == 0 and height % 2 == 0
-    return 'libx264', 'yuv420p' if even else 'yuv444p', X264
+    return _Timing(in_tb, 1 / rate if count else in_tb, rate, count, origin or 0)
 
 
 class _SegmentWriter:
     "Encodes colour frames into numbered segment files, each renamed into place when complete."
 
-    def __init__(self, work, suffix, width, height, timing, on_segment_done, threads=0):
-        self.work, self.suffix, self.width, self.height, self.timing = work, segment_suffix(suffix), width, height, timing
+    def __init__(self, work, suffix, width, height, timing, on_segment_done, threads=0, codec=None, crf=None):
+        codec = codecs.get(codec) if codec else codecs.default_codec(suffix)
+        self.work, self.width, self.height, self.timing = work, width, height, timing
+        self.suffix = codecs.segment_suffix(codec, suffix)
         self.threads, self.last_pts = threads, None
-        self.codec, self.pix_fmt, self.options = _encoder_settings(width, height, suffix)
+        self.codec, (self.pix_fmt, self.options) = codec.encoder, codec.settings(width, height, crf)
+        self.colorspace, self.color_range = codec.colour_tags
         self.on_segment_done = on_segment_done
         self.container = self.stream = self.tmp = None
         self.segment = None
@@ -188,7 +180,8 @@ class _SegmentWriter:
         s = self.container.add_stream(self.codec, rate=self.timing.rate, options=dict(self.options))
         s.width, s.height, s.pix_fmt = self.width, self.height, self.pix_fmt
         s.time_base = s.codec_context.time_base = self.timing.out_tb
-        s.codec_context.colorspace, s.codec_context.color_range = 5, 1  # BT.601, limited range: what we encode
+        # what we encode: BT.601 limited range for YUV formats, RGB full range for FFV1's bgr0
+        s.codec_context.colorspace, s.codec_context.color_range = self.colorspace, self.color_range
         s.codec_context.thread_count = self.threads
         self.stream = s
 
@@ -197,7 +190,7 @@ class _SegmentWriter:
             self.close()
             self._open(segment)
         vf = av.VideoFrame.from_ndarray(rgb, format='rgb24').reformat(
-            format=self.pix_fmt, dst_colorspace=5, dst_color_range=1)
+            format=self.pix_fmt, dst_colorspace=self.colorspace, dst_color_range=self.color_range)
         pts = self.timing.out_pts(frame.pts, frame.index)
         if self.last_pts is not None and pts <= self.last_pts:  # damaged timestamps: keep them increasing
             pts = self.last_pts + 1
@@ -230,12 +223,12 @@ class _SegmentWriter:
             self.tmp.unlink(missing_ok=True)
 
 
-def _settings_key(src, colorizer, render_factor, segment_frames, limit, stabilize=('none', None)):
+def _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, crf, span, stabilize=('none', None)):
     st = Path(src).stat()
     return {'source': str(Path(src).resolve()), 'source_size': st.st_size, 'source_mtime': st.st_mtime,
             'model': colorizer.header.get('info', {}).get('saved_at'), 'model_config': colorizer.header.get('config'),
             **colorizer.settings(), 'render_factor': render_factor, 'segment_frames': segment_frames, 'limit': limit,
-            'x264': X264, 'vp9': VP9, **({} if stabilize[0] == 'none' else {'stabilize': list(stabilize)})}
+            **codec.key(crf), 'span': span.key(), **({} if stabilize[0] == 'none' else {'stabilize': list(stabilize)})}
 
 
 def _save_state(work, state):
@@ -306,7 +299,8 @@ class _FrameTicker:
 
 
 def _colorize_segments(colorizer, src, state, work, suffix, render_factor, segment_frames, limit, total, hook,
-                       stabilizer=None):
+                       codec, crf, selection=None, stabilizer=None):
+    "Colorize the film (or the `selection` of it) into segments; returns the number of frames done."
     stop = threading.Event()
     start = state['segments_done'] * segment_frames
     frames_in, frames_out = queue.Queue(QUEUE_BATCHES * colorizer.bs), queue.Queue(QUEUE_BATCHES)
@@ -321,11 +315,12 @@ def _colorize_segments(colorizer, src, state, work, suffix, render_factor, segme
     if not threads:
         vs.thread_type = 'AUTO'
     width, height = vs.codec_context.width, vs.codec_context.height
-    timing = _timing(container, vs, suffix)
+    timing = _timing(container, vs, suffix, selection.first_pts if selection else 0)
 
     def read():
         try:
-            for i, frame in enumerate(container.decode(vs)):
+            frames = container.decode(vs) if selection is None else seek_frames(container, vs, selection)
+            for i, frame in enumerate(frames):
                 if limit is not None and i >= limit:
                     break
                 if i >= start:
@@ -339,7 +334,7 @@ def _colorize_segments(colorizer, src, state, work, suffix, render_factor, segme
         state['starts'] = state.get('starts', [])[:k] + [str(start_seconds)]
         _save_state(work, state)
 
-    writer = _SegmentWriter(work, suffix, width, height, timing, segment_done, threads)
+    writer = _SegmentWriter(work, suffix, width, height, timing, segment_done, threads, codec, crf)
     if stabilizer is not None:
         _resume_stabilizer(work, state['segments_done'], stabilizer)
 
@@ -398,17 +393,29 @@ def _colorize_segments(colorizer, src, state, work, suffix, render_factor, segme
     return done
 
 
-def _packets(path, stream_index=0, kind='video', shift=0):
-    "The packets of one stream of a file, moved `shift` seconds later."
+def _packets(path, stream_index=0, kind='video', shift=0, span=None):
+    """The packets of one stream of a file, moved `shift` seconds later; with `span` (start, end) in seconds
+    of the file, only those that start inside it (audio cut on whole audio frames: its length is the span's
+    within one audio frame, and it never starts before the video, which Matroska could not store)."""
     with av.open(str(path)) as c:
         stream = c.streams.video[0] if kind == 'video' else c.streams.audio[stream_index]
         for packet in c.demux(stream):
             if packet.size:
+                if span is not None and not _inside(packet.pts, packet.time_base, span):
+                    continue
                 if shift:
                     ticks = round(shift / packet.time_base)
                     packet.pts = None if packet.pts is None else packet.pts + ticks
                     packet.dts = None if packet.dts is None else packet.dts + ticks
                 yield packet
+
+
+def _inside(pts, time_base, span):
+    "Whether a packet or frame starts in `span` (start or None: from the beginning, end) seconds; no timestamp: no."
+    if pts is None or time_base is None:
+        return False
+    t = pts * Fraction(time_base)
+    return (span[0] is None or span[0] <= t) and t < span[1]
 
 
 def _packet_time(packet_and_stream):
@@ -422,10 +429,12 @@ def _audio_codec_name(stream):
     return getattr(codec, 'canonical_name', None) or codec.name
 
 
-def _reencoded_audio(src, index, out_stream):
-    "Decode an audio stream and encode it for a container that cannot hold its codec."
+def _reencoded_audio(src, index, out_stream, span=None):
+    "Decode an audio stream (the frames inside `span`) and encode it for a container that cannot hold its codec."
     with av.open(str(src)) as c:
         for frame in c.decode(c.streams.audio[index]):
+            if span is not None and not _inside(frame.pts, frame.time_base, span):
+                continue
             frame.pts = None
             yield from out_stream.encode(frame)
         yield from out_stream.encode(None)
@@ -439,14 +448,29 @@ def _display_rotation(src):
     return 0
 
 
-def _concatenate(src, segments, starts, dest, rate, end_time):
-    "Remux the segments' video packets and the source's audio, interleaved by time, into `dest` atomically."
+def _decoder_only(container):
+    "Whether the video's decoder has no encoder of the same name (AV1 is read by libdav1d): copy it as is."
+    try:
+        av.codec.Codec(container.streams.video[0].codec_context.codec.name, 'w')
+        return None
+    except (av.error.FFmpegError, ValueError):
+        return True
+
+
+def _concatenate(src, segments, starts, dest, rate, audio_span=None):
+    """Remux the segments' video packets and the source's audio, interleaved by time, into `dest` atomically.
+    `audio_span` (start, end) in seconds of the source: only that audio, moved to start at 0."""
+    shift = -audio_span[0] if audio_span and audio_span[0] else 0
+    mp4 = dest.suffix.lower() in codecs.MP4_LIKE
     with av.open(str(src)) as source:
         audio_streams = list(source.streams.audio)
         with atomic_path(dest) as tmp:
-            with av.open(str(tmp), 'w') as out:
+            # faststart: the index goes before the frames, so a browser can play while downloading
+            with av.open(str(tmp), 'w', options={'movflags': '+faststart'} if mp4 else {}) as out:
                 with av.open(str(segments[0])) as first:
-                    video_out = out.add_stream_from_template(first.streams.video[0])
+                    video_out = out.add_stream_from_template(first.streams.video[0], opaque=_decoder_only(first))
+                    if mp4 and first.streams.video[0].codec_context.name == 'hevc':
+                        video_out.codec_context.codec_tag = 'hvc1'  # what Apple's players want for H.265
                 video_out.codec_context.framerate = rate  # the stream's frame rate (Matroska's default duration)
                 if rotation := _display_rotation(src):
                     video_out.set_display_rotation(rotation)  # frames are kept as stored, shown as the input is
@@ -454,51 +478,60 @@ def _concatenate(src, segments, starts, dest, rate, end_time):
                 for i, a in enumerate(audio_streams):
                     if _audio_codec_name(a) in out.supported_codecs:
                         a_out = out.add_stream_from_template(a)
-                        sources.append((p, a_out) for p in _packets(src, i, 'audio'))
+                        sources.append((p, a_out) for p in _packets(src, i, 'audio', shift, audio_span))
                     else:
                         codec = 'libopus' if dest.suffix.lower() == '.webm' else 'aac'
                         a_out = out.add_stream(codec, rate=48000 if codec == 'libopus' else a.rate)
-                        sources.append((p, a_out) for p in _reencoded_audio(src, i, a_out))
+                        sources.append((p, a_out) for p in _reencoded_audio(src, i, a_out, audio_span))
                 for packet, stream in merge(*sources, key=_packet_time):
-                    if stream is not video_out and end_time is not None and packet.pts is not None \
-                            and packet.pts * packet.time_base >= end_time:
-                        continue
                     packet.stream = stream
                     out.mux(packet)
     return dest
 
 
 def render_film(colorizer, src, dest, render_factor, resume=False, segment_frames=SEGMENT_FRAMES, limit=None,
-                hook=None, stabilize='none', strength=DEFAULT_STRENGTH):
+                hook=None, codec=None, crf=None, start=None, duration=None, web=False, stabilize='none',
+                strength=DEFAULT_STRENGTH):
     """Colorize film `src` into `dest` (same size, frame rate, frame count and audio); returns the number of
-    frames. `limit` renders only the first frames (previews, benchmarks); `hook(frames_done)` is called after
-    every batch (tests interrupt a render with it). `stabilize` 'flow' passes the colour of every frame,
-    in order, through a `ChromaStabilizer` of `strength` (its state is saved at each segment's end, so a
-    resumed render continues it exactly)."""
+    frames. `codec`: a name from render/codecs.py (default: H.264, VP9 for WebM) and `crf` its quality;
+    `start`/`duration` (seconds or hh:mm:ss) and `limit` (a number of frames) render a part, which starts at
+    0 in the output with its audio cut to the same span; `web`: also write a browser-safe copy (NAME.web.mp4).
+    `stabilize` 'flow' passes the colour of every frame, in order, through a `ChromaStabilizer` of `strength`
+    (its state is saved at each segment's end, so a resumed render continues it exactly).
+    `hook(frames_done)` is called after every batch (tests interrupt a render with it)."""
     try:
         stabilizer = make_stabilizer(stabilize, strength)
     except ValueError as e:
         raise DeoldifyLikeError(str(e)) from None
     src, dest = Path(src), Path(dest)
+    codec = codecs.check(codec, dest.suffix.lower(), crf)
+    span = Span.of(start, duration, limit)
     info = probe_video(src)
-    total = min(info.frames, limit) if limit else info.frames
-    if total == 0:
+    if info.frames == 0:
         raise BadInputError(src, 'film has no frames')
+    selection = None if span.whole else select(src, span, info.fps)
+    total = selection.count if selection else min(info.frames, limit) if limit else info.frames
+    origin = selection.origin if selection else Fraction(0)
     work = work_dir(dest)
-    key = _settings_key(src, colorizer, render_factor, segment_frames, limit,
+    key = _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, crf, span,
                         (stabilize, strength) if stabilizer is not None else ('none', None))
     state = _start_state(work, key, resume)
     try:
         if not state['complete']:
             frames = _colorize_segments(colorizer, src, state, work, dest.suffix.lower(), render_factor,
-                                        segment_frames, limit, total, hook, stabilizer)
+                                        segment_frames, total, total, hook, codec, crf, selection, stabilizer)
             state.update(complete=True, frames_done=frames)
             _save_state(work, state)
-        segments = [work / f'seg_{k:05d}{segment_suffix(dest.suffix.lower())}' for k in range(state['segments_done'])]
-        end_time = state['frames_done'] / info.fps if limit else None
-        _concatenate(src, segments, [Fraction(t) for t in state['starts']], dest, info.fps, end_time)
+        segments = [work / f'seg_{k:05d}{codecs.segment_suffix(codec, dest.suffix.lower())}'
+                    for k in range(state['segments_done'])]
+        # whenever the video is shorter than the source (a part, a limit, a truncated film) the audio is cut to it
+        shorter = selection is not None or state['frames_done'] < info.frames
+        audio_span = (origin if selection else None, origin + state['frames_done'] / info.fps) if shorter else None
+        _concatenate(src, segments, [Fraction(t) for t in state['starts']], dest, info.fps, audio_span)
     except BadInputError:
         shutil.rmtree(work, ignore_errors=True)
         raise
     shutil.rmtree(work, ignore_errors=True)
+    if web:
+        write_web_copy(dest, web_path(dest))
     return state['frames_done']

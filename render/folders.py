@@ -6,7 +6,7 @@ Hidden files and folders (a leading dot, e.g. a render's own work folder) are le
 folder when it lies inside an input folder. Photos are colorized `bs` at a time.
 """
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from deoldify_like.errors import BadInputError
@@ -15,10 +15,25 @@ from deoldify_like.progress import progress, say
 
 from . import photos
 from .colorizer import OutOfMemory
-from .film import is_film_path, output_suffix as film_suffix, render_film, work_dir
+from .codecs import Codec, output_suffix as film_suffix
+from .film import is_film_path, render_film, work_dir
 from .gif import render_gif
 from .render_factor import resolve_render_factor
+from .span import Span
 from .sweep import render_sweep
+from .web import web_path, write_web_copy
+
+
+@dataclass
+class FilmOptions:
+    """How films are written: codec (None: H.264, VP9 for WebM) and crf, a web copy, the part rendered, and the
+    chroma stabiliser ('none' or 'flow', its strength; None for the default)."""
+    codec: Codec | None = None
+    crf: int | None = None
+    web: bool = False
+    span: Span = field(default_factory=Span)
+    stabilize: str = 'none'
+    strength: float | None = None
 
 
 @dataclass
@@ -39,12 +54,12 @@ def kind_of(path):
     return None
 
 
-def output_name(src, kind, sweep=False):
+def output_name(src, kind, sweep=False, codec=None):
     src = Path(src)
     if sweep:
         return f'{src.stem}.sweep.jpg'
     if kind == 'film':
-        return src.stem + film_suffix(src)
+        return src.stem + film_suffix(src, codec)
     if kind == 'photo':
         return src.stem + photos.output_suffix(src)
     return src.name
@@ -54,7 +69,7 @@ def _hidden(rel):
     return any(part.startswith('.') for part in rel.parts)
 
 
-def plan(inputs, out, sweep=False):
+def plan(inputs, out, sweep=False, codec=None):
     "Jobs for `inputs` (files and folders) writing under `out`, and one line per input that cannot be a job."
     out = Path(out)
     jobs, problems, seen = [], [], {}
@@ -76,7 +91,7 @@ def plan(inputs, out, sweep=False):
             continue
         for src, folder in found:
             kind = kind_of(src)
-            dest = folder / output_name(src, kind, sweep)
+            dest = folder / output_name(src, kind, sweep, codec)
             key = dest.resolve()
             if key == src.resolve():
                 problems.append(f"{src}: the output would overwrite the input; choose another --out")
@@ -130,22 +145,24 @@ def _render_photo_chunk(colorizer, chunk, header, render_factor, report):
             report.fail(job, _failure(e))
 
 
-def _render_one(colorizer, job, header, render_factor, resume, sweep, stabilize=('none', None)):
+def _render_one(colorizer, job, header, render_factor, resume, sweep, film, at):
     if sweep:
-        return render_sweep(colorizer, job.src, job.dest, sweep)
+        return render_sweep(colorizer, job.src, job.dest, sweep, at=at)
     if job.kind == 'film':
-        mode, strength = stabilize
+        s = film.span
         return render_film(colorizer, job.src, job.dest, resolve_render_factor(render_factor, header, 'film'), resume=resume,
-                           stabilize=mode, **({} if strength is None else dict(strength=strength)))
+                           codec=film.codec, crf=film.crf, start=s.start, duration=s.duration, limit=s.frames, web=film.web,
+                           stabilize=film.stabilize, **({} if film.strength is None else dict(strength=film.strength)))
     return render_gif(colorizer, job.src, job.dest, resolve_render_factor(render_factor, header, 'photo'))
 
 
 def render_jobs(colorizer, jobs, render_factor=None, resume=False, overwrite=False, sweep=None, report=None,
-                stabilize=('none', None)):
+                film=None, at=None):
     """Run every job; a finished output is skipped unless `overwrite`. Returns the Report.
-    `sweep`: a list of render factors (make sweep grids instead of renders). `stabilize`: (mode, strength)
-    of the films' chroma stabiliser ('none' or 'flow'; strength None for the default)."""
+    `sweep`: a list of render factors (make sweep grids instead of renders), `at`: the sweep's film frame
+    time; `film`: FilmOptions."""
     report = report or Report()
+    film = film or FilmOptions()
     header = colorizer.header
     chunk = []
 
@@ -155,6 +172,14 @@ def render_jobs(colorizer, jobs, render_factor=None, resume=False, overwrite=Fal
             chunk.clear()
 
     for job in progress(jobs, total=len(jobs)) if len(jobs) > 1 else jobs:
+        if job.dest.exists() and not overwrite and job.kind == 'film' and film.web and not sweep \
+                and not web_path(job.dest).exists():
+            try:  # the film is done but its web copy is missing (asked for later, or interrupted)
+                write_web_copy(job.dest, web_path(job.dest))
+                report.done.append(web_path(job.dest))
+            except Exception as e:  # noqa: BLE001 - one line per bad file, the rest goes on
+                report.fail(job, _failure(e))
+            continue
         if job.dest.exists() and not overwrite:
             say(f"{job.dest}: exists, skipped (--overwrite to redo it)")
             report.skipped.append(job.dest)
@@ -173,7 +198,7 @@ def render_jobs(colorizer, jobs, render_factor=None, resume=False, overwrite=Fal
             continue
         flush()
         try:
-            _render_one(colorizer, job, header, render_factor, resume, sweep, stabilize)
+            _render_one(colorizer, job, header, render_factor, resume, sweep, film, at)
             report.done.append(job.dest)
         except (OutOfMemory, KeyboardInterrupt):
             raise

@@ -1,6 +1,9 @@
-"""A render-factor sweep: one labelled grid of a photo (or of one frame of a film) colorized at several
-render factors, beside the gray input, so the factor can be chosen by eye."""
+"""A render-factor sweep: one labelled grid of a photo (or of one frame of a film: the middle one, or the one
+shown at a given time) colorized at several render factors, beside the gray input, so the factor can be
+chosen by eye."""
 from pathlib import Path
+
+import av
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -13,25 +16,33 @@ from deoldify_like.video import iter_frames, probe_video
 from .film import is_film_path
 from .gif import read_gif
 from .render_factor import model_side
+from .span import Span, seek_frames, select
 
 PANEL_WIDTH = 480  # px: each picture in the grid is shown at most this wide
 COLUMNS = 4
 LABEL_HEIGHT = 30
 
 
-def film_frame_luma(path, where=0.5):
-    "Luminance of the frame `where` of the way through a film (0.5: the middle)."
+def film_frame_luma(path, where=0.5, at=None):
+    """Luminance of the frame `where` of the way through a film (0.5: the middle), or, with `at` (seconds from
+    the film's first frame), of the frame shown at that time."""
     info = probe_video(path)
+    if at is not None:
+        frame_time = int(at * info.fps) / info.fps  # on the frame grid: the frame that starts at or before `at`
+        selection = select(path, Span(frame_time, None, 1), info.fps)
+        with av.open(str(path)) as c:
+            for frame in seek_frames(c, c.streams.video[0], selection):
+                return rgb_to_gray(frame.to_ndarray(format='rgb24'))
     start = min(info.frames - 1, int(info.frames * where))
     for _, rgb in iter_frames(path, start=start):
         return rgb_to_gray(rgb)
     raise BadInputError(path, 'film has no frames')
 
 
-def sweep_luma(path):
-    "The luminance picture a sweep is made of: the photo, a GIF's first frame, or a film's middle frame."
+def sweep_luma(path, at=None):
+    "The luminance picture a sweep is made of: the photo, a GIF's first frame, or a film's middle frame (or at `at` s)."
     if is_film_path(path):
-        return film_frame_luma(path)
+        return film_frame_luma(path, at=at)
     if Path(path).suffix.lower() == '.gif':
         return read_gif(path)[0][0]
     return load_image(path).luma
@@ -57,9 +68,9 @@ def sweep_grid(colorizer, luma, factors):
     return grid
 
 
-def render_sweep(colorizer, src, dest, factors):
+def render_sweep(colorizer, src, dest, factors, at=None):
     "Write the sweep grid of `src` to `dest` (JPEG or PNG, by suffix) atomically; returns `dest`."
-    grid = sweep_grid(colorizer, sweep_luma(src), factors)
+    grid = sweep_grid(colorizer, sweep_luma(src, at), factors)
     with atomic_path(Path(dest)) as tmp:
         grid.save(tmp, quality=92) if Path(dest).suffix.lower() in ('.jpg', '.jpeg') else grid.save(tmp)
     return dest

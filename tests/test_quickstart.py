@@ -38,8 +38,10 @@ def test_quickstart_leaves_run_model_colorized_files_and_report(quickstart_out):
     out, nb = quickstart_out
     assert read_header(out / 'model.safetensors')['info']['promoted_from'].startswith(('gen-', 'gan-'))
     assert len(list((out / 'colorized' / 'photos').rglob('*.jpg'))) == 6
-    film = next((out / 'colorized' / 'film').glob('*.mp4'))
-    assert probe_video(film).frames == 360
+    films = sorted((out / 'colorized' / 'film').glob('*.mp4'))
+    assert [f.name.endswith('.web.mp4') for f in films] == [False, True]  # the master and its web copy
+    assert probe_video(films[0]).frames == probe_video(films[1]).frames == 360
+    assert 'shown here through its web copy' in (out / 'report' / 'index.html').read_text()
     assert len(outputs_of(nb, 'image/png') + outputs_of(nb, 'image/jpeg')) >= 5  # grid, photos, sweep shown inline
     assert any('<video' in h for h in outputs_of(nb, 'text/html'))
     page = (out / 'report' / 'index.html').read_text()

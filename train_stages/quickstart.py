@@ -146,7 +146,7 @@ def quickstart(
     _step('render sweep', render, [sweep_src, '--model', model, '--out', colorized / 'sweep', '--sweep', s.sweep,
                                    '--device', device], timings)
     _step('render film', render, [DEMO_FILM, '--model', model, '--out', colorized / 'film', '--render-factor',
-                                  s.film_render_factor, '--device', device], timings)
+                                  s.film_render_factor, '--device', device, '--web'], timings)
     timings.append(('total', time.time() - t0))
     index = write_report(out / 'report', RunFolder(run), chosen, model, colorized, sweep_src, DEMO_BW, DEMO_FILM,
                          {'preset': preset, 'pretrained': use_pretrained, **asdict(s)}, timings)

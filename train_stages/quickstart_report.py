@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from deoldify_like.images import atomic_path
+from render.web import web_path
 
 from .run_folder import read_csv
 
@@ -93,9 +94,14 @@ def write_report(report_dir, rf, chosen, model, colorized, sweep_src, bw_dir, fi
             if sweep else '<p>no sweep rendered</p>')
     sections.append(_section('sweep', 'Render-factor sweep', body))
 
-    film = next(iter(sorted((Path(colorized) / 'film').glob(Path(film_src).stem + '*'))), None)
+    films = sorted((Path(colorized) / 'film').glob(Path(film_src).stem + '*'))
+    master = next((f for f in films if not f.name.endswith('.web.mp4')), None)
+    # the browser plays the web copy (H.264 4:2:0, even size, faststart) when there is one; the master may be
+    # 4:4:4, FFV1 or ProRes, which browsers do not play
+    film = web_path(master) if master is not None and web_path(master).is_file() else master
     body = (f'<video id="film-video" controls loop muted width="640" src="{_copy(film, report_dir, "film" + film.suffix)}"></video>'
-            f'<p>{_e(Path(film_src).name)}, colorized frame by frame.</p>' if film else '<p>no film rendered</p>')
+            f'<p>{_e(Path(film_src).name)}, colorized frame by frame (master: <code>{_e(master)}</code>'
+            f'{", shown here through its web copy" if film != master else ""}).</p>' if film else '<p>no film rendered</p>')
     sections.append(_section('film', 'The colorized film', body))
 
     page = (f'<!doctype html><html><head><meta charset="utf-8"><title>deoldify_like quickstart</title>'
