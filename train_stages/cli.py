@@ -1,8 +1,8 @@
 """The `deoldify-like` console script: one subcommand per stage or tool, each a plain function."""
 import sys
-import warnings
 
 from deoldify_like.cli_support import dispatch
+from render.commands import COMMANDS as RENDER_COMMANDS
 
 # name -> 'module:function'; None = not built yet (prints so and exits 2)
 COMMANDS = {
@@ -12,19 +12,13 @@ COMMANDS = {
     'gan': 'train_stages.gan:gan',
     'checkpoints': 'train_stages.compare:checkpoints',
     'promote': 'train_stages.promote:promote',
-    'render': 'render.cli:render',
-    'evaluate': 'render.evaluate:evaluate',
-    'bench': 'render.bench:bench',
-    'deflicker': 'render.deflicker:deflicker',
+    **RENDER_COMMANDS,  # render, evaluate, bench, deflicker, serve
     'import-deoldify': 'deoldify_like.reference_import:import_deoldify',
     'quickstart': 'train_stages.quickstart:quickstart',
-    'serve': 'render.serve.app:serve',
 }
 
 
 def main(argv=None):
-    # fastai decorates functions with torch.jit.script at import; torch 2.14 warns about it on every command
-    warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ['--']:  # `torchrun ... -m train_stages -- pretrain-gen ...` passes the separator on
         argv = argv[1:]
