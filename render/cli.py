@@ -4,17 +4,21 @@ from typing import Annotated
 from deoldify_like.errors import DeoldifyLikeError
 from deoldify_like.progress import say
 
-from .colorizer import DEFAULT_BS, DEFAULT_PRECISION, PRECISION_CHOICES, Colorizer
+from .colorizer import DEFAULT_BS, DEFAULT_PRECISION, ENGINE_CHOICES, PRECISION_CHOICES, Colorizer
 from .folders import Report, plan, render_jobs
 from .render_factor import DEFAULT_FIT, FITS, parse_sweep
 
 
-def make_colorizer(model, fit=DEFAULT_FIT, device='auto', bs=DEFAULT_BS, precision=DEFAULT_PRECISION):
+DEFAULT_ENGINE = 'auto'
+ENGINE_HELP = "inference engine: auto is the fastest measured one whose quality holds on this device (render/engine_choice.json), else torch"
+
+
+def make_colorizer(model, fit=DEFAULT_FIT, device='auto', bs=DEFAULT_BS, precision=DEFAULT_PRECISION, engine=DEFAULT_ENGINE):
     "A Colorizer for a model file, with command-line mistakes turned into one-line errors."
     if bs < 1:
         raise DeoldifyLikeError(f"--bs must be at least 1, got {bs}")
     try:
-        return Colorizer.from_file(model, fit=fit, device=device, bs=bs, precision=precision)
+        return Colorizer.from_file(model, fit=fit, device=device, bs=bs, precision=precision, engine=engine)
     except ValueError as e:
         raise DeoldifyLikeError(str(e)) from None
 
@@ -28,6 +32,7 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
            device: Annotated[str, "auto is CUDA when present, else CPU", dict(choices=['auto', 'cpu', 'cuda'])] = 'auto',
            bs: int = DEFAULT_BS,  # pictures or film frames per model batch (halved automatically on out-of-memory)
            precision: Annotated[str, "model arithmetic: auto is bf16 where the CPU or GPU does it natively (2-3x faster on CPU, same quality), else fp32", dict(choices=PRECISION_CHOICES)] = DEFAULT_PRECISION,
+           engine: Annotated[str, ENGINE_HELP, dict(choices=ENGINE_CHOICES)] = DEFAULT_ENGINE,
            resume: bool = False,  # continue unfinished film renders where they stopped (finished outputs are skipped)
            overwrite: bool = False):  # redo outputs that exist already
     "Colorize photos, GIFs, films and folders of them with a model file."
@@ -44,6 +49,6 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
     if not jobs and not problems:
         report.add(f"{' '.join(inputs)}: no photos, GIFs or films found")
     if jobs:
-        render_jobs(make_colorizer(model, fit, device, bs, precision), jobs, render_factor, resume, overwrite, factors, report)
+        render_jobs(make_colorizer(model, fit, device, bs, precision, engine), jobs, render_factor, resume, overwrite, factors, report)
     say(f"render: {report.summary()}")
     return 1 if report.failed else 0

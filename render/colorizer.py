@@ -24,14 +24,15 @@ from deoldify_like.device import pick_device
 from deoldify_like.errors import DeoldifyLikeError
 from deoldify_like.model_file import load_generator
 from deoldify_like.progress import say
-from deoldify_like.tensors import gray_batch_to_input, output_to_rgb
 
+from .engine_choice import pick as pick_engine
+from .engines import ENGINES, PRECISIONS, make_engine, native_bf16  # noqa: F401 - native_bf16 re-exported
 from .render_factor import DEFAULT_FIT, PHOTO_RENDER_FACTOR, crop_prediction, fit_to_square, resolve_render_factor
 
-PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 DEFAULT_PRECISION = 'auto'
 PRECISION_CHOICES = ['auto', *PRECISIONS]
 DEFAULT_BS = 2
+ENGINE_CHOICES = ['auto', *ENGINES]
 
 
 class OutOfMemory(DeoldifyLikeError):
@@ -45,16 +46,6 @@ def is_out_of_memory(error):
     msg = str(error).lower()
     return isinstance(error, (RuntimeError, MemoryError)) and (
         isinstance(error, MemoryError) or 'out of memory' in msg or "can't allocate memory" in msg)
-
-
-def native_bf16(device):
-    "Whether `device` computes in bfloat16 natively (elsewhere autocast to bf16 is slower than fp32)."
-    if device.type == 'cuda':
-        return torch.cuda.is_bf16_supported()
-    if device.type == 'cpu':
-        checks = [getattr(torch.cpu, name, None) for name in ('_is_avx512_bf16_supported', '_is_amx_tile_supported')]
-        return any(check() for check in checks if check is not None)
-    return False
 
 
 def resolve_precision(precision, device):
@@ -104,15 +95,23 @@ def prepare_for_inference(model, device, channels_last=True, fold=True, copy_mod
 
 
 class Colorizer:
+    """Pictures in, colour pictures out, through one inference engine (`render/engines.py`): 'torch' (the
+    default here), 'onnxruntime', 'openvino', or 'auto' (the measured choice for this device,
+    `render/engine_choice.py`). `compile` wraps the torch model in torch.compile (meant for CUDA)."""
+
     def __init__(self, model, render_factor=PHOTO_RENDER_FACTOR, fit=DEFAULT_FIT, device='auto', header=None,
-                 bs=DEFAULT_BS, precision=DEFAULT_PRECISION, channels_last=True, fold=True, copy_model=True):
+                 bs=DEFAULT_BS, precision=DEFAULT_PRECISION, channels_last=True, fold=True, copy_model=True,
+                 engine='torch', compile=False):  # noqa: A002
         self.device = pick_device(device) if isinstance(device, str) else device
+        if engine == 'auto':
+            engine, precision = pick_engine(self.device, precision)
         precision = resolve_precision(precision, self.device)
         if precision == 'fp16' and self.device.type != 'cuda':
             raise ValueError("precision fp16 needs a CUDA device; use bf16 on CPU")
         self.model = prepare_for_inference(model, self.device, channels_last, fold, copy_model)
         self.render_factor, self.fit, self.header = render_factor, fit, header or {}
         self.bs, self.precision, self.channels_last = max(1, int(bs)), precision, channels_last
+        self.engine = make_engine(engine, self.model, self.device, precision, self.header, channels_last, compile)
 
     @classmethod
     def from_file(cls, path, render_factor=None, fit=DEFAULT_FIT, device='auto', **kwargs):
@@ -123,17 +122,11 @@ class Colorizer:
     def settings(self):
         "What decides the output pictures (for resume checks and bench reports)."
         return {'render_factor': self.render_factor, 'fit': self.fit, 'precision': self.precision,
-                'device': self.device.type}
+                'device': self.device.type, 'engine': self.engine.name}
 
     def forward(self, squares):
         "The model alone: uint8 (N, side, side) squares to uint8 RGB predictions, in one batch."
-        x = gray_batch_to_input(squares, self.device)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        dtype = PRECISIONS[self.precision]
-        with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            out = self.model(x)
-        return output_to_rgb(out)
+        return self.engine.forward(squares)
 
     def _forward_batches(self, squares):
         "All squares through the model `self.bs` at a time; halve the batch on out-of-memory, fail at 1."

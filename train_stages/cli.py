@@ -14,6 +14,7 @@ COMMANDS = {
     'render': 'render.cli:render',
     'evaluate': 'render.evaluate:evaluate',
     'bench': 'render.bench:bench',
+    'export': 'render.export:export',
     'import-deoldify': 'deoldify_like.reference_import:import_deoldify',
     'quickstart': 'train_stages.quickstart:quickstart',
 }
