@@ -32,7 +32,8 @@ def candidates(device):
     "(engine, precision) pairs that can run on `device` with what is installed."
     out = []
     for engine, precisions in ENGINE_PRECISIONS.items():
-        if not engine_installed(engine) or (engine == 'openvino' and device.type != 'cpu'):
+        if not engine_installed(engine) or (engine == 'openvino' and device.type != 'cpu') \
+                or (engine == 'torch-compile' and device.type != 'cuda'):
             continue
         for precision in precisions:
             if precision == 'bf16' and not native_bf16(device):

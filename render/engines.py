@@ -1,8 +1,9 @@
 """Inference engines behind the Colorizer: one class per engine, each turning a batch of uint8 gray squares
 (N, side, side) into uint8 RGB predictions (N, side, side, 3).
 
-- `torch`: PyTorch eager (channels_last, spectral norm folded, bf16 autocast where asked); on a CUDA
-  device `compile=True` wraps the model in `torch.compile`.
+- `torch`: PyTorch eager (channels_last, spectral norm folded, bf16 autocast where asked);
+- `torch-compile`: the same through `torch.compile` (for CUDA devices, where a GPU check may find it the
+  fastest; `auto` considers it only there: compiling on a small CPU costs minutes for little);
 - `onnxruntime`: the generator exported to ONNX (`render/export.py`) for the square's fixed size, run by
   ONNX Runtime (CPU provider with one intra-op thread per core; the CUDA provider first on a CUDA device
   where the installed onnxruntime has it). fp32 only.
@@ -30,8 +31,9 @@ from deoldify_like.errors import DeoldifyLikeError
 from deoldify_like.tensors import gray_batch_to_input, output_to_rgb
 
 PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
-ENGINES = ('torch', 'onnxruntime', 'openvino')
-ENGINE_PRECISIONS = {'torch': ('fp32', 'bf16', 'fp16'), 'onnxruntime': ('fp32',), 'openvino': ('fp32', 'bf16')}
+ENGINES = ('torch', 'torch-compile', 'onnxruntime', 'openvino')
+ENGINE_PRECISIONS = {'torch': ('fp32', 'bf16', 'fp16'), 'torch-compile': ('fp32', 'bf16', 'fp16'),
+                     'onnxruntime': ('fp32',), 'openvino': ('fp32', 'bf16')}
 CACHE_VERSION = 1  # bump when the exported network or its cache layout changes
 OPENVINO_HINTS = ('LATENCY', 'THROUGHPUT')
 
@@ -48,7 +50,7 @@ def native_bf16(device):
 
 def engine_installed(name):
     "Whether the engine's package can be imported (without importing it)."
-    if name == 'torch':
+    if name in ('torch', 'torch-compile'):
         return True
     import importlib.util  # noqa: PLC0415
     return importlib.util.find_spec(name) is not None
@@ -56,7 +58,7 @@ def engine_installed(name):
 
 def engine_version(name):
     "The installed version of an engine's package (imports it)."
-    if name == 'torch':
+    if name in ('torch', 'torch-compile'):
         return torch.__version__
     module = __import__(name)
     return getattr(module, '__version__', None) or module.get_version()
@@ -95,7 +97,7 @@ class TorchEngine:
     def __init__(self, model, device, precision='fp32', channels_last=True, compile=False):  # noqa: A002
         self.device, self.precision, self.channels_last = device, precision, channels_last
         self.model = torch.compile(model) if compile else model
-        self.compiled = bool(compile)
+        self.name = 'torch-compile' if compile else 'torch'
 
     def forward(self, squares):
         x = gray_batch_to_input(squares, self.device)
@@ -217,8 +219,8 @@ ENGINE_CLASSES = {'onnxruntime': OnnxRuntimeEngine, 'openvino': OpenVinoEngine}
 
 def make_engine(name, model, device, precision, header=None, channels_last=True, compile=False, cache=None):  # noqa: A002
     "The engine `name` for a model already prepared for inference (eval, folded, on `device`)."
-    if name == 'torch':
-        return TorchEngine(model, device, precision, channels_last, compile)
+    if name in ('torch', 'torch-compile'):
+        return TorchEngine(model, device, precision, channels_last, compile or name == 'torch-compile')
     if name not in ENGINE_CLASSES:
         raise ValueError(f"unknown engine {name!r}; choose auto or one of {', '.join(ENGINES)}")
     if not engine_installed(name):
