@@ -35,6 +35,7 @@ setuptools.setup(
     package_data=package_data(),
     include_package_data=True,
     install_requires=listed('requirements'),
-    extras_require={'dev': listed('dev_requirements')},
+    extras_require={'dev': listed('dev_requirements'),
+                    **{key[len('extras_'):]: listed(key) for key in cfg if key.startswith('extras_')}},
     entry_points={'console_scripts': listed('console_scripts')},
 )

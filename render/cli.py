@@ -1,4 +1,5 @@
 """The `render` command: photos, GIFs, films and folders of them, with an adjustable render factor."""
+import os
 from typing import Annotated
 
 from deoldify_like.errors import DeoldifyLikeError
@@ -9,7 +10,7 @@ from .folders import Report, plan, render_jobs
 from .render_factor import DEFAULT_FIT, FITS, parse_sweep
 
 
-DEFAULT_ENGINE = 'auto'
+DEFAULT_ENGINE = os.environ.get('DEOLDIFY_LIKE_ENGINE', 'auto')  # the tests set torch: no export per tiny model
 ENGINE_HELP = "inference engine: auto is the fastest measured one whose quality holds on this device (render/engine_choice.json), else torch"
 
 

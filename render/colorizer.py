@@ -103,7 +103,8 @@ class Colorizer:
                  bs=DEFAULT_BS, precision=DEFAULT_PRECISION, channels_last=True, fold=True, copy_model=True,
                  engine='torch', compile=False):  # noqa: A002
         self.device = pick_device(device) if isinstance(device, str) else device
-        if engine == 'auto':
+        self.auto_engine = engine == 'auto'
+        if self.auto_engine:
             engine, precision = pick_engine(self.device, precision)
         precision = resolve_precision(precision, self.device)
         if precision == 'fp16' and self.device.type != 'cuda':
@@ -126,7 +127,15 @@ class Colorizer:
 
     def forward(self, squares):
         "The model alone: uint8 (N, side, side) squares to uint8 RGB predictions, in one batch."
-        return self.engine.forward(squares)
+        try:
+            return self.engine.forward(squares)
+        except Exception as e:  # noqa: BLE001 - an engine auto picked that cannot take this model: torch
+            if not self.auto_engine or self.engine.name == 'torch' or is_out_of_memory(e):
+                raise
+            say(f"engine {self.engine.name} failed on this model ({str(e).splitlines()[0][:200]}); using torch")
+            self.auto_engine = False
+            self.engine = make_engine('torch', self.model, self.device, self.precision, self.header, self.channels_last)
+            return self.engine.forward(squares)
 
     def _forward_batches(self, squares):
         "All squares through the model `self.bs` at a time; halve the batch on out-of-memory, fail at 1."

@@ -171,3 +171,13 @@ def test_import_render_leaves_engines_unimported(subprocess_env):
             "bad = [m for m in ('onnxruntime', 'openvino', 'onnx', 'av') if m in sys.modules]; sys.exit(str(bad) if bad else 0)")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=subprocess_env)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_render_command_with_engine_auto(model_file, photos, tmp_path, engine_cache):
+    "`render --engine auto` runs whatever this device's measurements pick, with torch's colours."
+    from render.cli import render
+    assert render([str(photos[0])], model=str(model_file), out=str(tmp_path / 'auto'), render_factor=RF, engine='auto') == 0
+    assert render([str(photos[0])], model=str(model_file), out=str(tmp_path / 'torch'), render_factor=RF, engine='torch',
+                  precision='fp32') == 0
+    a, b = (load_image(tmp_path / d / photos[0].name).rgb for d in ('auto', 'torch'))
+    assert ciede2000_lab(rgb_to_lab(a), rgb_to_lab(b)) < 1.0
