@@ -26,7 +26,7 @@ from deoldify_like.model_file import load_generator
 from deoldify_like.progress import say
 
 from .engine_choice import pick as pick_engine
-from .engines import ENGINES, PRECISIONS, make_engine, native_bf16  # noqa: F401 - native_bf16 re-exported
+from .engines import ENGINE_PRECISIONS, ENGINES, PRECISIONS, make_engine, native_bf16  # noqa: F401 - native_bf16 re-exported
 from .render_factor import DEFAULT_FIT, PHOTO_RENDER_FACTOR, crop_prediction, fit_to_square, resolve_render_factor
 
 DEFAULT_PRECISION = 'auto'
@@ -106,6 +106,8 @@ class Colorizer:
         self.auto_engine = engine == 'auto'
         if self.auto_engine:
             engine, precision = pick_engine(self.device, precision)
+        if precision == 'auto' and engine in ENGINE_PRECISIONS and 'bf16' not in ENGINE_PRECISIONS[engine]:
+            precision = 'fp32'  # e.g. onnxruntime: auto is the best precision the engine has
         precision = resolve_precision(precision, self.device)
         if precision == 'fp16' and self.device.type != 'cuda':
             raise ValueError("precision fp16 needs a CUDA device; use bf16 on CPU")

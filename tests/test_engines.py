@@ -181,3 +181,11 @@ def test_render_command_with_engine_auto(model_file, photos, tmp_path, engine_ca
                   precision='fp32') == 0
     a, b = (load_image(tmp_path / d / photos[0].name).rgb for d in ('auto', 'torch'))
     assert ciede2000_lab(rgb_to_lab(a), rgb_to_lab(b)) < 1.0
+
+
+def test_precision_auto_fits_the_engine(model_file):
+    pytest.importorskip('onnxruntime')
+    col = Colorizer.from_file(model_file, RF, device='cpu', engine='onnxruntime')  # precision auto
+    assert col.precision == 'fp32' and col.engine.name == 'onnxruntime'
+    with pytest.raises(ValueError, match='onnxruntime runs fp32'):
+        Colorizer.from_file(model_file, RF, device='cpu', engine='onnxruntime', precision='bf16')
