@@ -26,10 +26,9 @@ import torch
 from fastai.callback.hook import hook_outputs, model_sizes
 from fastai.layers import BatchNorm, MergeLayer, SelfAttention, SequentialEx, SigmoidRange, icnr_init
 from torch import nn
-from torch.nn import functional as F
 from torch.nn.utils import spectral_norm, weight_norm
 
-from .generator import GeneratorConfig, resnet_encoder
+from .generator import GeneratorConfig, match_size, resnet_encoder
 
 STYLES = {'deoldify_deep': 'deep', 'deoldify_wide': 'wide'}
 PRESETS = {
@@ -117,9 +116,7 @@ class RefPixelShuffle(nn.Module):
 def _upsampled_with_skip(block, up_in):
     "The shared start of both decoder blocks: upsample, match the skip's size, concatenate with the BatchNorm'd skip."
     s = block.hook.stored
-    up_out = block.shuf(up_in)
-    if s.shape[-2:] != up_out.shape[-2:]:
-        up_out = F.interpolate(up_out, s.shape[-2:], mode='nearest')
+    up_out = match_size(block.shuf(up_in), s)
     return block.relu(torch.cat([up_out, block.bn(s)], dim=1))
 
 

@@ -4,6 +4,7 @@ Spectral norm, blur, self-attention and `y_range` as in fastai's `DynamicUnet`, 
 (`nf_factor`, the reference used 1.5 to 2). Everything needed to rebuild a generator is in
 `GeneratorConfig`, which model files store beside the weights.
 """
+import contextlib
 import importlib
 from dataclasses import asdict, dataclass, field, fields
 
@@ -21,6 +22,31 @@ from torch.nn.utils.spectral_norm import SpectralNorm
 
 from .choices import ENCODERS
 from .pretrained import imagenet_state_dict
+
+_ANY_SIZE = [False]  # set while tracing for an export with a dynamic input size: see `traced_for_any_size`
+
+
+def traced_for_any_size():
+    "Whether a size-matching resize must be recorded even where the traced sizes already agree."
+    return _ANY_SIZE[0]
+
+
+@contextlib.contextmanager
+def any_input_size():
+    """While tracing a generator for an export whose input size is left open: the size checks of the
+    decoder are recorded as resizes (a no-op where sizes agree), not frozen to the traced picture's size."""
+    _ANY_SIZE[0] = True
+    try:
+        yield
+    finally:
+        _ANY_SIZE[0] = False
+
+
+def match_size(x, ref):
+    "`x` resized (nearest) to `ref`'s height and width where they differ (odd input sides)."
+    if traced_for_any_size() or x.shape[-2:] != ref.shape[-2:]:
+        x = F.interpolate(x, ref.shape[-2:], mode='nearest')
+    return x
 
 NORMS = {'spectral': NormType.Spectral, 'batch': NormType.Batch, 'weight': NormType.Weight, 'none': None}
 
@@ -84,10 +110,15 @@ class WideUnetBlock(Module):
 
     def forward(self, up_in):
         s = self.hook.stored
-        up_out = self.shuf(up_in)
-        if s.shape[-2:] != up_out.shape[-2:]:
-            up_out = F.interpolate(up_out, s.shape[-2:], mode='nearest')
+        up_out = match_size(self.shuf(up_in), s)
         return self.conv2(self.conv1(self.relu(torch.cat([up_out, self.bn(s)], dim=1))))
+
+
+class ResizeToInput(ResizeToOrig):
+    "fastai's `ResizeToOrig` through `match_size` (so a dynamic-size export keeps the resize)."
+
+    def forward(self, x):
+        return match_size(x, x.orig)
 
 
 class ColorUnet(SequentialEx):
@@ -116,7 +147,7 @@ class ColorUnet(SequentialEx):
         ni = x.shape[1]
         if size != sizes[0][-2:]:
             layers.append(PixelShuffle_ICNR(ni, norm_type=norm_type))
-        layers.append(ResizeToOrig())
+        layers.append(ResizeToInput())
         if cfg.last_cross:
             layers.append(MergeLayer(dense=True))
             ni += 3

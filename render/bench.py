@@ -1,6 +1,8 @@
 """The film benchmark: how close the real film path comes to the model's own speed, and how much faster it
 is than a reference-style path, with peak memory for each.
 
+- engines: each engine and precision available here (`--engines all`, the default), or the one `auto`
+  picks, or a list; the row `auto` picks is marked and its gain is the headline figure;
 - model only: the generator alone on frames already in memory, batched as the film path batches them;
   measured just before and just after the film path (their mean), so both see the same machine load;
 - end to end: `render_film` on the film (decode, colorize, encode, audio), wall clock;
@@ -28,13 +30,15 @@ import numpy as np
 import torch
 
 from deoldify_like.colour import recombine_luminance, rgb_to_gray
+from deoldify_like.device import pick_device
 from deoldify_like.model_file import load_generator
 from deoldify_like.progress import progress, say
 from deoldify_like.video import iter_frames, probe_video
 
 from .cli import make_colorizer
-from .colorizer import DEFAULT_BS, DEFAULT_PRECISION, PRECISION_CHOICES, Colorizer
 from . import codecs as codec_table
+from .colorizer import DEFAULT_BS, DEFAULT_PRECISION, PRECISION_CHOICES, Colorizer, resolve_precision
+from .engine_choice import pick as pick_engine
 from .film import output_suffix, render_film
 from .render_factor import DEFAULT_FIT, FILM_RENDER_FACTOR, FITS, fit_to_square
 
@@ -194,41 +198,69 @@ def codec_rows(colorizer, video, render_factor, frames, names, tmp):
     return rows
 
 
+def parse_engines(text, device):
+    """'all' (every engine and precision that can run here), 'auto', or a list like
+    'torch:bf16,openvino:bf16' to [(engine, precision), ...]."""
+    from .engine_choice import candidates  # noqa: PLC0415
+    if text in (None, '', 'all'):
+        return candidates(device)
+    pairs = []
+    for item in str(text).replace(' ', '').split(','):
+        engine, _, precision = item.partition(':')
+        pairs.append((engine, precision or DEFAULT_PRECISION))
+    return pairs
+
+
+def _measure_engine(colorizer, lumas, video, render_factor, frames, dest):
+    "Model-only frames/s (before and after) and the end-to-end film render of one engine."
+    with PeakMemory(colorizer.device) as mem_model:
+        before = model_only_fps(colorizer, lumas, render_factor)
+    with PeakMemory(colorizer.device) as mem_e2e:
+        start = time.perf_counter()
+        done = render_film(colorizer, video, dest, render_factor, limit=frames)
+        e2e_seconds = time.perf_counter() - start
+    after = model_only_fps(colorizer, lumas, render_factor)
+    model_fps, e2e_fps = (before + after) / 2, done / e2e_seconds
+    return {'config': {'engine': colorizer.engine.name, 'bs': colorizer.bs, 'precision': colorizer.precision,
+                       'channels_last': colorizer.channels_last, 'spectral_norm_folded': True, 'fit': colorizer.fit},
+            'model_only_fps': round(model_fps, 3), 'model_only_fps_before_after': [round(before, 3), round(after, 3)],
+            'end_to_end_fps': round(e2e_fps, 3), 'end_to_end_seconds': round(e2e_seconds, 1),
+            'end_to_end_over_model_only': round(e2e_fps / model_fps, 3),
+            'model_only_memory': mem_model.figures(), **mem_e2e.figures()}
+
+
 def run_bench(model, video, render_factor=FILM_RENDER_FACTOR, bs=DEFAULT_BS, precision=DEFAULT_PRECISION,
-              device='auto', fit=DEFAULT_FIT, frames=None, reference=True, codecs=None):
-    "Measure both paths on `video`; returns the figures as a dict."
+              device='auto', fit=DEFAULT_FIT, frames=None, reference=True, engines='auto', codecs=None):
+    """Measure the film path with each engine of `engines` (see `parse_engines`) and the reference-style
+    path on `video`, and with `auto`'s engine each codec of `codecs`; returns the figures as a dict. 'ours' is
+    the engine `auto` picks (or the first)."""
     video = Path(video)
     info = probe_video(video)
     n = min(frames, info.frames) if frames else info.frames
     load_before = os.getloadavg()
-    colorizer = make_colorizer(model, fit, device, bs, precision)
+    dev = pick_device(device)
+    auto_engine, auto_precision = pick_engine(dev, precision)
+    auto_pick = (auto_engine, resolve_precision(auto_precision, dev))
+    pairs = [auto_pick] if engines == 'auto' else parse_engines(engines, dev)
     lumas = _first_lumas(video, max(MODEL_ONLY_FRAMES, bs))
     figures = {'video': str(video), 'frames': n, 'size': f'{info.width}x{info.height}', 'fps': str(info.fps),
-               'render_factor': render_factor, 'device': colorizer.device.type, 'torch_threads': torch.get_num_threads(),
-               'cpu_count': os.cpu_count(), 'model': str(model), 'model_config': colorizer.header.get('config')}
+               'render_factor': render_factor, 'device': dev.type, 'torch_threads': torch.get_num_threads(),
+               'cpu_count': os.cpu_count(), 'model': str(model), 'auto_picks': list(auto_pick), 'engines': []}
     with tempfile.TemporaryDirectory(prefix='deoldify-like-bench-') as tmp:
         tmp = Path(tmp)
-        say(f"bench: model only ({colorizer.precision}, batch {colorizer.bs}, channels_last) ...")
-        with PeakMemory(colorizer.device) as mem_model:
-            before = model_only_fps(colorizer, lumas, render_factor)
-        say(f"bench: end to end, {n} frames ...")
-        with PeakMemory(colorizer.device) as mem_e2e:
-            start = time.perf_counter()
-            done = render_film(colorizer, video, tmp / f'film{output_suffix(video)}', render_factor, limit=frames)
-            e2e_seconds = time.perf_counter() - start
-        after = model_only_fps(colorizer, lumas, render_factor)
-        model_fps = (before + after) / 2
-        e2e_fps = done / e2e_seconds
-        figures['ours'] = {'config': {'bs': colorizer.bs, 'precision': colorizer.precision, 'channels_last': True,
-                                      'spectral_norm_folded': True, 'fit': fit},
-                           'model_only_fps': round(model_fps, 3), 'model_only_fps_before_after': [round(before, 3), round(after, 3)],
-                           'end_to_end_fps': round(e2e_fps, 3), 'end_to_end_seconds': round(e2e_seconds, 1),
-                           'end_to_end_over_model_only': round(e2e_fps / model_fps, 3),
-                           'model_only_memory': mem_model.figures(), **mem_e2e.figures()}
-        if codecs:
-            figures['codecs'] = codec_rows(colorizer, video, render_factor, frames, codecs, tmp)
-        if reference:
+        for k, (engine, prec) in enumerate(pairs):
+            colorizer = make_colorizer(model, fit, device, bs, prec, engine)
+            figures['model_config'] = colorizer.header.get('config')
+            say(f"bench: {engine} {colorizer.precision}, batch {colorizer.bs}: model only and end to end, {n} frames ...")
+            row = _measure_engine(colorizer, lumas, video, render_factor, frames, tmp / f'film{k}{output_suffix(video)}')
+            row['auto'] = (colorizer.engine.name, colorizer.precision) == auto_pick
+            figures['engines'].append(row)
+            if codecs and row['auto']:
+                figures['codecs'] = codec_rows(colorizer, video, render_factor, frames, codecs, tmp)
             del colorizer
+        picked = [r for r in figures['engines'] if r['auto']] or figures['engines'][:1]
+        figures['ours'] = picked[0]
+        if reference:
             base, _ = load_generator(model)
             ref = Colorizer(base, render_factor, fit, device, bs=1, precision='fp32', channels_last=False, fold=False,
                             copy_model=False)
@@ -240,40 +272,52 @@ def run_bench(model, video, render_factor=FILM_RENDER_FACTOR, bs=DEFAULT_BS, pre
                 done_ref = reference_render(ref, video, tmp / 'reference.mp4', render_factor, frames, tmp)
                 ref_seconds = time.perf_counter() - start
             ref_fps = done_ref / ref_seconds
-            figures['reference'] = {'config': {'bs': 1, 'precision': 'fp32', 'channels_last': False,
+            figures['reference'] = {'config': {'engine': 'torch', 'bs': 1, 'precision': 'fp32', 'channels_last': False,
                                                'spectral_norm_folded': False, 'fit': fit, 'frames_through': 'JPEG files'},
                                     'model_only_fps': round(ref_model_fps, 3), 'end_to_end_fps': round(ref_fps, 3),
                                     'end_to_end_seconds': round(ref_seconds, 1),
                                     'end_to_end_over_model_only': round(ref_fps / ref_model_fps, 3), **mem_ref.figures()}
-            figures['gain_end_to_end'] = round(e2e_fps / ref_fps, 3)
-            figures['gain_model_only'] = round(model_fps / ref_model_fps, 3)
+            for row in figures['engines']:
+                row['gain_end_to_end'] = round(row['end_to_end_fps'] / ref_fps, 3)
+                row['gain_model_only'] = round(row['model_only_fps'] / ref_model_fps, 3)
+            figures['gain_end_to_end'] = figures['ours']['gain_end_to_end']
+            figures['gain_model_only'] = figures['ours']['gain_model_only']
     figures['process_peak_rss_mb'] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     figures['load_average_before_after'] = [round(load_before[0], 2), round(os.getloadavg()[0], 2)]
     return figures
 
 
+def _row_name(row):
+    c = row['config']
+    layout = 'channels_last, SN folded' if c['engine'] == 'torch' else 'exported, SN folded'
+    return f"{c['engine']} {c['precision']}, batch {c['bs']}, {layout}" + (' ← auto' if row.get('auto') else '')
+
+
 def format_table(f):
-    "The figures as a small Markdown table."
-    rows = [('path', 'model-only frames/s', 'end-to-end frames/s', 'end-to-end / model-only', 'peak RSS MB')]
-    o = f['ours']
-    rows.append((f"film path ({o['config']['precision']}, batch {o['config']['bs']}, channels_last, SN folded)",
-                 o['model_only_fps'], o['end_to_end_fps'], o['end_to_end_over_model_only'], o['peak_rss_mb']))
-    if 'reference' in f:
+    "The figures as a small Markdown table: one row per engine, then the reference style."
+    with_gain = 'reference' in f
+    rows = [('path', 'model-only frames/s', 'end-to-end frames/s', 'end-to-end / model-only', 'peak RSS MB',
+             *(['end-to-end gain'] if with_gain else []))]
+    for r in f['engines']:
+        rows.append((f"film path: {_row_name(r)}", r['model_only_fps'], r['end_to_end_fps'],
+                     r['end_to_end_over_model_only'], r['peak_rss_mb'], *([f"{r['gain_end_to_end']}x"] if with_gain else [])))
+    if with_gain:
         r = f['reference']
-        rows.append(('reference style (JPEG files, fp32, batch 1)', r['model_only_fps'], r['end_to_end_fps'],
-                     r['end_to_end_over_model_only'], r['peak_rss_mb']))
+        rows.append(('reference style (JPEG files, torch fp32, batch 1)', r['model_only_fps'], r['end_to_end_fps'],
+                     r['end_to_end_over_model_only'], r['peak_rss_mb'], '1x'))
     lines = ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
     lines.insert(1, '|' + '---|' * len(rows[0]))
     head = (f"{f['video']}: {f['frames']} frames {f['size']} at render factor {f['render_factor']} on "
             f"{f['device']} ({f['torch_threads']} torch threads, load average {f['load_average_before_after']})")
-    tail = [f"end-to-end gain over the reference style: {f['gain_end_to_end']}x"] if 'gain_end_to_end' in f else []
+    auto = f"auto picks {f['auto_picks'][0]} {f['auto_picks'][1]} (render/engine_choice.json)"
+    tail = [f"end-to-end gain of auto's engine over the reference style: {f['gain_end_to_end']}x"] if 'gain_end_to_end' in f else []
     if f.get('codecs'):
         tail += ['', '| codec | encoder | container | end-to-end frames/s | encoder alone frames/s | file size MB | MB per minute |',
                  '|---|---|---|---|---|---|---|']
         tail += [f"| {r['codec']}{' (lossless)' if r['lossless'] else ''} | {r['encoder']} | {r['container']} | "
                  f"{r['end_to_end_fps']} | {r['encode_only_fps']} | {r['file_bytes'] / 2**20:.2f} | {r['mb_per_minute']} |"
                  for r in f['codecs']]
-    return '\n'.join([head, *lines, *tail])
+    return '\n'.join([head, *lines, auto, *tail])
 
 
 def bench(model: Annotated[str, "model file", dict(opt=True, required=True)],
@@ -281,17 +325,18 @@ def bench(model: Annotated[str, "model file", dict(opt=True, required=True)],
           render_factor: int = FILM_RENDER_FACTOR,  # render factor for both paths
           json: str = None,  # also write the figures to this JSON file
           bs: int = DEFAULT_BS,  # frames per model batch on the film path
-          precision: Annotated[str, "model arithmetic on the film path", dict(choices=PRECISION_CHOICES)] = DEFAULT_PRECISION,
+          precision: Annotated[str, "model arithmetic for --engines auto (and auto's pick)", dict(choices=PRECISION_CHOICES)] = DEFAULT_PRECISION,
           device: Annotated[str, "auto is CUDA when present", dict(choices=['auto', 'cpu', 'cuda'])] = 'auto',
           fit: Annotated[str, "how frames fit the model's square", dict(choices=FITS)] = DEFAULT_FIT,
           frames: int = None,  # only the first N frames of the film (both paths)
           reference: Annotated[bool, "also time the reference-style path", dict(action=argparse.BooleanOptionalAction)] = True,
-          codecs: str = None):  # also time the film path with each of these codecs, e.g. h264,h265,av1,ffv1,prores (frames/s, file size)
-    "Model-only vs end-to-end frames/s of the film path, and the gain over a reference-style render."
+          engines: str = 'all',  # all (every engine and precision available here), auto, or a list like torch:bf16,openvino:bf16
+          codecs: str = None):  # also time the film path (auto's engine) with each of these codecs, e.g. h264,h265,av1,ffv1,prores (frames/s, file size)
+    "Model-only vs end-to-end frames/s of the film path on each engine, and the gain over a reference-style render."
     names = [c.strip() for c in codecs.split(',') if c.strip()] if codecs else None
     for name in names or []:
         codec_table.check(name)  # an unknown or unavailable codec fails before anything is measured
-    figures = run_bench(model, video, render_factor, bs, precision, device, fit, frames, reference, names)
+    figures = run_bench(model, video, render_factor, bs, precision, device, fit, frames, reference, engines, names)
     print(format_table(figures))
     if json:
         Path(json).parent.mkdir(parents=True, exist_ok=True)

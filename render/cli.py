@@ -1,4 +1,5 @@
 """The `render` command: photos, GIFs, films and folders of them, with an adjustable render factor."""
+import os
 from typing import Annotated
 
 from deoldify_like.device import pick_device, render_batch_size
@@ -8,20 +9,24 @@ from deoldify_like.progress import say
 from deoldify_like.stabilize import DEFAULT_STRENGTH, STABILIZE_CHOICES, check_strength
 
 from . import codecs
-from .colorizer import DEFAULT_PRECISION, PRECISION_CHOICES, Colorizer
+from .colorizer import DEFAULT_PRECISION, ENGINE_CHOICES, PRECISION_CHOICES, Colorizer
 from .folders import FilmOptions, Report, plan, render_jobs
 from .render_factor import DEFAULT_FIT, FITS, parse_sweep
 from .span import Span, parse_time
 
 
-def make_colorizer(model, fit=DEFAULT_FIT, device='auto', bs=None, precision=DEFAULT_PRECISION):
+DEFAULT_ENGINE = os.environ.get('DEOLDIFY_LIKE_ENGINE', 'auto')  # the tests set torch: no export per tiny model
+ENGINE_HELP = "inference engine: auto is the fastest measured one whose quality holds on this device (render/engine_choice.json), else torch"
+
+
+def make_colorizer(model, fit=DEFAULT_FIT, device='auto', bs=None, precision=DEFAULT_PRECISION, engine=DEFAULT_ENGINE):
     "A Colorizer for a model file, with command-line mistakes turned into one-line errors; bs None: the device's."
     if bs is None:
         bs = render_batch_size(pick_device(device))
     if bs < 1:
         raise DeoldifyLikeError(f"--bs must be at least 1, got {bs}")
     try:
-        return Colorizer.from_file(model, fit=fit, device=device, bs=bs, precision=precision)
+        return Colorizer.from_file(model, fit=fit, device=device, bs=bs, precision=precision, engine=engine)
     except ValueError as e:
         raise DeoldifyLikeError(str(e)) from None
 
@@ -34,9 +39,10 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
            fit: Annotated[str, "how a non-square picture fits the model's square", dict(choices=FITS)] = DEFAULT_FIT,
            device: Annotated[str, "auto is CUDA when present, else CPU", dict(choices=['auto', 'cpu', 'cuda'])] = 'auto',
            bs: int = None,  # pictures or film frames per model batch (default 2 on CPU, 8 on CUDA; halved automatically on out-of-memory)
-           precision: Annotated[str, "model arithmetic: auto is bf16 where the CPU or GPU does it natively (2-3x faster on CPU, same quality), else fp32", dict(choices=PRECISION_CHOICES)] = DEFAULT_PRECISION,
+           precision: Annotated[str, "model arithmetic: auto is bf16 where the CPU or GPU does it natively (same quality; its speed per engine: `deoldify-like bench`), else fp32", dict(choices=PRECISION_CHOICES)] = DEFAULT_PRECISION,
            stabilize: Annotated[str, "films: 'flow' steadies the colour along the motion (chroma only; see docs/render.md), 'none' renders frame by frame", dict(choices=STABILIZE_CHOICES)] = 'none',
            strength: float = DEFAULT_STRENGTH,  # films with --stabilize flow: 0..1 (below 1), how much colour carried along the motion is kept
+           engine: Annotated[str, ENGINE_HELP, dict(choices=ENGINE_CHOICES)] = DEFAULT_ENGINE,
            resume: bool = False,  # continue unfinished film renders where they stopped (finished outputs are skipped)
            overwrite: bool = False,  # redo outputs that exist already
            ray: Annotated[str, "spread photos and films over a Ray cluster: --ray alone starts one on this machine, --ray ADDRESS joins one (e.g. auto, or HOST:6379 of `ray start --head`)",
@@ -85,10 +91,10 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
         except ValueError as e:
             raise DeoldifyLikeError(str(e)) from None
         render_on_ray(ray, model, [j for j in jobs if j.kind in FARM_KINDS], header, fit, device, bs, precision,
-                      render_factor, overwrite, report)
+                      render_factor, overwrite, report, engine=engine)
         jobs = [j for j in jobs if j.kind not in FARM_KINDS]  # GIFs are rendered here
     if jobs:
-        render_jobs(make_colorizer(model, fit, device, bs, precision), jobs, render_factor, resume, overwrite, factors, report,
-                    film, at_time)
+        render_jobs(make_colorizer(model, fit, device, bs, precision, engine), jobs, render_factor, resume, overwrite,
+                    factors, report, film, at_time)
     say(f"render: {report.summary()}")
     return 1 if report.failed else 0

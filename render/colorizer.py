@@ -5,10 +5,11 @@ Inference settings (measured on this project's 2-core CPU, see docs/readme_rende
 - channels_last memory format and batches of 2: oneDNN's fastest convolution layout on CPU;
 - spectral norm folded into plain weights on a private copy of the model (the same numbers, without the
   per-layer `weight_orig / sigma` of every forward pass);
-- `precision='bf16'` runs under `torch.autocast` for a large gain (2-3x on this project's CPU); 'auto', the
+- `precision='bf16'` runs under `torch.autocast` (its speed against fp32 on each engine: `deoldify-like bench
+  --engines all`, docs/render.md); 'auto', the
   default, picks it where the hardware does bf16 natively (AVX-512 BF16 or AMX CPUs, CUDA GPUs with bf16),
   since it changes no measured quality figure (PSNR by 0.001 dB, dCF by 0.01 on BSDS500 val with a trained
-  model: docs/readme_render.md), and fp32 elsewhere.
+  model: docs/render.md), and fp32 elsewhere.
 An out-of-memory error is never turned into an uncolorized picture: the batch is halved and retried, and
 at batch 1 `OutOfMemory` is raised.
 """
@@ -24,14 +25,15 @@ from deoldify_like.device import pick_device
 from deoldify_like.errors import DeoldifyLikeError
 from deoldify_like.model_file import load_generator
 from deoldify_like.progress import say
-from deoldify_like.tensors import gray_batch_to_input, output_to_rgb
 
+from .engine_choice import pick as pick_engine
+from .engines import ENGINE_PRECISIONS, ENGINES, PRECISIONS, make_engine, native_bf16  # noqa: F401 - native_bf16 re-exported
 from .render_factor import DEFAULT_FIT, PHOTO_RENDER_FACTOR, crop_prediction, fit_to_square, resolve_render_factor
 
-PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 DEFAULT_PRECISION = 'auto'
 PRECISION_CHOICES = ['auto', *PRECISIONS]
 DEFAULT_BS = 2
+ENGINE_CHOICES = ['auto', *ENGINES]
 
 
 class OutOfMemory(DeoldifyLikeError):
@@ -45,16 +47,6 @@ def is_out_of_memory(error):
     msg = str(error).lower()
     return isinstance(error, (RuntimeError, MemoryError)) and (
         isinstance(error, MemoryError) or 'out of memory' in msg or "can't allocate memory" in msg)
-
-
-def native_bf16(device):
-    "Whether `device` computes in bfloat16 natively (elsewhere autocast to bf16 is slower than fp32)."
-    if device.type == 'cuda':
-        return torch.cuda.is_bf16_supported()
-    if device.type == 'cpu':
-        checks = [getattr(torch.cpu, name, None) for name in ('_is_avx512_bf16_supported', '_is_amx_tile_supported')]
-        return any(check() for check in checks if check is not None)
-    return False
 
 
 def resolve_precision(precision, device):
@@ -104,15 +96,26 @@ def prepare_for_inference(model, device, channels_last=True, fold=True, copy_mod
 
 
 class Colorizer:
+    """Pictures in, colour pictures out, through one inference engine (`render/engines.py`): 'torch' (the
+    default here), 'onnxruntime', 'openvino', or 'auto' (the measured choice for this device,
+    `render/engine_choice.py`). `compile` wraps the torch model in torch.compile (meant for CUDA)."""
+
     def __init__(self, model, render_factor=PHOTO_RENDER_FACTOR, fit=DEFAULT_FIT, device='auto', header=None,
-                 bs=DEFAULT_BS, precision=DEFAULT_PRECISION, channels_last=True, fold=True, copy_model=True):
+                 bs=DEFAULT_BS, precision=DEFAULT_PRECISION, channels_last=True, fold=True, copy_model=True,
+                 engine='torch', compile=False):  # noqa: A002
         self.device = pick_device(device) if isinstance(device, str) else device
+        self.auto_engine = engine == 'auto'
+        if self.auto_engine:
+            engine, precision = pick_engine(self.device, precision)
+        if precision == 'auto' and engine in ENGINE_PRECISIONS and 'bf16' not in ENGINE_PRECISIONS[engine]:
+            precision = 'fp32'  # e.g. onnxruntime: auto is the best precision the engine has
         precision = resolve_precision(precision, self.device)
         if precision == 'fp16' and self.device.type != 'cuda':
             raise ValueError("precision fp16 needs a CUDA device; use bf16 on CPU")
         self.model = prepare_for_inference(model, self.device, channels_last, fold, copy_model)
         self.render_factor, self.fit, self.header = render_factor, fit, header or {}
         self.bs, self.precision, self.channels_last = max(1, int(bs)), precision, channels_last
+        self.engine = make_engine(engine, self.model, self.device, precision, self.header, channels_last, compile)
 
     @classmethod
     def from_file(cls, path, render_factor=None, fit=DEFAULT_FIT, device='auto', **kwargs):
@@ -123,17 +126,19 @@ class Colorizer:
     def settings(self):
         "What decides the output pictures (for resume checks and bench reports)."
         return {'render_factor': self.render_factor, 'fit': self.fit, 'precision': self.precision,
-                'device': self.device.type}
+                'device': self.device.type, 'engine': self.engine.name}
 
     def forward(self, squares):
         "The model alone: uint8 (N, side, side) squares to uint8 RGB predictions, in one batch."
-        x = gray_batch_to_input(squares, self.device)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        dtype = PRECISIONS[self.precision]
-        with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
-            out = self.model(x)
-        return output_to_rgb(out)
+        try:
+            return self.engine.forward(squares)
+        except Exception as e:  # noqa: BLE001 - an engine auto picked that cannot take this model: torch
+            if not self.auto_engine or self.engine.name == 'torch' or is_out_of_memory(e):
+                raise
+            say(f"engine {self.engine.name} failed on this model ({str(e).splitlines()[0][:200]}); using torch")
+            self.auto_engine = False
+            self.engine = make_engine('torch', self.model, self.device, self.precision, self.header, self.channels_last)
+            return self.engine.forward(squares)
 
     def _forward_batches(self, squares):
         "All squares through the model `self.bs` at a time; halve the batch on out-of-memory, fail at 1."

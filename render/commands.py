@@ -5,5 +5,6 @@ COMMANDS = {
     'evaluate': 'render.evaluate:evaluate',
     'bench': 'render.bench:bench',
     'deflicker': 'render.deflicker:deflicker',
+    'export': 'render.export:export',
     'serve': 'render.serve.app:serve',
 }

@@ -67,7 +67,7 @@ def film_pieces(total, segment_frames, piece_segments=PIECE_SEGMENTS):
 class _Worker:
     "The actor: one model, loaded once, rendering film pieces and photo chunks sent to it."
 
-    def __init__(self, model_bytes, fit, device, bs, precision, threads, crash_marker=None):
+    def __init__(self, model_bytes, fit, device, bs, precision, threads, crash_marker=None, engine='torch'):
         import torch
 
         from deoldify_like.device import pick_device, render_batch_size
@@ -79,7 +79,7 @@ class _Worker:
         self.tmp = Path(tempfile.mkdtemp(prefix='deoldify_farm_'))
         model = self.tmp / 'model.safetensors'
         model.write_bytes(model_bytes)
-        self.colorizer = Colorizer.from_file(model, fit=fit, device=device, bs=bs, precision=precision)
+        self.colorizer = Colorizer.from_file(model, fit=fit, device=device, bs=bs, precision=precision, engine=engine)
         self.crash_marker = crash_marker
 
     def _maybe_crash(self):
@@ -137,7 +137,7 @@ class _Worker:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def start_workers(model_ref, fit, device, bs, precision, n_workers=None, crash_marker=None):
+def start_workers(model_ref, fit, device, bs, precision, n_workers=None, crash_marker=None, engine='torch'):
     """One actor per CPU (or GPU) of the cluster, each with the model loaded; at least one. `model_ref`: the
     model file's bytes in the object store (kept referenced by the caller, so that a restarted actor finds it)."""
     ray = _ray()
@@ -146,7 +146,7 @@ def start_workers(model_ref, fit, device, bs, precision, n_workers=None, crash_m
     n = n_workers or max(1, gpus or int(res.get('CPU', 1)))
     opts = {'num_gpus': 1, 'num_cpus': 1} if gpus else {'num_cpus': 1}
     actor = ray.remote(_Worker).options(max_restarts=RETRIES, max_task_retries=RETRIES, **opts)
-    return [actor.remote(model_ref, fit, 'cuda' if gpus else 'cpu', bs, precision, 1 if not gpus else 0, crash_marker)
+    return [actor.remote(model_ref, fit, 'cuda' if gpus else 'cpu', bs, precision, 1 if not gpus else 0, crash_marker, engine)
             for _ in range(n)]
 
 
@@ -252,7 +252,7 @@ def _join_film(f, segment_frames, report):
 
 
 def render_on_ray(address, model, jobs, header, fit, device, bs, precision, render_factor=None, overwrite=False,
-                  report=None, n_workers=None, segment_frames=None, crash_marker=None):
+                  report=None, n_workers=None, segment_frames=None, crash_marker=None, engine='torch'):
     "The farm behind `render --ray`: existing outputs skipped unless `overwrite`; returns the Report."
     from .folders import Report
     report = report or Report()
@@ -267,7 +267,7 @@ def render_on_ray(address, model, jobs, header, fit, device, bs, precision, rend
         return report
     connect(address)
     model_ref = _ray().put(Path(model).read_bytes())
-    workers = start_workers(model_ref, fit, device, bs, precision, n_workers, crash_marker)
+    workers = start_workers(model_ref, fit, device, bs, precision, n_workers, crash_marker, engine)
     say(f"render: {len(workers)} Ray workers, each with the model loaded once")
     try:
         return farm_jobs(workers, todo, header, render_factor, report, segment_frames)

@@ -8,6 +8,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault('DEOLDIFY_LIKE_QUIET', '1')
+# render's default engine is auto (an exported engine where measured faster); tests of other things keep the
+# torch path, which needs no export per tiny model. tests/test_engines.py covers the engines and auto.
+os.environ.setdefault('DEOLDIFY_LIKE_ENGINE', 'torch')
 
 
 def data_dir():

@@ -12,7 +12,7 @@ COMMANDS = {
     'gan': 'train_stages.gan:gan',
     'checkpoints': 'train_stages.compare:checkpoints',
     'promote': 'train_stages.promote:promote',
-    **RENDER_COMMANDS,  # render, evaluate, bench, deflicker, serve
+    **RENDER_COMMANDS,  # render, evaluate, bench, deflicker, export, serve
     'import-deoldify': 'deoldify_like.reference_import:import_deoldify',
     'quickstart': 'train_stages.quickstart:quickstart',
 }
