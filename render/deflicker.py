@@ -24,6 +24,7 @@ from deoldify_like.progress import progress, say
 from deoldify_like.stabilize import DEFAULT_STRENGTH, ChromaStabilizer, check_strength, stabilize_planes
 from deoldify_like.video import probe_video
 
+from . import codecs
 from . import film as film_io
 
 PLANAR_YUV = {'yuv420p', 'yuv422p', 'yuv444p', 'yuvj420p', 'yuvj422p', 'yuvj444p'}
@@ -55,11 +56,10 @@ def _working_format(frame):
 
 
 def _open_encoder(path, vs_in, fmt, width, height, timing, suffix, lossless):
-    codec, _, options = film_io._encoder_settings(width, height, suffix)
-    if lossless:
-        options = LOSSLESS[codec]
+    codec = codecs.default_codec(suffix)  # what `render` writes to this container: H.264, VP9 for WebM
+    options = LOSSLESS[codec.encoder] if lossless else codec.settings(width, height)[1]
     out = av.open(str(path), 'w')
-    s = out.add_stream(codec, rate=timing.rate, options=dict(options))
+    s = out.add_stream(codec.encoder, rate=timing.rate, options=dict(options))
     s.width, s.height = width, height
     s.pix_fmt = fmt.replace('yuvj', 'yuv')  # the j formats are full range: said by color_range instead
     s.time_base = s.codec_context.time_base = timing.out_tb
@@ -83,7 +83,7 @@ def deflicker_film(src, dest, strength=DEFAULT_STRENGTH, lossless=False, **stabi
     work = film_io.work_dir(dest)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    seg = work / f'seg_00000{film_io.segment_suffix(suffix)}'
+    seg = work / f'seg_00000{codecs.segment_suffix(codecs.default_codec(suffix), suffix)}'
     stab = ChromaStabilizer(strength, **stabilizer_options)
     n, t0, offset, last = 0, time.perf_counter(), None, None
     out = vs_out = None
@@ -119,8 +119,8 @@ def deflicker_film(src, dest, strength=DEFAULT_STRENGTH, lossless=False, **stabi
         out.close()
         out = None
         seconds = time.perf_counter() - t0
-        end_time = n / info.fps if n < info.frames else None
-        film_io._concatenate(src, [seg], [offset * timing.out_tb], dest, info.fps, end_time)
+        audio_span = (None, n / info.fps) if n < info.frames else None  # a truncated film: audio cut to its video
+        film_io._concatenate(src, [seg], [offset * timing.out_tb], dest, info.fps, audio_span)
     finally:
         if out is not None:
             out.close()
@@ -141,9 +141,9 @@ def deflicker(film: Annotated[str, "a film already in colour (colorized by this 
         raise DeoldifyLikeError(f'--strength: {e}') from None
     dest = Path(out)
     if dest.is_dir():
-        dest = dest / (src.stem + film_io.output_suffix(src))
-    if dest.suffix.lower() not in film_io.KEPT_SUFFIXES:
-        raise DeoldifyLikeError(f"{dest}: the output must end in one of {', '.join(sorted(film_io.KEPT_SUFFIXES))}")
+        dest = dest / (src.stem + codecs.output_suffix(src))
+    if dest.suffix.lower() not in codecs.KEPT_SUFFIXES:
+        raise DeoldifyLikeError(f"{dest}: the output must end in one of {', '.join(sorted(codecs.KEPT_SUFFIXES))}")
     if dest.exists() and dest.resolve() == src.resolve():
         raise DeoldifyLikeError(f'{dest}: the output would replace the input')
     if dest.exists() and not overwrite:

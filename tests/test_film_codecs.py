@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 from fractions import Fraction
 
 import av
@@ -19,7 +20,7 @@ from deoldify_like.video import iter_frames, probe_video
 from render import codecs
 from render.cli import render as render_command
 from render.colorizer import Colorizer
-from render.film import render_film
+from render.film import render_film, work_dir
 from render.span import parse_time
 from render.sweep import film_frame_luma
 from render.web import web_path
@@ -115,11 +116,18 @@ def test_every_codec_keeps_the_film_and_resumes(tmp_path, colorizer, codec, suff
     class Stop(Exception):
         pass
 
+    out = tmp_path / 'resumed' / f'in{suffix}'
+
     def stop(done):
+        "Interrupt once the first segment is on disk (the writer thread finishes it in its own time)."
         if done >= 6:
+            progress = work_dir(out) / 'progress.json'
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not (
+                    progress.is_file() and json.loads(progress.read_text())['segments_done'] >= 1):
+                time.sleep(0.05)
             raise Stop
 
-    out = tmp_path / 'resumed' / f'in{suffix}'
     with pytest.raises(Stop):
         render_film(colorizer, src, out, 2, codec=codec, segment_frames=4, hook=stop)
     seen = []
