@@ -33,6 +33,22 @@ CDC_DISTANCES = (1, 2, 4)
 # forward-backward consistency (Sundaram, Brox & Keutzer 2010; as in Lai et al. 2018, Ruder et al. 2016):
 # a pixel is kept when |F + B(x+F)|^2 < FB_ALPHA * (|F|^2 + |B(x+F)|^2) + FB_BETA (flow in pixels)
 FB_ALPHA, FB_BETA = 0.01, 0.5
+
+
+def consistent_matches(dis, a, b):
+    """The forward-backward check (Sundaram et al.), in one place for the warp error and the chroma stabiliser:
+    a mask of the pixels of gray frame `a` whose optical-flow match in `b` is trustworthy, and the maps
+    x + F(x) into `b` (F: flow from `a` to `b` by OpenCV's DIS `dis`)."""
+    fwd = dis.calc(a, b, None)
+    bwd = dis.calc(b, a, None)
+    h, w = a.shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    mapx, mapy = xs + fwd[..., 0], ys + fwd[..., 1]
+    bwd_at = cv2.remap(bwd, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    inside = (mapx >= 0) & (mapx <= w - 1) & (mapy >= 0) & (mapy <= h - 1)
+    lhs = ((fwd + bwd_at) ** 2).sum(-1)
+    rhs = FB_ALPHA * ((fwd ** 2).sum(-1) + (bwd_at ** 2).sum(-1)) + FB_BETA
+    return inside & (lhs < rhs), mapx, mapy
 # drift defaults: chroma more than 20 % above the truth's, or mean hue turned by more than 8 degrees
 MAX_SATURATION_RATIO, MAX_HUE_SHIFT = 1.2, 8.0
 
@@ -320,16 +336,7 @@ class WarpErrorMeter:
 
     def _valid(self, g0, g1):
         "Mask of pixels of frame t that have a trustworthy match in t+1, and the maps x + F(x)."
-        fwd = self.dis.calc(g0, g1, None)
-        bwd = self.dis.calc(g1, g0, None)
-        h, w = g0.shape
-        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-        mapx, mapy = xs + fwd[..., 0], ys + fwd[..., 1]
-        bwd_at = cv2.remap(bwd, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        inside = (mapx >= 0) & (mapx <= w - 1) & (mapy >= 0) & (mapy <= h - 1)
-        lhs = ((fwd + bwd_at) ** 2).sum(-1)
-        rhs = FB_ALPHA * ((fwd ** 2).sum(-1) + (bwd_at ** 2).sum(-1)) + FB_BETA
-        return inside & (lhs < rhs), mapx, mapy
+        return consistent_matches(self.dis, g0, g1)
 
     @property
     def values(self):

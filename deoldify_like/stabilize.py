@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from .colour import rgb_to_yuv, yuv_to_rgb
-from .metrics import FB_ALPHA, FB_BETA
+from .metrics import consistent_matches
 
 STABILIZE_CHOICES = ('none', 'flow')
 DEFAULT_STRENGTH = 0.95  # chosen by measurement: docs/render.md "Films without flicker"
@@ -117,18 +117,10 @@ class ChromaStabilizer:
 
     def _trust(self, g0, g1):
         "Per-pixel trust of frame t (g1) in its match in t−1 (g0), and the maps x + B(x) into frame t−1."
-        bwd = self.dis.calc(g1, g0, None)  # t -> t-1
-        fwd = self.dis.calc(g0, g1, None)  # t-1 -> t
-        h, w = g1.shape
-        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-        mapx, mapy = xs + bwd[..., 0], ys + bwd[..., 1]
-        fwd_at = cv2.remap(fwd, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        inside = (mapx >= 0) & (mapx <= w - 1) & (mapy >= 0) & (mapy <= h - 1)
-        lhs = ((bwd + fwd_at) ** 2).sum(-1)
-        rhs = FB_ALPHA * ((bwd ** 2).sum(-1) + (fwd_at ** 2).sum(-1)) + FB_BETA
+        consistent, mapx, mapy = consistent_matches(self.dis, g1, g0)  # t -> t-1, checked back
         g0_at = cv2.remap(g0, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         err = np.abs(g1.astype(np.float32) - g0_at.astype(np.float32))
-        trust = (inside & (lhs < rhs)).astype(np.float32) * np.clip(2 - err / self.photo_tolerance, 0, 1)
+        trust = consistent.astype(np.float32) * np.clip(2 - err / self.photo_tolerance, 0, 1)
         return trust, mapx, mapy
 
     def step(self, luma, chroma):
