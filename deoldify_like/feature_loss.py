@@ -8,9 +8,8 @@ layer, so no hooks are left behind.
 The loss network's weights are a setting of their own (`vgg_weights`): 'imagenet' (torchvision's weights,
 never a silent fallback), 'random' (drawn from a fixed seed, so every stage of a run measures with the same
 network) or a FILE holding a vgg16_bn state dict (safetensors, or a .pt/.pth of plain tensors). Each is
-identified by a fingerprint, the SHA-256 of the used layers' tensors, which the stages record.
+identified by a fingerprint, the SHA-256 of the used layers' tensors (tensors.state_sha256), which the stages record.
 """
-import hashlib
 from pathlib import Path
 
 import torch
@@ -20,6 +19,7 @@ from torch.nn import functional as F
 
 from .errors import DeoldifyLikeError
 from .pretrained import imagenet_state_dict
+from .tensors import state_sha256
 
 VGG_WEIGHTS_CHOICES = ('imagenet', 'random')  # or the path of a state-dict file
 RANDOM_VGG_SEED = 1234  # one fixed network for 'random', whatever the run's seed
@@ -70,15 +70,6 @@ def loss_network(vgg_weights='random'):
     return vgg.features[:last + 1].eval().requires_grad_(False)
 
 
-def fingerprint(module):
-    "SHA-256 of a module's state (names, dtypes, shapes and bytes, in key order): which network this is."
-    h = hashlib.sha256()
-    for k, v in sorted(module.state_dict().items()):
-        t = v.detach().to('cpu').contiguous()
-        h.update(f"{k}:{t.dtype}:{tuple(t.shape)};".encode())
-        h.update(t.numpy().tobytes() if t.numel() else b'')
-    return h.hexdigest()
-
 
 def check_vgg_weights(spec):
     "Validate a --vgg-weights value before anything is written; returns it as recorded (files resolved)."
@@ -100,7 +91,7 @@ class FeatureLoss(nn.Module):
         self.layer_weights = tuple(float(w) for w in layer_weights)
         self.pixel_weight = float(pixel_weight)
         self.vgg_weights = str(vgg_weights)
-        self.fingerprint = fingerprint(self.features)
+        self.fingerprint = state_sha256(self.features)
         self.last_parts = {}  # the terms of the last call, for logging
 
     def train(self, mode=True):

@@ -1,5 +1,7 @@
 """Between pictures and the generator's tensors: gray copied into 3 channels and ImageNet-normalised in,
 ImageNet-normalised RGB out."""
+import hashlib
+
 import numpy as np
 import torch
 
@@ -36,3 +38,14 @@ def output_to_rgb(out):
     "Generator output (N, 3, H, W), ImageNet-normalised, to uint8 RGB (N, H, W, 3) on the CPU."
     x = denormalize(out.detach().float()).clamp_(0, 1).mul_(255.0).round_()
     return x.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def state_sha256(module):
+    """SHA-256 of a module's state dict (names, shapes, dtypes and bytes, in key order): which network this is.
+    The loss network's recorded fingerprint and the key of an exported engine's cache."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().to('cpu').contiguous()
+        h.update(f'{name}:{tuple(t.shape)}:{t.dtype};'.encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b'')
+    return h.hexdigest()

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from deoldify_like.errors import DeoldifyLikeError
-from deoldify_like.tensors import gray_batch_to_input, output_to_rgb
+from deoldify_like.tensors import gray_batch_to_input, output_to_rgb, state_sha256
 
 PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 ENGINES = ('torch', 'torch-compile', 'onnxruntime', 'openvino')
@@ -69,15 +69,6 @@ def cache_dir():
     root = os.environ.get('DEOLDIFY_LIKE_CACHE')
     return Path(root) if root else Path.home() / '.cache' / 'deoldify_like' / 'engines'
 
-
-def weights_hash(model):
-    "sha256 of a model's state dict (names, shapes, dtypes and values): the model part of a cache key."
-    h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().to('cpu').contiguous()
-        h.update(f'{name}:{tuple(t.shape)}:{t.dtype};'.encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b'')
-    return h.hexdigest()
 
 
 def to_rgb_uint8(out01):
@@ -124,7 +115,7 @@ class ExportedEngine:
 
     def cache_key(self, side):
         if self._hash is None:
-            self._hash = weights_hash(self.model)
+            self._hash = state_sha256(self.model)
         return {'weights_sha256': self._hash, 'side': side, 'torch': torch.__version__, 'engine': self.name,
                 'engine_version': self.version, 'cache_version': CACHE_VERSION}
 

@@ -6,7 +6,8 @@ import torchvision
 
 from deoldify_like.cli_support import dispatch
 from deoldify_like.demo import DEMO_COLOUR
-from deoldify_like.feature_loss import fingerprint, loss_network
+from deoldify_like.feature_loss import loss_network
+from deoldify_like.tensors import state_sha256
 from deoldify_like.generator import GeneratorConfig, build_generator
 from deoldify_like.model_file import read_header, save_generator
 from train_stages.cli import COMMANDS
@@ -31,7 +32,7 @@ def test_a_cycle_starts_from_an_outside_model_file(tmp_path, capsys):
     doc = RunFolder(run).load()
     assert doc['cycles']['1']['generator'] == str(model.resolve())
     assert 'pretrain-gen' not in doc['stages']
-    expected = fingerprint(loss_network(str(vgg)))
+    expected = state_sha256(loss_network(str(vgg)))
     assert doc['loss_network'] == {'weights': str(vgg.resolve()), 'fingerprint': expected}
     assert doc['stages']['gan-c1']['settings']['vgg_fingerprint'] == expected
     ckpt = run / 'checkpoints' / 'gan-c1-i000002.safetensors'

@@ -18,7 +18,8 @@ from safetensors.torch import save_file
 from deoldify_like.cli_support import command_parser, dispatch, run_command
 from deoldify_like.demo import DEMO_COLOUR
 from deoldify_like.errors import DeoldifyLikeError
-from deoldify_like.feature_loss import FeatureLoss, check_vgg_weights, fingerprint, loss_network
+from deoldify_like.feature_loss import FeatureLoss, check_vgg_weights, loss_network
+from deoldify_like.tensors import state_sha256
 from deoldify_like.model_file import read_header
 from train_stages import recipes
 from train_stages.cli import COMMANDS
@@ -61,9 +62,9 @@ def file_vgg_run(tmp_path_factory, data_dir, vgg_file):
 
 
 def test_random_loss_network_is_one_network_and_files_are_checked(tmp_path, vgg_file):
-    assert fingerprint(loss_network('random')) == fingerprint(loss_network('random'))
-    mine = fingerprint(loss_network(str(vgg_file)))
-    assert mine != fingerprint(loss_network('random'))
+    assert state_sha256(loss_network('random')) == state_sha256(loss_network('random'))
+    mine = state_sha256(loss_network(str(vgg_file)))
+    assert mine != state_sha256(loss_network('random'))
     assert FeatureLoss(vgg_weights=str(vgg_file)).fingerprint == mine
     with pytest.raises(DeoldifyLikeError, match='neither imagenet, random nor an existing file'):
         check_vgg_weights(tmp_path / 'missing.pt')
@@ -75,7 +76,7 @@ def test_random_loss_network_is_one_network_and_files_are_checked(tmp_path, vgg_
 
 def test_the_burst_measures_with_the_runs_loss_network(file_vgg_run, vgg_file):
     doc = RunFolder(file_vgg_run).load()
-    expected = fingerprint(loss_network(str(vgg_file)))
+    expected = state_sha256(loss_network(str(vgg_file)))
     assert doc['loss_network'] == {'weights': str(vgg_file.resolve()), 'fingerprint': expected}
     assert doc['stages']['pretrain-gen']['settings']['vgg_fingerprint'] == expected
     assert doc['stages']['gan-c1']['settings']['vgg_fingerprint'] == expected

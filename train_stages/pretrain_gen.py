@@ -29,7 +29,8 @@ from deoldify_like.crappify import Crappifier
 from deoldify_like.data import AUGMENTS, ColourPairs, dataloaders, list_images, split_files
 from deoldify_like.device import pick_device
 from deoldify_like.errors import DeoldifyLikeError, SettingsError
-from deoldify_like.feature_loss import FeatureLoss, check_vgg_weights, fingerprint, loss_network
+from deoldify_like.feature_loss import FeatureLoss, check_vgg_weights, loss_network
+from deoldify_like.tensors import state_sha256
 from deoldify_like.generator import GENERATOR_STYLES, GeneratorConfig, build_generator, encoder_of
 from deoldify_like.model_file import load_generator, read_header, save_generator
 from deoldify_like.pretrained import imagenet_state_dict
@@ -118,21 +119,20 @@ def phases_of(s):
     return out
 
 
-def check_pretrained(arch, vgg_weights, pretrained):
-    "ImageNet weights asked for must be at hand before the stage starts: one line saying how to get them."
+def check_encoder_weights(arch):
+    "ImageNet encoder weights asked for must be at hand before the stage starts: one line saying how to get them."
     try:
-        if pretrained:
-            imagenet_state_dict(arch)
-        return check_vgg_weights(vgg_weights)
+        imagenet_state_dict(arch)
     except DeoldifyLikeError as e:
         raise SettingsError(str(e)) from None
 
 
 def loss_network_identity(vgg_weights):
-    "(recorded setting, fingerprint) of a --vgg-weights value; the weights are read to fingerprint them."
-    spec = check_vgg_weights(vgg_weights)
+    """(recorded setting, fingerprint) of a --vgg-weights value, checked; the weights are read to fingerprint
+    them, so ImageNet weights that cannot be had or a foreign file fail here, before anything is written."""
     try:
-        return spec, fingerprint(loss_network(spec))
+        spec = check_vgg_weights(vgg_weights)
+        return spec, state_sha256(loss_network(spec))
     except DeoldifyLikeError as e:
         raise SettingsError(str(e)) from None
 
@@ -200,7 +200,8 @@ def stage1_settings(data, arch, sizes, epochs, bs, lr, lrs, pretrained, limit, s
             raise SettingsError(str(e)) from None
         if head['kind'] != 'generator':
             raise SettingsError(f"{init}: holds a {head['kind']}, expected a generator")
-    check_pretrained(s['arch'], s['vgg_weights'], pre)
+    if pre:
+        check_encoder_weights(s['arch'])
     s['vgg_weights'], s['vgg_fingerprint'] = loss_network_identity(s['vgg_weights'])
     s.update({'data': str(Path(data).resolve()), 'limit': limit, 'seed': seed, 'valid_pct': valid_pct, 'device': device,
               'init': str(Path(init).resolve()) if init else None, 'recipe': recipe, 'recipe_overrides': overrides,
