@@ -1,7 +1,6 @@
 """A `deoldify-like serve` in a child process on a free loopback port, and small real inputs for it."""
 import contextlib
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -13,15 +12,11 @@ import numpy as np
 from PIL import Image
 
 from conftest import data_dir
+from ports import free_port
 from render_helpers import make_film
 
 HISTORIC = ['abe.jpg', 'marktwain.jpg', 'paperboy.jpg']
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager

@@ -15,7 +15,6 @@ trained on wrong data, skipped its gradient averaging or double-counted batches 
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,17 +24,13 @@ import pytest
 from PIL import Image, ImageOps
 
 from deoldify_like.demo import DEMO_COLOUR
+from ports import free_port
 from train_stages.run_folder import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ['--arch', 'resnet18', '--nf-factor', '0.5', '--sizes', '32', '--epochs', '2', '--no-pretrained',
         '--vgg-weights', 'random', '--valid-pct', '0.2', '--device', 'cpu', '--lrs', '1e-3']
 
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope='module')
@@ -60,7 +55,7 @@ def _env():
 
 def _torchrun(n, args):
     return [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', str(n),
-            '--rdzv-endpoint', f'localhost:{_free_port()}', '-m', 'train_stages', '--', *args]
+            '--rdzv-endpoint', f'localhost:{free_port()}', '-m', 'train_stages', '--', *args]
 
 
 def _valid_losses(run):

@@ -5,7 +5,6 @@ first task does not lose the job."""
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import torch
 from PIL import Image
 
 from deoldify_like.model_file import read_header
+from ports import free_port
 from render.colorizer import Colorizer
 from render.film import render_film
 from render.folders import Report, plan, render_jobs
@@ -30,11 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SEGMENT = 8  # frames per film segment (a local render's default is 240)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope='module')
 def cluster(tmp_path_factory):
@@ -43,7 +38,7 @@ def cluster(tmp_path_factory):
     at a higher priority where allowed: Ray's raylet gives the dashboard agent a fixed 15 s to start
     (ray-project/ray#65983), which a heavily loaded CI machine can miss."""
     from render.farm import connect
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp('ray') / 'ray_start.log'
     env = dict(os.environ, RAY_AUTH_MODE='disabled', DEOLDIFY_LIKE_QUIET='1',
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''))
