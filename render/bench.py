@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 import torch
 
+from deoldify_like.choices import DEVICES
 from deoldify_like.colour import recombine_luminance, rgb_to_gray
 from deoldify_like.device import pick_device
 from deoldify_like.model_file import load_generator
@@ -326,7 +327,7 @@ def bench(model: Annotated[str, "model file", dict(opt=True, required=True)],
           json: str = None,  # also write the figures to this JSON file
           bs: int = DEFAULT_BS,  # frames per model batch on the film path
           precision: Annotated[str, "model arithmetic for --engines auto (and auto's pick)", dict(choices=PRECISION_CHOICES)] = DEFAULT_PRECISION,
-          device: Annotated[str, "auto is CUDA when present", dict(choices=['auto', 'cpu', 'cuda'])] = 'auto',
+          device: Annotated[str, "auto is CUDA when present", dict(choices=DEVICES)] = 'auto',
           fit: Annotated[str, "how frames fit the model's square", dict(choices=FITS)] = DEFAULT_FIT,
           frames: int = None,  # only the first N frames of the film (both paths)
           reference: Annotated[bool, "also time the reference-style path", dict(action=argparse.BooleanOptionalAction)] = True,

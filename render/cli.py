@@ -2,6 +2,7 @@
 import os
 from typing import Annotated
 
+from deoldify_like.choices import DEVICES
 from deoldify_like.device import pick_device, render_batch_size
 from deoldify_like.errors import DeoldifyLikeError, SettingsError
 from deoldify_like.model_file import read_header
@@ -37,7 +38,7 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
            render_factor: int = None,  # the model sees a square of render_factor*16 px; default: the model file's, else 35 for photos and 21 for films
            sweep: str = None,  # render factors, e.g. 10,14,18: write one labelled grid per input (a film's middle frame) instead of rendering
            fit: Annotated[str, "how a non-square picture fits the model's square", dict(choices=FITS)] = DEFAULT_FIT,
-           device: Annotated[str, "auto is CUDA when present, else CPU", dict(choices=['auto', 'cpu', 'cuda'])] = 'auto',
+           device: Annotated[str, "auto is CUDA when present, else CPU", dict(choices=DEVICES)] = 'auto',
            bs: int = None,  # pictures or film frames per model batch (default 2 on CPU, 8 on CUDA; halved automatically on out-of-memory)
            precision: Annotated[str, "model arithmetic: auto is bf16 where the CPU or GPU does it natively (same quality; its speed per engine: `deoldify-like bench`), else fp32", dict(choices=PRECISION_CHOICES)] = DEFAULT_PRECISION,
            stabilize: Annotated[str, "films: 'flow' steadies the colour along the motion (chroma only; see docs/render.md), 'none' renders frame by frame", dict(choices=STABILIZE_CHOICES)] = 'none',

@@ -24,6 +24,7 @@ from typing import Annotated
 import cv2
 from PIL import Image
 
+from deoldify_like.choices import DEVICES
 from deoldify_like.errors import BadInputError, DeoldifyLikeError
 from deoldify_like.images import load_image
 from deoldify_like.progress import say
@@ -244,7 +245,7 @@ def serve(model: str = None,  # model file; default: the quickstart's promoted m
           port: int = 8000,  # port to listen on
           max_upload: str = '2GB',  # largest upload accepted, e.g. 500MB or 2GB (checked while it arrives)
           work: str = DEFAULT_WORK,  # folder for uploads and results; jobs in it are listed again after a restart
-          device: Annotated[str, "auto is CUDA when present, else CPU", dict(choices=['auto', 'cpu', 'cuda'])] = 'auto',
+          device: Annotated[str, "auto is CUDA when present, else CPU", dict(choices=DEVICES)] = 'auto',
           bs: int = DEFAULT_BS,  # film frames per model batch (a film job may choose its own)
           precision: Annotated[str, "model arithmetic (a film job may choose its own)", dict(choices=PRECISION_CHOICES)] = DEFAULT_PRECISION):
     "A local web page (and JSON API) to colorize photos, GIFs and films with one model file."
