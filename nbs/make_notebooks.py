@@ -115,18 +115,23 @@ first sign of going too far). Same as `deoldify-like gan --run RUN --iters N --s
 
 The generator's learning rate is the stage's own default, 2e-5 (the critic's is 5 times that), as the
 reference used for its stable model; its artistic model used 1e-5 and its video model 5e-6. Set `LR` to
-change it.'''),
+change it.
+
+Each checkpoint holds an exponential moving average of the generator's weights (`EMA`, 0.95 per generator
+step), which moves smoothly where the trained generator swings from one cast to the next; `EMA = 0` saves
+the trained generator instead, as the reference did (docs/stages.md, "The averaged generator").'''),
     new_code_cell(SETUP),
     params('''RUN = 'runs/notebook'
 ITERS, SAVE_EVERY, BS, SIZE = 6, 2, 4, 64
 LR = None     # None: the stage's own default, 2e-5 (the reference's GAN: 2e-5 stable, 1e-5 artistic, 5e-6 video)
 FROM = None   # default: the generator this cycle's critic was trained against
+EMA = None    # None: the stage's default, an average with decay 0.95; 0: the trained generator (the reference)
 DATA = os.environ.get('DEOLDIFY_LIKE_DATA', '../../shared/data')
 PICTURE = f'{DATA}/photos/bsds500_val/101085.jpg'   # shown through every checkpoint'''),
     new_code_cell('''from train_stages.gan import gan
 from train_stages.run_folder import RunFolder
 lr = {} if LR is None else {'lr': LR}  # None: the stage's default
-gan(run=RUN, iters=ITERS, save_every=SAVE_EVERY, bs=BS, size=SIZE, from_=FROM, **lr)
+gan(run=RUN, iters=ITERS, save_every=SAVE_EVERY, bs=BS, size=SIZE, from_=FROM, ema=EMA, **lr)
 rf = RunFolder(RUN)
 cycle = rf.load()['cycle']'''),
     new_markdown_cell('## Losses per checkpoint'),
@@ -185,15 +190,21 @@ NB04 = nb([
 The GAN burst improves colour for a while and then breaks: orange skin, red lips and blotches come first.
 Move through the checkpoints below, look at the same pictures each time, read the metrics beside them
 (a **drift** warning means saturation or hue is moving away from the truth), and promote the last one
-before things go wrong. The same pictures and table as `deoldify-like checkpoints --run RUN`.'''),
+before things go wrong. The same pictures and table as `deoldify-like checkpoints --run RUN`.
+
+The pick is only as good as the pictures it is scored on: by default the run's validation sample (pictures
+it did not train on); set `IMAGES` to a folder of your own kind of pictures (with colour originals, for the
+scores). **moved ΔE00** says how far the colours moved since the previous checkpoint: large values are where
+the burst jumps (a burst run with `gan --ema` moves smoothly). The last row scores the gray input itself.'''),
     new_code_cell(SETUP),
     params('''RUN = 'runs/notebook'   # the run folder of notebooks 1-3
-IMAGES = None           # a folder of pictures, or None for the run's fixed validation sample
+IMAGES = None           # a folder of your own pictures to score on, or None for the run's validation sample
 RENDER_FACTOR = 8       # the model sees RENDER_FACTOR x 16 pixels
 LIMIT = 6               # pictures to compare
 PROMOTE_TO = None       # a path: promote the checkpoint shown without clicking (as in a script)'''),
     new_code_cell('''from train_stages.picker import CheckpointPicker
 picker = CheckpointPicker(RUN, images=IMAGES, render_factor=RENDER_FACTOR, limit=LIMIT)
+print(picker.scored_on)
 picker'''),
     new_markdown_cell('All checkpoints at once:'),
     new_code_cell('''from train_stages.compare import format_table

@@ -19,7 +19,9 @@ generator (as the reference did).
 
 Iterations are training batches (critic and generator steps alike). Every --save-every iterations a
 self-describing generator file gan-cN-iXXXXXX.safetensors is written with the losses at that point, and
-the weights of both networks plus the optimizer state are kept for resuming.
+the weights of both networks plus the optimizer state are kept for resuming. With `--ema DECAY` that file
+holds the averaged generator (train_stages/ema.py) and `--save-raw` writes the trained one beside it as
+gan-cN-iXXXXXX-raw.safetensors; the average is kept for resuming too.
 """
 import math
 import time
@@ -48,13 +50,15 @@ from render.render_factor import render_factor_for_size
 from . import recipes
 from . import stage as stg
 from .distributed import single_process
+from .ema import GeneratorAverage, check_decay
 from .plots import gan_loss_curve, samples_png
 from .pretrain_critic import display_name
 from .pretrain_gen import loss_network_identity
 from .run_folder import GEN_STAGE, RunFolder, append_csv, critic_stage, gan_stage, truncate_csv
 
 CPU_DEFAULTS = {'save_every': 25, 'lr': 2e-5, 'bs': 4, 'size': None, 'adv_weight': 1.0, 'feat_weight': 1.5,
-                'critic_thresh': 0.65, 'critic_lr_mult': 5.0}
+                'critic_thresh': 0.65, 'critic_lr_mult': 5.0, 'ema': 0.95}  # ema: measured, docs/stages.md
+RAW_SUFFIX = '-raw'  # the trained (not averaged) generator's checkpoint beside the averaged one
 
 
 class Tracked:
@@ -115,6 +119,21 @@ def gan_lrs(lr, critic_lr_mult):
     return [lr, lr * critic_lr_mult]
 
 
+class AverageGenerator(Callback):
+    "Updates the averaged generator after every generator step (before BurstCheckpoints saves it)."
+    order = 65
+
+    def __init__(self, average):
+        self.average = average
+
+    def before_batch(self):
+        self.generator_step = self.training and self.learn.gan_trainer.gen_mode
+
+    def after_batch(self):
+        if self.generator_step:
+            self.average.update(self.learn.model.generator)
+
+
 class BurstCheckpoints(Callback):
     """Counts iterations, logs each one's loss, writes a checkpoint every `save_every` and stops at `iters`.
     Order 70: after GANTrainer and the switcher have recorded the step and chosen the next mode."""
@@ -155,6 +174,8 @@ def gan(
     feat_weight: float = None,  # weight of the feature-loss term (default 1.5; the reference's artistic model 2.0)
     critic_thresh: float = None,  # the critic trains until its loss is below this, then the generator takes a step (default 0.65)
     critic_lr_mult: float = None,  # the critic's learning rate is this multiple of the generator's (default 5)
+    ema: float = None,  # checkpoints hold an average of the generator's weights, this decay per generator step (default 0.95; 0: off, as the reference)
+    save_raw: bool = False,  # with --ema: also save the trained generator at each checkpoint (NAME-raw)
     vgg_weights: str = None,  # the loss network: imagenet, random or a FILE (default: what the run recorded in stage 1)
     seed: int = 42,  # seed of the shuffling and the degradations
     force: bool = False,  # start this cycle's burst over even if it is done or was interrupted
@@ -183,14 +204,17 @@ def gan(
     loss_spec, loss_print = burst_loss_network(rf, vgg_weights)
     rec = (doc.get('recipe') or {}).get('values') or {}
     given = {'save_every': save_every, 'lr': lr, 'bs': bs, 'size': size, 'adv_weight': adv_weight,
-             'feat_weight': feat_weight, 'critic_thresh': critic_thresh, 'critic_lr_mult': critic_lr_mult}
+             'feat_weight': feat_weight, 'critic_thresh': critic_thresh, 'critic_lr_mult': critic_lr_mult, 'ema': ema}
     values, overrides = recipes.apply(given, CPU_DEFAULTS, rec.get('gan'))
+    check_decay(values['ema'])
+    if save_raw and not values['ema']:
+        raise SettingsError("--save-raw needs --ema: without an average the checkpoints are the trained generator")
     values['size'] = values['size'] or crit_st['settings']['size']
     if values['size'] < critic_min_size(CriticConfig()):
         raise SettingsError(f"--size: the critic needs pictures of at least {critic_min_size(CriticConfig())} px, got {values['size']}")
     name = gan_stage(cycle)
     settings = {'cycle': cycle, 'generator': display_name(rf, gen_path), 'critic': crit_st['checkpoint'], 'iters': iters,
-                **values, 'critic_lr': values['lr'] * values['critic_lr_mult'], 'betas': [0.0, 0.9], 'wd': 1e-3,
+                **values, 'critic_lr': values['lr'] * values['critic_lr_mult'], 'save_raw': save_raw, 'betas': [0.0, 0.9], 'wd': 1e-3,
                 'vgg_weights': loss_spec, 'vgg_fingerprint': loss_print, 'seed': seed, 'device': device,
                 'recipe': (doc.get('recipe') or {}).get('name'), 'recipe_overrides': overrides}
     st = doc['stages'].get(name)
@@ -243,6 +267,10 @@ def _burst(rf, name, s, state, gen_path, cbs):
         start, gen_first = int(state['iteration']), bool(state['gen_mode'])
         generator.load_state_dict(state['generator'])
         critic.load_state_dict(state['critic'])
+    average = GeneratorAverage(generator, s['ema']) if s['ema'] else None
+    if average is not None and state is not None:
+        average.load_state_dict(state['ema'])
+    if state is not None:
         truncate_csv(iter_csv, lambda r: int(r['iteration']) <= start)
         truncate_csv(ckpt_csv, lambda r: int(r['iteration']) <= start)
         print(f"{name}: resumed from {rf.resume_path(name)} at iteration {start} of {s['iters']} "
@@ -266,29 +294,40 @@ def _burst(rf, name, s, state, gen_path, cbs):
             on_iteration.last_crit = loss
     on_iteration.last_gen, on_iteration.last_crit = (None, None, None), None
 
+    def save(ckpt_name, model, i, losses, make_current=True, **weights):
+        ckpt = rf.checkpoint_path(ckpt_name)
+        save_generator(ckpt, model, cfg, render_factor=render_factor_for_size(s['size']), stage=name, cycle=s['cycle'], iteration=i,
+                       run=str(rf.path.resolve()), started_from=s['generator'], **weights, **losses)
+        rf.add_checkpoint(ckpt.name, 'generator', name, make_current, cycle=s['cycle'], iteration=i, **weights, **losses)
+        return ckpt
+
     def on_checkpoint(i):
-        ckpt = rf.checkpoint_path(f"gan-c{s['cycle']}-i{i:06d}")
         g, adv, feat = on_iteration.last_gen
         gt = learn.gan_trainer
         losses = {'gen_loss': g, 'adversarial': adv, 'feature': feat, 'critic_loss': on_iteration.last_crit,
                   'gen_loss_smooth': _value(gt.gen_loss), 'critic_loss_smooth': _value(gt.crit_loss)}
-        save_generator(ckpt, learn.model.generator, cfg, render_factor=render_factor_for_size(s['size']), stage=name, cycle=s['cycle'], iteration=i,
-                       run=str(rf.path.resolve()), started_from=s['generator'], **losses)
-        rf.add_checkpoint(ckpt.name, 'generator', name, cycle=s['cycle'], iteration=i, **losses)
+        base = f"gan-c{s['cycle']}-i{i:06d}"
+        if average is None:
+            ckpt = save(base, learn.model.generator, i, losses, weights='raw')
+        else:
+            if s['save_raw']:
+                save(base + RAW_SUFFIX, learn.model.generator, i, losses, make_current=False, weights='raw')
+            ckpt = save(base, average.settled(), i, losses, weights='ema', ema=s['ema'], ema_steps=average.steps)
         append_csv(ckpt_csv, {'iteration': i, 'checkpoint': ckpt.name, **{k: stg.fmt(v, 5) for k, v in losses.items()},
                               'generator_steps': counts['generator'], 'critic_steps': counts['critic'],
                               'seconds': round(time.time() - t0, 1)})
         rf.save_resume(name, {'generator': learn.model.generator.state_dict(), 'critic': learn.model.critic.state_dict(),
                               'opt': learn.opt.state_dict(), 'iteration': i, 'gen_mode': bool(gt.gen_mode),
-                              'seconds': time.time() - t0})
+                              'seconds': time.time() - t0, **({'ema': average.state_dict()} if average else {})})
         rf.set_stage(name, progress={'iteration': i, 'of': s['iters'], 'checkpoint': ckpt.name, **losses})
         gan_loss_curve(iter_csv, ckpt_csv, png, f"{name}: GAN burst from {s['generator']}")
         print(f"{name}: iteration {i}/{s['iters']}: generator {stg.fmt(g)} (adversarial {stg.fmt(adv)}, feature {stg.fmt(feat)}), "
               f"critic {stg.fmt(on_iteration.last_crit)} -> {ckpt.name}", flush=True)
 
     burst = BurstCheckpoints(start, s['iters'], s['save_every'], on_iteration, on_checkpoint)
+    averaging = [AverageGenerator(average)] if average else []
     learn = build_gan_learner(dls, generator, critic, floss, s['adv_weight'], s['feat_weight'], s['critic_thresh'],
-                              s['wd'], gen_first, gan_optimizer(tuple(s['betas'])), [burst, *cbs], str(rf.path))
+                              s['wd'], gen_first, gan_optimizer(tuple(s['betas'])), [*averaging, burst, *cbs], str(rf.path))
     stg.quiet_progress(learn)
     if state is not None:
         learn.create_opt()
@@ -297,7 +336,7 @@ def _burst(rf, name, s, state, gen_path, cbs):
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='You are shadowing an attribute')  # fastai's GANTrainer, harmless
         learn.fit(n_epochs, lr=gan_lrs(s['lr'], s['critic_lr_mult']))
-    _sample_picture(learn, rf.samples_png(name))
+    _sample_picture(learn.dls, average.settled() if average else learn.model.generator, rf.samples_png(name))
     stg.finish(rf, name, checkpoint=rf.current('generator').name, drop_resume=False)  # kept: a larger --iters goes on
     rf.record_size(name)
     print(f"{name}: done; {s['iters']} iterations ({counts['generator']} generator and {counts['critic']} critic steps "
@@ -310,7 +349,6 @@ def _value(smooth):
 
 
 @torch.no_grad()
-def _sample_picture(learn, png):
-    x, y = learn.dls.valid.one_batch()
-    g = learn.model.generator.eval()
-    samples_png([x.cpu(), g(x).cpu(), y.cpu()], png)
+def _sample_picture(dls, generator, png):
+    x, y = dls.valid.one_batch()
+    samples_png([x.cpu(), generator.eval()(x).cpu(), y.cpu()], png)

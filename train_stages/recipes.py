@@ -17,7 +17,7 @@ _STAGE1 = {
 _CRITIC = {'size': 128, 'fake_size': 192, 'fraction': 0.085, 'bs': 64, 'epochs': 6, 'lr': 1e-3, 'nf': 256}
 _CRITIC_FINETUNE = {'size': 192, 'bs': 16, 'epochs': 4, 'lr': 1e-4}
 _GAN = {'size': 192, 'adv_weight': 1.0, 'feat_weight': 1.5, 'critic_thresh': 0.65, 'critic_lr_mult': 5.0,
-        'save_every': 100, 'data_fraction': 0.03}
+        'save_every': 100, 'data_fraction': 0.03, 'ema': 0.0}  # the reference kept no averaged generator
 
 RECIPES = {
     'deoldify-stable': {
