@@ -39,12 +39,15 @@ def test_checkpoints_grid_and_table(tiny_run, mixed_pictures, tmp_path, capsys):
     assert 'c1 it6' in printed and 'psnr' in printed
     grid = Image.open(out)
     rows = (out.with_suffix('.csv')).read_text().splitlines()
-    assert len(rows) == 1 + 4  # header + stage 1 + three GAN checkpoints
+    assert len(rows) == 1 + 4 + 1  # header + stage 1 + three GAN checkpoints + the gray input
     header = rows[0].split(',')
-    for col in ('psnr', 'ssim', 'ciede2000', 'delta_cf', 'critic_score', 'drift'):
+    for col in ('psnr', 'ssim', 'ciede2000', 'delta_cf', 'critic_score', 'moved', 'drift'):
         assert col in header
-    values = dict(zip(header, rows[-1].split(',')))
-    assert 0 < float(values['critic_score']) < 1 and float(values['psnr']) > 5
+    values = dict(zip(header, rows[-2].split(',')))
+    assert 0 < float(values['critic_score']) < 1 and float(values['psnr']) > 5 and float(values['moved']) >= 0
+    gray = dict(zip(header, rows[-1].split(',')))
+    assert gray['label'] == 'gray input' and gray['checkpoint'] == '' and float(gray['cf_output']) == 0
+    assert float(gray['psnr']) > 5 and gray['critic_score'] == ''
     # columns: gray input + 4 generators + truth; rows: 3 pictures
     assert grid.width > 5 * grid.height / 3 * 0.9 and grid.height > 3 * 100
 
@@ -52,7 +55,7 @@ def test_checkpoints_grid_and_table(tiny_run, mixed_pictures, tmp_path, capsys):
 def test_checkpoints_default_sample_is_the_runs_validation_split(tiny_run, tmp_path):
     out = tmp_path / 'g.png'
     assert cli('checkpoints', '--run', tiny_run, '--render-factor', 2, '--out', out) == 0
-    assert out.is_file() and len(out.with_suffix('.csv').read_text().splitlines()) == 5
+    assert out.is_file() and len(out.with_suffix('.csv').read_text().splitlines()) == 6  # + the gray input's row
 
 
 def test_drift_is_flagged_for_oversaturated_outputs(colour_image):

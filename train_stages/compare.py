@@ -4,7 +4,10 @@ A GAN burst improves colour for a while and then breaks (orange skin, red lips, 
 people pick the checkpoint just before that by eye. This puts what they need side by side: one grid
 (a row per picture, a column per checkpoint, gray input and colour truth beside) and one table row per
 checkpoint: mean colourfulness, ΔCF, PSNR, SSIM, CIEDE2000 (where colour truth exists), the critic's mean
-score of the outputs, and the colour drift against the truth with a warning when it grows.
+score of the outputs, the colour drift against the truth with a warning when it grows, and how far the
+colours moved from the previous checkpoint of the same series (mean ΔE00 between the two checkpoints'
+outputs): small where the burst is steady, large where it jumps. A last row scores the gray input itself
+against the truth: a checkpoint that does not beat it is no better than leaving the photo gray.
 """
 import csv
 import math
@@ -21,7 +24,7 @@ from deoldify_like.data import list_images, scale_shorter_side, square_crop
 from deoldify_like.device import pick_device
 from deoldify_like.errors import BadInputError, DeoldifyLikeError, SettingsError
 from deoldify_like.images import atomic_path, load_image
-from deoldify_like.metrics import PhotoMeter
+from deoldify_like.metrics import PhotoMeter, ciede2000
 from deoldify_like.model_file import load_generator, load_model_file
 from deoldify_like.progress import progress, say
 from deoldify_like.tensors import rgb_batch_to_tensor
@@ -30,7 +33,8 @@ from render.colorizer import Colorizer
 from .run_folder import RunFolder
 
 TABLE_COLUMNS = ('checkpoint', 'label', 'stage', 'cycle', 'iteration', 'cf_output', 'cf_truth', 'delta_cf', 'psnr',
-                 'ssim', 'ciede2000', 'critic_score', 'saturation_ratio', 'hue_shift', 'drift')
+                 'ssim', 'ciede2000', 'critic_score', 'saturation_ratio', 'hue_shift', 'moved', 'drift')
+GRAY_INPUT = 'gray input'  # the label (and stage) of the baseline row
 
 
 @dataclass
@@ -48,18 +52,29 @@ class CheckpointResult:
     scores: dict = field(default_factory=dict)
 
 
+def is_burst_checkpoint(entry):
+    return entry.get('stage') == 'gan' or 'iteration' in entry
+
+
 def checkpoint_label(entry):
-    if entry.get('stage') == 'gan' or 'iteration' in entry:
-        return f"c{entry.get('cycle', 1)} it{entry.get('iteration', '?')}"
+    if is_burst_checkpoint(entry):
+        averaged = entry.get('weights') == 'ema'
+        beside = not averaged and entry.get('name', '').endswith('-raw.safetensors')  # saved beside an average
+        return f"c{entry.get('cycle', 1)} it{entry.get('iteration', '?')}{' ema' if averaged else ' raw' if beside else ''}"
     return f"stage 1 ({entry.get('size', '?')}px)" if entry.get('size') else 'stage 1'
 
 
+def weights_kind(entry):
+    "'ema' for an averaged generator, 'raw' for a trained one (every checkpoint of a burst without --ema)."
+    return entry.get('weights', 'raw')
+
+
 def generators_to_compare(rf):
-    """The last stage-1 generator, then every GAN checkpoint in order of cycle and iteration."""
+    """The last stage-1 generator, then every GAN checkpoint by cycle, averaged before raw, by iteration."""
     gens = rf.list_checkpoints('generator')
-    stage1 = [c for c in gens if c.get('stage') != 'gan' and 'iteration' not in c]
-    gan = sorted((c for c in gens if c.get('stage') == 'gan' or 'iteration' in c),
-                 key=lambda c: (int(c.get('cycle', 1)), int(c.get('iteration', 0))))
+    stage1 = [c for c in gens if not is_burst_checkpoint(c)]
+    gan = sorted((c for c in gens if is_burst_checkpoint(c)),
+                 key=lambda c: (int(c.get('cycle', 1)), weights_kind(c), int(c.get('iteration', 0))))
     chosen = stage1[-1:] + gan
     if not chosen:
         raise DeoldifyLikeError(f"{rf.path}: no generator checkpoints yet; run `deoldify-like pretrain-gen` first")
@@ -138,17 +153,56 @@ def run_checkpoints(rf, pictures, render_factor, bs=4, device='cpu'):
         for i in range(0, len(pictures), bs):
             outputs += col.colorize([p.luma for p in pictures[i:i + bs]])
         results.append(CheckpointResult(entry, checkpoint_label(entry), outputs, score_outputs(pictures, outputs, judge)))
+    add_moves(results)
     return results
 
 
-def table_rows(results):
+def mean_ciede2000(outputs_a, outputs_b):
+    return float(np.mean([ciede2000(a, b) for a, b in zip(outputs_a, outputs_b)]))
+
+
+def add_moves(results):
+    """Each burst checkpoint's `moved`: the mean ΔE00 between its outputs and those of the checkpoint before
+    it of the same kind (averaged or raw; across cycles too), or of the stage-1 generator for the first."""
+    origin, last = None, {}
+    for r in results:
+        if not is_burst_checkpoint(r.entry):
+            origin = r
+            continue
+        before = last.get(weights_kind(r.entry), origin)
+        if before is not None:
+            r.scores['moved'] = mean_ciede2000(r.outputs, before.outputs)
+        last[weights_kind(r.entry)] = r
+
+
+def gray_input_row(pictures):
+    "The baseline: the gray input itself scored against the colour truth (None without colour truth)."
+    pairs = [(gray_to_rgb(p.luma), p.truth) for p in pictures if p.truth is not None]
+    if not pairs:
+        return None
+    meter = PhotoMeter()
+    for gray, truth in pairs:
+        meter.add(gray, truth)
+    scores = meter.summary()
+    return {'checkpoint': '', 'label': GRAY_INPUT, 'stage': GRAY_INPUT, 'cycle': '', 'iteration': '',
+            **{k: scores.get(k, '') for k in ('cf_output', 'cf_truth', 'delta_cf', 'psnr', 'ssim', 'ciede2000')}}
+
+
+def table_rows(results, pictures=None):
+    "One row per checkpoint, then (given the pictures, where they have colour truth) the gray input's row."
     rows = []
     for r in results:
         row = {'checkpoint': r.entry['name'], 'label': r.label, 'stage': r.entry.get('stage', ''),
                'cycle': r.entry.get('cycle', ''), 'iteration': r.entry.get('iteration', '')}
         row.update({k: r.scores.get(k, '') for k in TABLE_COLUMNS if k not in row})
         rows.append(row)
-    return rows
+    baseline = gray_input_row(pictures) if pictures else None
+    return rows + [baseline] if baseline else rows
+
+
+def checkpoint_rows(rows):
+    "The rows of checkpoints (without the gray input's)."
+    return [r for r in rows if r.get('stage') != GRAY_INPUT]
 
 
 def _fmt(v):
@@ -229,7 +283,7 @@ def checkpoints(
     pictures = pictures_from(rf, images, limit)
     say(f"checkpoints: {len(pictures)} pictures through {len(generators_to_compare(rf))} generators at render factor {render_factor}")
     results = run_checkpoints(rf, pictures, render_factor, bs, device)
-    rows_ = table_rows(results)
+    rows_ = table_rows(results, pictures)
     out = Path(out) if out else rf.reports / 'checkpoints.png'
     with atomic_path(out) as tmp:
         grid_image(pictures, results, max_rows=rows).save(tmp, format='PNG')

@@ -21,7 +21,7 @@ from .run_folder import RunFolder, read_csv
 # table column -> header shown (the same measures as `deoldify-like checkpoints`, docs/metrics.md)
 SHOWN_COLUMNS = {'label': 'checkpoint', 'cf_output': 'CF out', 'delta_cf': 'ΔCF', 'psnr': 'PSNR', 'ssim': 'SSIM',
                  'ciede2000': 'ΔE00', 'critic_score': 'critic', 'saturation_ratio': 'sat ×',
-                 'hue_shift': 'hue °', 'drift': 'drift'}
+                 'hue_shift': 'hue °', 'moved': 'moved ΔE00', 'drift': 'drift'}
 MARKED = 'background:#ffe9a8;font-weight:bold'
 
 
@@ -77,13 +77,23 @@ def metrics_html(rows, selected):
             f'<thead><tr style="border-bottom:1px solid #999">{head}</tr></thead><tbody>{body}</tbody></table>')
 
 
+def scored_on_text(pictures, images=None):
+    "Which pictures the checkpoints were scored on, in one line."
+    where = f'the pictures in {images}' if images else "the run's validation sample (pictures it did not train on)"
+    names = ', '.join(p.name for p in pictures[:8]) + (f', … ({len(pictures)} in all)' if len(pictures) > 8 else '')
+    truth = sum(p.truth is not None for p in pictures)
+    return (f"Scored on {len(pictures)} pictures from {where}: {names}; {truth} with colour truth. "
+            f"Moved ΔE00: how far the colours moved from the previous checkpoint. Last row: the gray input itself.")
+
+
 class CheckpointPicker:
     def __init__(self, run, images=None, render_factor=8, limit=6, out=None, device='cpu'):
         self.rf = RunFolder(run)
         self.rf.load()
         self.pictures = pictures_from(self.rf, images, limit)
         self.results = run_checkpoints(self.rf, self.pictures, render_factor, device=device)
-        self.rows = table_rows(self.results)
+        self.rows = table_rows(self.results, self.pictures)  # the gray input's row comes last
+        self.scored_on = scored_on_text(self.pictures, images)
         self.selector = widgets.Dropdown(options=[(r.label, i) for i, r in enumerate(self.results)],
                                          value=len(self.results) - 1, description='checkpoint')
         # pictures and plot scale down to the notebook's width, never up; the table gets a full-width row
@@ -98,7 +108,7 @@ class CheckpointPicker:
         self.selector.observe(lambda change: self.show(change['new']), names='value')
         self.promote_button.on_click(self.promote_shown)
         self.widget = widgets.VBox([
-            self.selector, self.metrics_view,
+            self.selector, widgets.HTML(f'<i>{html.escape(self.scored_on)}</i>'), self.metrics_view,
             widgets.HBox([self.pictures_view, self.loss_view],
                          layout=widgets.Layout(flex_flow='row wrap', align_items='flex-start', grid_gap='8px')),
             widgets.HBox([self.out_path, self.promote_button]), self.status], layout=widgets.Layout(width='100%'))

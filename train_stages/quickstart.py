@@ -19,7 +19,7 @@ from deoldify_like.errors import DeoldifyLikeError, PretrainedWeightsUnavailable
 from deoldify_like.pretrained import imagenet_state_dict
 from render.cli import render
 
-from .compare import checkpoints
+from .compare import checkpoint_rows, checkpoints
 from .gan import gan
 from .prepare import prepare
 from .pretrain_critic import pretrain_critic
@@ -91,7 +91,7 @@ def held_out_pictures(rf, bw_dir, dest):
 def favoured_checkpoint(table_csv):
     """The checkpoint the metrics favour: among those without a drift warning, the one whose colourfulness
     is closest to the truth's (lowest ΔCF), ties broken by PSNR; the stage-1 generator if all drift."""
-    rows = read_csv(table_csv)
+    rows = checkpoint_rows(read_csv(table_csv))
     calm = [r for r in rows if not r.get('drift')]
     if not calm:
         return {**rows[0], 'why': 'every checkpoint shows colour drift, so the stage-1 generator'}

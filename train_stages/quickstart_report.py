@@ -62,12 +62,14 @@ def write_report(report_dir, rf, chosen, model, colorized, sweep_src, bw_dir, fi
 
     grid = rf.reports / 'checkpoints.png'
     table = read_csv(grid.with_suffix('.csv'))
-    cols = ['label', 'checkpoint', 'cf_output', 'cf_truth', 'delta_cf', 'psnr', 'ssim', 'ciede2000', 'critic_score', 'drift']
+    cols = ['label', 'checkpoint', 'cf_output', 'cf_truth', 'delta_cf', 'psnr', 'ssim', 'ciede2000', 'critic_score', 'moved', 'drift']
     sections.append(_section('checkpoints', 'Checkpoints side by side',
                              f'<img id="grid" src="{_copy(grid, report_dir, "checkpoints.png")}" alt="checkpoint grid">'
                              + '<p>Gray input, the stage-1 generator, every GAN checkpoint, the colour truth ("!" marks '
-                               'a drift warning). Metrics over the demo colour photos, which are also the training photos, '
-                               'so they flatter the model.</p>' + _table(table, cols)))
+                               'a drift warning). The metrics are scored on the held-out colour photos '
+                               f'{_e(", ".join(chosen.get("scored_on", [])))}, which the run never trained on; "moved" is the mean '
+                               'ΔE00 between a checkpoint\'s colours and the previous one\'s (large where the burst jumps), and '
+                               'the last row scores the gray input itself: a checkpoint should beat it.</p>' + _table(table, cols)))
 
     run_arg = rf.path
     sections.append(_section('promoted', 'Promoted checkpoint',
