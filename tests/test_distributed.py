@@ -14,6 +14,7 @@ trained on wrong data, skipped its gradient averaging or double-counted batches 
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -109,6 +110,39 @@ def test_pretrain_gen_on_two_processes(pictures, tmp_path):
         assert a == pytest.approx(b, rel=0.01)
     moved2, moved1 = v2[0] - v2[-1], v1[0] - v1[-1]
     assert moved1 > 0 and moved2 == pytest.approx(moved1, rel=0.15)
+
+
+def test_critic_fakes_are_made_by_every_rank(pictures, tmp_path):
+    "pretrain-critic under torchrun: each rank makes its share of the fakes, then rank 0 trains the critic alone."
+    import numpy as np
+    one, two = tmp_path / 'one', tmp_path / 'two'
+    gen = subprocess.run([sys.executable, '-m', 'train_stages', 'pretrain-gen', '--data', str(pictures), *TINY,
+                          '--epochs', '1', '--run', str(one), '--bs', '4'], env=_env(), cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert gen.returncode == 0, gen.stdout[-3000:] + gen.stderr[-3000:]
+    shutil.copytree(one, two)
+    critic = ['pretrain-critic', '--size', '64', '--nf', '16', '--epochs', '1', '--bs', '2', '--device', 'cpu']
+    res = subprocess.run(_torchrun(2, [*critic, '--run', str(two)]), env=_env(), cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    alone = subprocess.run([sys.executable, '-m', 'train_stages', *critic, '--run', str(one)], env=_env(), cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)
+    assert alone.returncode == 0, alone.stdout[-3000:] + alone.stderr[-3000:]
+    fakes2 = sorted((two / 'generated' / 'c1').glob('*.png'))
+    fakes1 = sorted((one / 'generated' / 'c1').glob('*.png'))
+    assert [p.name for p in fakes2] == [p.name for p in fakes1] and len(fakes1) == 8  # 8 training pictures
+    shares = [int(res.stdout.split(f'rank {r} of 2: ')[1].split(' of ')[0]) for r in (0, 1)]
+    assert shares == [4, 4]
+    assert res.stdout.count('pretrain-critic: the critic is not trained distributed') == 1
+    assert res.stdout.count('pretrain-critic-c1: done') == 1
+    for a, b in zip(fakes2, fakes1):  # the same generator on the same pictures (batches differ: allow rounding)
+        diff = np.abs(np.asarray(Image.open(a), dtype=int) - np.asarray(Image.open(b), dtype=int))
+        assert diff.max() <= 2 and diff.mean() < 0.05, a.name
+    doc = json.loads((two / 'run.json').read_text())
+    assert doc['stages']['pretrain-critic-c1']['status'] == 'done'
+    assert doc['stages']['pretrain-critic-c1']['generated']['count'] == 8
+    assert [h['event'] for h in doc['history'] if h['stage'] == 'pretrain-critic-c1'] == ['start', 'done']
+    assert (two / 'checkpoints' / 'critic-c1.safetensors').is_file()
 
 
 def test_gan_stages_run_on_one_process(tmp_path):

@@ -4,8 +4,11 @@ DataLoader with `DistributedDL`). Nothing here schedules or launches processes: 
 WORLD_SIZE and LOCAL_RANK, and this module joins its process group (NCCL on CUDA, gloo on CPU).
 
 Rank 0 alone writes the run folder; the others wait at a barrier and read what it recorded (the split).
+The critic and GAN stages train on rank 0 alone (`single_process`, `one_job_shared`); the critic's fakes
+are made by every rank, each its own share of the pictures.
 """
 import os
+from contextlib import contextmanager
 
 import torch
 import torch.distributed as dist
@@ -110,6 +113,10 @@ def make_distributed(learn, dev):
     return learn
 
 
+ONE_PROCESS_WHY = {'gan': "fastai's GAN training does not run distributed; ",
+                   'pretrain-critic': "the critic is not trained distributed (a small share of the compute); "}
+
+
 def single_process(stage):
     """For the stages that do not train distributed (fastai's GAN trainer switches between two models, which
     DistributedDataParallel cannot wrap): under a launcher rank 0 goes on alone, as a plain one-process run,
@@ -118,9 +125,53 @@ def single_process(stage):
         return True
     if not is_main():
         return False
-    print(f"{stage}: fastai's GAN training does not run distributed; training on one process (rank 0) "
-          f"while the other {world_size() - 1} exit", flush=True)
+    _go_on_alone(stage)
+    return True
+
+
+def _go_on_alone(stage, after=''):
+    print(f"{stage}: {ONE_PROCESS_WHY.get(stage, '')}training on one process (rank 0) "
+          f"while the other {world_size() - 1} exit{after}", flush=True)
+    teardown()
     for k in ('WORLD_SIZE', 'RANK', 'LOCAL_RANK', 'LOCAL_WORLD_SIZE'):
         os.environ.pop(k, None)  # fastai and accelerate then see a plain one-process run
-    return True
+
+
+@contextmanager
+def one_job_shared(stage, device_name, work):
+    """For a stage that trains on rank 0 alone but has one job every rank can share (the critic's fakes).
+
+    Without a launcher this yields `share(job)`, which does `work(job, device, 0, 1)`. Under a launcher
+    every rank joins the group. Ranks other than 0 wait for the job rank 0 sends, do their part,
+    `work(job, device, rank, world_size)`, and yield None (the stage then returns). Rank 0 yields
+    `share(job)`: it sends the job, does its own part, waits for the others, and goes on alone as a
+    one-process run. If rank 0 ends the stage without sharing (an error, nothing to do), the others are
+    told so and exit."""
+    if world_size() <= 1:
+        yield lambda job: work(job, pick_device(device_name), 0, 1)
+        return
+    dev = setup(device_name)
+    if not is_main():
+        job = broadcast(None)
+        if job is not None:
+            work(job, dev, rank(), world_size())
+            barrier()
+        teardown()
+        yield None
+        return
+    sent = []
+
+    def share(job):
+        broadcast(job)
+        sent.append(True)
+        out = work(job, dev, 0, world_size())
+        barrier()
+        _go_on_alone(stage, after=' (every rank made its share of the fakes)')
+        return out
+    try:
+        yield share
+    finally:
+        if not sent:
+            broadcast(None)
+            _go_on_alone(stage)
 

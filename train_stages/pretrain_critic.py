@@ -39,7 +39,7 @@ from deoldify_like.tensors import gray_batch_to_input, output_to_rgb
 
 from . import recipes
 from . import stage as stg
-from .distributed import single_process
+from .distributed import one_job_shared
 from .plots import epoch_loss_curve, samples_png
 from .pretrain_gen import loss_network_identity, record_split
 from .run_folder import RunFolder, append_csv, critic_stage, gan_stage, read_csv, truncate_csv
@@ -159,8 +159,15 @@ def pretrain_critic(
 ):
     "Stage 2: make fakes with the generator, then pretrain the critic on real (1) vs generated (0)."
     cbs = stg.python_callbacks(python_only)
-    if not single_process('pretrain-critic'):
-        return 0  # under torchrun / accelerate launch: rank 0 trains alone
+    with one_job_shared('pretrain-critic', device, make_fakes_share) as share_fakes:
+        if share_fakes is None:
+            return 0  # under torchrun / accelerate launch: this rank made its share of the fakes
+        return _pretrain_critic(share_fakes, cbs, run, from_, data, vgg_weights, recipe, epochs, bs, size, fake_size,
+                                fraction, nf, lr, valid_pct, seed, force, device)
+
+
+def _pretrain_critic(share_fakes, cbs, run, from_, data, vgg_weights, recipe, epochs, bs, size, fake_size, fraction,
+                     nf, lr, valid_pct, seed, force, device):
     if not run:
         raise SettingsError("pretrain-critic needs --run RUN")
     if fraction is not None and not 0 < fraction <= 1:
@@ -208,10 +215,20 @@ def pretrain_critic(
         doc.setdefault('cycles', {})[str(cycle)] = {'generator': gen_name, 'critic': None, 'started': doc['stages'][name]['started']}
     rf.update(_cycle)
     with stg.running(rf, name):
-        return _train(rf, name, settings, state, gen_path, cbs)
+        return _train(rf, name, settings, state, gen_path, cbs, share_fakes)
 
 
-def _train(rf, name, s, state, gen_path, cbs):
+def make_fakes_share(job, device, rank, world):
+    "One rank's share of the fakes (every world-th picture from its rank): a job sent by `one_job_shared`."
+    gen, _ = load_generator(job['generator'], device)
+    mine = slice(rank, None, world)
+    made = generate_fakes(gen, job['files'][mine], Path(job['out_dir']), job['size'], job['bs'], device, job['names'][mine])
+    if world > 1:
+        print(f"pretrain-critic: rank {rank} of {world}: {len(made)} of the {len(job['files'])} fakes", flush=True)
+    return made
+
+
+def _train(rf, name, s, state, gen_path, cbs, share_fakes):
     dev = pick_device(s['device'])
     set_seed(s['seed'], reproducible=True)
     train_files = rf.split_files('train')
@@ -220,10 +237,11 @@ def _train(rf, name, s, state, gen_path, cbs):
     chosen = [train_files[i] for i in sorted(rng.permutation(len(train_files))[:n])]
 
     t0 = time.time()
-    gen, _ = load_generator(gen_path, dev)
     out_dir = rf.generated / f"c{s['cycle']}"
-    fakes = generate_fakes(gen, chosen, out_dir, s['fake_size'], s['bs'], dev, [fake_name(rf, f) for f in chosen])
-    del gen
+    names = [fake_name(rf, f) for f in chosen]
+    share_fakes({'generator': str(gen_path), 'files': [str(f) for f in chosen], 'out_dir': str(out_dir),
+                 'size': s['fake_size'], 'bs': s['bs'], 'names': names})
+    fakes = [out_dir / n for n in names]
     print(f"{name}: {len(fakes)} generated pictures in {out_dir} ({time.time() - t0:.0f} s)", flush=True)
     rf.set_stage(name, generated={'dir': str(out_dir.relative_to(rf.path)), 'count': len(fakes)})
 
