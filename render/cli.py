@@ -40,7 +40,7 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
            fit: Annotated[str, "how a non-square picture fits the model's square", dict(choices=FITS)] = DEFAULT_FIT,
            device: Annotated[str, "auto is CUDA when present, else CPU", dict(choices=DEVICES)] = 'auto',
            bs: int = None,  # pictures or film frames per model batch (default 2 on CPU, 8 on CUDA; halved automatically on out-of-memory)
-           precision: Annotated[str, "model arithmetic: auto is bf16 where the CPU or GPU does it natively (same quality; its speed per engine: `deoldify-like bench`), else fp32", dict(choices=PRECISION_CHOICES)] = DEFAULT_PRECISION,
+           precision: Annotated[str, "model arithmetic: auto is bf16 where the CPU does it natively (same quality; its speed per engine: `deoldify-like bench`) or a GPU check recorded it holds, else fp32", dict(choices=PRECISION_CHOICES)] = DEFAULT_PRECISION,
            stabilize: Annotated[str, "films: 'flow' steadies the colour along the motion (chroma only; see docs/render.md), 'none' renders frame by frame", dict(choices=STABILIZE_CHOICES)] = 'none',
            strength: float = DEFAULT_STRENGTH,  # films with --stabilize flow: 0..1 (below 1), how much colour carried along the motion is kept
            engine: Annotated[str, ENGINE_HELP, dict(choices=ENGINE_CHOICES)] = DEFAULT_ENGINE,

@@ -9,7 +9,9 @@ another device's check, e.g. benchmarks/gpu_check.sh, runs with `--device cuda` 
 
 The quality rule: an engine/precision may be picked only if its PSNR is within 0.1 dB and its ΔCF within
 0.5 of PyTorch fp32 on the same colour photos. Among those that pass, are installed and fit the device,
-`auto` takes the highest model-only frames/s. A device with no entry (or no file) gets PyTorch, silently.
+`auto` takes the highest model-only frames/s. A device with no entry (or no file) gets PyTorch; a GPU with
+no entry runs it in fp32, since no check on it has said a reduced precision holds (run
+`python benchmarks/engine_choice.py --device cuda ...` on it to add its entry).
 """
 import json
 from pathlib import Path
@@ -68,6 +70,7 @@ def pick(device, precision='auto', path=CHOICE_FILE):
     ok = [e for e in entries if (e.get('engine'), e.get('precision')) in runnable and quality_holds(e)
           and precision in ('auto', e.get('precision')) and e.get('model_only_fps')]
     if not ok:
-        return FALLBACK, precision
+        unchecked_gpu = device.type == 'cuda' and precision == 'auto' and not entries
+        return FALLBACK, 'fp32' if unchecked_gpu else precision
     best = max(ok, key=lambda e: float(e['model_only_fps']))
     return best['engine'], best['precision']

@@ -144,6 +144,12 @@ def test_auto_picks_fastest_engine_whose_quality_holds(tmp_path, monkeypatch):
     monkeypatch.setattr(ec, 'native_bf16', lambda device: False)  # another CPU: no entry, torch as before
     assert pick(cpu, 'auto', choice) == ('torch', 'auto')
     assert pick(cpu, 'auto', tmp_path / 'missing.json') == ('torch', 'auto')
+    # a GPU nothing was measured on runs fp32 until a check says its reduced precision holds
+    gpu = torch.device('cuda')
+    assert pick(gpu, 'auto', choice) == ('torch', 'fp32') and pick(gpu, 'bf16', choice) == ('torch', 'bf16')
+    monkeypatch.setattr(ec, 'native_bf16', lambda device: True)
+    choice.write_text(json.dumps({'devices': {'cuda': {'engines': [dict(rows[1], engine='torch')]}}}))
+    assert pick(gpu, 'auto', choice) == ('torch', 'bf16')
 
 
 def test_plain_onnxruntime_port_matches_render(model_file, onnx_file, photos, tmp_path):
