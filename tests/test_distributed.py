@@ -112,6 +112,21 @@ def test_pretrain_gen_on_two_processes(pictures, tmp_path):
     assert moved1 > 0 and moved2 == pytest.approx(moved1, rel=0.15)
 
 
+def test_pretrain_gen_under_accelerate_launch(pictures, tmp_path):
+    "accelerate's launcher (its torchrun path: --multi_gpu, here with --device cpu over gloo) runs stage 1 on 2 processes."
+    run = tmp_path / 'run'
+    res = subprocess.run([sys.executable, '-m', 'accelerate.commands.launch', '--multi_gpu', '--num_processes', '2',
+                          '--num_machines', '1', '--mixed_precision', 'no', '--dynamo_backend', 'no',
+                          '--main_process_port', str(free_port()), '-m', 'train_stages', '--', 'pretrain-gen',
+                          '--data', str(pictures), *TINY, '--epochs', '1', '--run', str(run), '--bs', '2'],
+                         env=_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    doc = json.loads((run / 'run.json').read_text())
+    assert doc['distributed']['world_size'] == 2 and doc['distributed']['global_bs'] == [4]
+    assert res.stdout.count('pretrain-gen: done') == 1
+    assert [int(r['batch']) for r in read_csv(run / 'logs' / 'pretrain-gen_batches.csv')] == [1, 2]
+
+
 def test_critic_fakes_are_made_by_every_rank(pictures, tmp_path):
     "pretrain-critic under torchrun: each rank makes its share of the fakes, then rank 0 trains the critic alone."
     import numpy as np
