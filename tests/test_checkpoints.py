@@ -88,11 +88,13 @@ def test_promote_unknown_checkpoint_is_one_line(tiny_run, tmp_path, capsys):
 def test_picker_moves_between_checkpoints_and_promotes(tiny_run, tmp_path):
     from train_stages.picker import CheckpointPicker
     picker = CheckpointPicker(tiny_run, render_factor=2, limit=2, out=tmp_path / 'picked.safetensors')
-    assert len(picker.selector.options) == 4 and picker.shown.label == 'c1 it6'
+    assert len(picker.selector.options) == 4 and picker.shown.label == 'c1 it6 ema'
+    assert picker.scored_on.startswith("Scored on 1 pictures from the run's validation sample")  # said in the widget
+    assert picker.rows[-1]['label'] == 'gray input' and len(picker.rows) == 5
     last_pictures, last_loss = picker.pictures_view.value, picker.loss_view.value
     assert last_pictures[:4] == b'\x89PNG' and last_loss[:4] == b'\x89PNG'
     picker.selector.value = 1  # as a person choosing in the dropdown
-    assert picker.shown.label == 'c1 it2'
+    assert picker.shown.label == 'c1 it2 ema'
     assert picker.pictures_view.value != last_pictures and picker.loss_view.value != last_loss
     assert 'background' in picker.metrics_view.value.split('c1 it2')[0].rsplit('<tr', 1)[1]  # shown row marked
     picker.promote_button.click()

@@ -71,7 +71,7 @@ def test_picker_reads_whole_picks_and_promotes_in_jupyterlab(lab, tmp_path):
         assert pictures['x'] + pictures['width'] <= layout['area']['right'] + 1, 'the pictures do not fit'
 
     before = large_view(d)
-    Select(select).select_by_visible_text('c1 it2')  # as a person choosing in the dropdown
+    Select(select).select_by_visible_text('c1 it2 ema')  # as a person choosing in the dropdown
     wait_for(d, lambda d: 'c1 it2' in shown(d) and large_view(d) != before, 60,
              'the large view and the marked row to follow the dropdown')
     button = next(b for b in _css(d, 'button') if b.text.strip() == 'Promote this checkpoint')
