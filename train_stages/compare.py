@@ -30,7 +30,7 @@ from deoldify_like.progress import progress, say
 from deoldify_like.tensors import rgb_batch_to_tensor
 from render.colorizer import Colorizer
 
-from .run_folder import RunFolder
+from .run_folder import RunFolder, burst_checkpoint_name
 
 TABLE_COLUMNS = ('checkpoint', 'label', 'stage', 'cycle', 'iteration', 'cf_output', 'cf_truth', 'delta_cf', 'psnr',
                  'ssim', 'ciede2000', 'critic_score', 'saturation_ratio', 'hue_shift', 'moved', 'drift')
@@ -58,9 +58,11 @@ def is_burst_checkpoint(entry):
 
 def checkpoint_label(entry):
     if is_burst_checkpoint(entry):
+        cycle, it = entry.get('cycle', 1), entry.get('iteration', '?')
         averaged = entry.get('weights') == 'ema'
-        beside = not averaged and entry.get('name', '').endswith('-raw.safetensors')  # saved beside an average
-        return f"c{entry.get('cycle', 1)} it{entry.get('iteration', '?')}{' ema' if averaged else ' raw' if beside else ''}"
+        beside = (not averaged and isinstance(it, int)  # the trained generator saved beside an average
+                  and entry.get('name') == burst_checkpoint_name(cycle, it, raw=True) + '.safetensors')
+        return f"c{cycle} it{it}{' ema' if averaged else ' raw' if beside else ''}"
     return f"stage 1 ({entry.get('size', '?')}px)" if entry.get('size') else 'stage 1'
 
 

@@ -54,11 +54,11 @@ from .ema import GeneratorAverage, check_decay
 from .plots import gan_loss_curve, samples_png
 from .pretrain_critic import display_name
 from .pretrain_gen import loss_network_identity
-from .run_folder import GEN_STAGE, RunFolder, append_csv, critic_stage, gan_stage, truncate_csv
+from .run_folder import (GEN_STAGE, RunFolder, append_csv, burst_checkpoint_name, critic_stage, gan_stage,
+                         truncate_csv)
 
 CPU_DEFAULTS = {'save_every': 25, 'lr': 2e-5, 'bs': 4, 'size': None, 'adv_weight': 1.0, 'feat_weight': 1.5,
                 'critic_thresh': 0.65, 'critic_lr_mult': 5.0, 'ema': 0.95}  # ema: measured, docs/stages.md
-RAW_SUFFIX = '-raw'  # the trained (not averaged) generator's checkpoint beside the averaged one
 
 
 class Tracked:
@@ -306,13 +306,14 @@ def _burst(rf, name, s, state, gen_path, cbs):
         gt = learn.gan_trainer
         losses = {'gen_loss': g, 'adversarial': adv, 'feature': feat, 'critic_loss': on_iteration.last_crit,
                   'gen_loss_smooth': _value(gt.gen_loss), 'critic_loss_smooth': _value(gt.crit_loss)}
-        base = f"gan-c{s['cycle']}-i{i:06d}"
+        name_ = burst_checkpoint_name(s['cycle'], i)
         if average is None:
-            ckpt = save(base, learn.model.generator, i, losses, weights='raw')
+            ckpt = save(name_, learn.model.generator, i, losses, weights='raw')
         else:
             if s['save_raw']:
-                save(base + RAW_SUFFIX, learn.model.generator, i, losses, make_current=False, weights='raw')
-            ckpt = save(base, average.settled(), i, losses, weights='ema', ema=s['ema'], ema_steps=average.steps)
+                save(burst_checkpoint_name(s['cycle'], i, raw=True), learn.model.generator, i, losses, make_current=False,
+                     weights='raw')
+            ckpt = save(name_, average.settled(), i, losses, weights='ema', ema=s['ema'], ema_steps=average.steps)
         append_csv(ckpt_csv, {'iteration': i, 'checkpoint': ckpt.name, **{k: stg.fmt(v, 5) for k, v in losses.items()},
                               'generator_steps': counts['generator'], 'critic_steps': counts['critic'],
                               'seconds': round(time.time() - t0, 1)})

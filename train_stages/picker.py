@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from .compare import _fmt, grid_image, pictures_from, run_checkpoints, table_rows
 from .promote import promote
-from .run_folder import RunFolder, read_csv
+from .run_folder import RunFolder, gan_stage, read_csv
 
 # table column -> header shown (the same measures as `deoldify-like checkpoints`, docs/metrics.md)
 SHOWN_COLUMNS = {'label': 'checkpoint', 'cf_output': 'CF out', 'delta_cf': 'ΔCF', 'psnr': 'PSNR', 'ssim': 'SSIM',
@@ -28,7 +28,7 @@ MARKED = 'background:#ffe9a8;font-weight:bold'
 def gan_iterations(rf, cycle):
     "The GAN losses per iteration of one cycle, from RUN/logs/gan-cN.csv: [{'iteration', 'gen_loss' | 'crit_loss'}]."
     rows = []
-    for r in read_csv(rf.log_path(f'gan-c{cycle}')):
+    for r in read_csv(rf.log_path(gan_stage(cycle))):
         key = 'gen_loss' if r.get('mode') == 'generator' else 'crit_loss'
         rows.append({'iteration': int(r['iteration']), key: float(r['loss'])})
     return rows

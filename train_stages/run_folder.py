@@ -41,6 +41,12 @@ def critic_stage(cycle):
 
 def gan_stage(cycle):
     return f'gan-c{cycle}'
+
+
+def burst_checkpoint_name(cycle, iteration, raw=False):
+    "A burst's checkpoint: gan-cN-iXXXXXX, and the trained generator's beside an averaged one: ...-raw."
+    return f"gan-c{cycle}-i{iteration:06d}" + ('-raw' if raw else '')
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
