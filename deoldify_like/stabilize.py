@@ -36,7 +36,7 @@ from .metrics import consistent_matches
 
 STABILIZE_CHOICES = ('none', 'flow')
 DEFAULT_STRENGTH = 0.95  # chosen by measurement: docs/render.md "Films without flicker"
-WORK_SIDE = 320  # longer side of the working resolution, pixels
+WORK_SIDE = 640  # longer side of the working resolution, pixels
 CUT_DISTANCE = 0.35  # Bhattacharyya distance of luma histograms above which frame t starts a new shot
 MIN_TRUSTED = 0.2  # fewer pixels than this with consistent flow: treated as a cut as well
 PHOTO_TOLERANCE = 8.0  # luma levels: full trust up to this warped-luma error e, none from twice it (linear between)
