@@ -21,7 +21,7 @@ import numpy as np
 
 from deoldify_like.errors import BadInputError, DeoldifyLikeError
 from deoldify_like.progress import progress, say
-from deoldify_like.stabilize import DEFAULT_STRENGTH, ChromaStabilizer, check_strength, stabilize_planes
+from deoldify_like.stabilize import DEFLICKER_STRENGTH, ChromaStabilizer, check_strength, stabilize_planes
 from deoldify_like.video import probe_video
 
 from . import codecs
@@ -72,7 +72,7 @@ def _open_encoder(path, vs_in, fmt, width, height, timing, suffix, lossless):
     return out, s
 
 
-def deflicker_film(src, dest, strength=DEFAULT_STRENGTH, lossless=False, **stabilizer_options):
+def deflicker_film(src, dest, strength=DEFLICKER_STRENGTH, lossless=False, **stabilizer_options):
     """Write `src` to `dest` with its chroma stabilised (`ChromaStabilizer`), luminance untouched; same
     size, frame rate, timestamps, frame count and audio. Returns `(frames, stabilizer, seconds)`."""
     src, dest = Path(src), Path(dest)
@@ -130,7 +130,7 @@ def deflicker_film(src, dest, strength=DEFAULT_STRENGTH, lossless=False, **stabi
 
 def deflicker(film: Annotated[str, "a film already in colour (colorized by this toolkit or anything else)"],
               out: Annotated[str, "the output film (its suffix picks the container), or an existing folder", dict(opt=True, required=True)],
-              strength: float = DEFAULT_STRENGTH,  # 0..1 (below 1): how much of the colour carried along the motion is kept; 0 copies the colour
+              strength: float = DEFLICKER_STRENGTH,  # 0..1 (below 1): how much of the colour carried along the motion is kept; 0 copies the colour
               lossless: bool = False,  # encode losslessly (H.264 qp 0 / VP9 lossless): luminance bit for bit as decoded, large files
               overwrite: bool = False):  # replace an existing output
     "Stabilise the colour of a colour film along its motion (luminance kept exactly); same size, rate, frames and audio."
