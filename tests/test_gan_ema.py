@@ -4,7 +4,6 @@ import shutil
 
 import pytest
 import torch
-from fastai.callback.core import Callback
 
 from deoldify_like.errors import SettingsError
 from deoldify_like.generator import build_generator
@@ -14,24 +13,9 @@ from train_stages.ema import GeneratorAverage
 from train_stages.gan import gan
 from train_stages.run_folder import RunFolder, read_csv
 
+from interrupts import Interrupt, InterruptAfter
+
 DECAY = 0.6  # far from 1, so every step shows in the average
-
-
-class Interrupt(Exception):
-    pass
-
-
-class InterruptAfter(Callback):
-    order = 90
-
-    def __init__(self, n):
-        self.n, self.seen = n, 0
-
-    def after_batch(self):
-        if self.training:
-            self.seen += 1
-            if self.seen >= self.n:
-                raise Interrupt('test interruption')
 
 
 def _copy_run(tiny_run, dest):

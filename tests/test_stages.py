@@ -23,22 +23,7 @@ from train_stages.pretrain_critic import pretrain_critic
 from train_stages.pretrain_gen import pretrain_gen
 from train_stages.run_folder import RunFolder, read_csv
 
-
-class Interrupt(Exception):
-    "Stands for Ctrl-C or a killed process in the middle of a stage."
-
-
-class InterruptAfter(Callback):
-    order = 90  # after the stages' own callbacks have recorded the batch
-
-    def __init__(self, n):
-        self.n, self.seen = n, 0
-
-    def after_batch(self):
-        if self.training:
-            self.seen += 1
-            if self.seen >= self.n:
-                raise Interrupt(f'test interruption after {self.n} batches')
+from interrupts import Interrupt, InterruptAfter
 
 
 class CountBatches(Callback):
