@@ -179,13 +179,9 @@ def add_moves(results):
 
 def gray_input_row(pictures):
     "The baseline: the gray input itself scored against the colour truth (None without colour truth)."
-    pairs = [(gray_to_rgb(p.luma), p.truth) for p in pictures if p.truth is not None]
-    if not pairs:
+    if all(p.truth is None for p in pictures):
         return None
-    meter = PhotoMeter()
-    for gray, truth in pairs:
-        meter.add(gray, truth)
-    scores = meter.summary()
+    scores = score_outputs(pictures, [gray_to_rgb(p.luma) for p in pictures], None)
     return {'checkpoint': '', 'label': GRAY_INPUT, 'stage': GRAY_INPUT, 'cycle': '', 'iteration': '',
             **{k: scores.get(k, '') for k in ('cf_output', 'cf_truth', 'delta_cf', 'psnr', 'ssim', 'ciede2000')}}
 
