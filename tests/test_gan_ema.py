@@ -19,7 +19,8 @@ DECAY = 0.6  # far from 1, so every step shows in the average
 
 
 def _copy_run(tiny_run, dest):
-    shutil.copytree(tiny_run, dest)
+    "The shared run up to its critic: the burst's resume state and checkpoints (most of its size) stay behind."
+    shutil.copytree(tiny_run, dest, ignore=shutil.ignore_patterns('resume', 'gan-c*.safetensors'))
     return dest
 
 
