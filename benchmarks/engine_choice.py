@@ -2,7 +2,7 @@
 PyTorch fp32 on colour photos) and store the figures where `--engine auto` reads them.
 
     PYTHONPATH=. python benchmarks/engine_choice.py --model MODEL --photos ../shared/data/photos/bsds500_val \
-        [--limit 20] [--render-factor 21] [--device cpu|cuda] [--json render/engine_choice.json]
+        [--limit 20] [--render-factor 21] [--device cpu|cuda] [--json deoldify_like/inference/engine_choice.json]
 
 A GPU check (benchmarks/gpu_check.sh) runs the same with `--device cuda` to add the 'cuda' entry
 (PyTorch eager and torch.compile, ONNX Runtime's CUDA provider where installed).
@@ -11,8 +11,8 @@ import argparse
 import json
 import sys
 
-from render.engine_choice import CHOICE_FILE
-from render.engine_quality import colour_photos, conditions, measure_engines, write_choice
+from deoldify_like.inference.engine_choice import CHOICE_FILE
+from deoldify_like.inference.measure_engines import colour_photos, conditions, measure_engines, write_choice
 
 
 def main(argv=None):
@@ -23,7 +23,7 @@ def main(argv=None):
     p.add_argument('--render-factor', type=int, default=21)
     p.add_argument('--device', default='cpu')
     p.add_argument('--bs', type=int, default=2)
-    p.add_argument('--json', default=str(CHOICE_FILE), help='choice file to update (default render/engine_choice.json)')
+    p.add_argument('--json', default=str(CHOICE_FILE), help='choice file to update (default deoldify_like/inference/engine_choice.json)')
     a = p.parse_args(argv)
     photos = colour_photos(a.photos, a.limit)
     if not photos:

@@ -104,7 +104,7 @@ def render_bench(dev, photos, tiny, speed_model=None, quality_model=None, repeat
     "Pictures per second at each render factor and precision; quality of the reduced precision vs fp32."
     from deoldify_like.images import load_image
     from deoldify_like.metrics import colourfulness, psnr
-    from render.colorizer import Colorizer
+    from deoldify_like.inference import Colorizer
     loaded = [load_image(p) for p in photos]
     truths, lumas = [im.rgb for im in loaded], [im.luma for im in loaded]
     bs = render_batch_size(dev)

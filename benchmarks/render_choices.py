@@ -12,8 +12,9 @@ import json
 import time
 from pathlib import Path
 
-from render.colorizer import Colorizer
-from render.evaluate import evaluate_photos, find_photos
+from deoldify_like.images import find_photos
+from deoldify_like.inference import Colorizer
+from render.evaluate import evaluate_photos
 
 COLUMNS = ('psnr', 'delta_cf', 'cf_output', 'cf_truth', 'ssim', 'ciede2000')
 

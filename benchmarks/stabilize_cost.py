@@ -16,10 +16,11 @@ from pathlib import Path
 import torch
 
 from deoldify_like.generator import GeneratorConfig, build_generator
+from deoldify_like.inference import Colorizer, model_squares
+from deoldify_like.inference.measure_engines import model_only_fps
 from deoldify_like.model_file import save_generator
 from deoldify_like.stabilize import DEFAULT_STRENGTH, ChromaStabilizer, stabilize_rgb
-from render.bench import _first_lumas, model_only_fps
-from render.colorizer import Colorizer
+from render.bench import _first_lumas
 from render.film import render_film
 
 
@@ -41,7 +42,7 @@ def main(argv=None):
             model = save_generator(Path(tmp) / 'random.safetensors', build_generator(cfg), cfg)
         colorizer = Colorizer.from_file(model, device='cpu')
         lumas = _first_lumas(a.film, a.frames)
-        model_fps = model_only_fps(colorizer, lumas, a.render_factor)
+        model_fps = model_only_fps(colorizer, model_squares(lumas, a.render_factor, colorizer.fit))
         preds = colorizer.predict(lumas, a.render_factor)
         stab = ChromaStabilizer(a.strength)
         t0 = time.perf_counter()

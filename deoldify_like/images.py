@@ -34,6 +34,14 @@ def is_image_path(path):
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
+def find_photos(folder):
+    "Image files under `folder` (recursive), in a stable order."
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise BadInputError(folder, 'no such folder')
+    return sorted(p for p in folder.rglob('*') if p.is_file() and is_image_path(p))
+
+
 def _to_8bit(arr):
     "Scale 16-bit or float arrays to uint8."
     arr = np.asarray(arr)

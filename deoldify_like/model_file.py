@@ -124,7 +124,9 @@ def load_model_file(path, kind='generator', device='cpu'):
     return model.to(device).eval(), header
 
 
-def save_generator(path, model, config, render_factor=35, **info):
+def save_generator(path, model, config, render_factor=None, **info):
+    """Write a generator file; `render_factor` is its own default render factor, None for none (the rule in
+    deoldify_like.inference.render_factor then decides)."""
     return save_model_file(path, model, 'generator', config, render_factor=render_factor, info=info)
 
 

@@ -139,7 +139,7 @@ cycle = rf.load()['cycle']'''),
 display(Image(rf.reports / f'gan-c{cycle}_loss.png'))'''),
     new_markdown_cell('## One picture through every checkpoint of the burst'),
     new_code_cell('''from deoldify_like.images import load_image
-from render.colorizer import Colorizer
+from deoldify_like.inference import Colorizer
 import matplotlib.pyplot as plt
 luma = load_image(PICTURE).luma
 ckpts = [c for c in rf.list_checkpoints('generator') if c.get('cycle') == cycle]
@@ -262,7 +262,7 @@ from deoldify_like.demo import DEMO_BW
 from deoldify_like.generator import GeneratorConfig, build_generator
 from deoldify_like.images import load_image
 from deoldify_like.model_file import save_generator
-from render.colorizer import Colorizer
+from deoldify_like.inference import Colorizer
 from render.photos import render_photo
 from render.sweep import sweep_grid'''),
     new_code_cell(MODEL_CELL + '''
@@ -321,7 +321,7 @@ from deoldify_like.demo import DEMO_FILM
 from deoldify_like.generator import GeneratorConfig, build_generator
 from deoldify_like.model_file import save_generator
 from deoldify_like.video import probe_video
-from render.colorizer import Colorizer
+from deoldify_like.inference import Colorizer
 from render.codecs import output_suffix
 from render.film import render_film
 from render.sweep import film_frame_luma, sweep_grid

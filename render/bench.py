@@ -29,19 +29,20 @@ import cv2
 import numpy as np
 import torch
 
-from deoldify_like.choices import DEVICES
+from deoldify_like.choices import DEVICES, FITS
 from deoldify_like.colour import recombine_luminance, rgb_to_gray
 from deoldify_like.device import pick_device
+from deoldify_like.inference import (DEFAULT_BS, DEFAULT_FIT, DEFAULT_PRECISION, FILM_RENDER_FACTOR, PRECISION_CHOICES,
+                                     Colorizer, model_squares, pick_engine, resolve_precision)
+from deoldify_like.inference.engine_choice import candidates
+from deoldify_like.inference.measure_engines import model_only_fps
 from deoldify_like.model_file import load_generator
 from deoldify_like.progress import progress, say
 from deoldify_like.video import iter_frames, probe_video
 
 from .cli import make_colorizer
 from . import codecs as codec_table
-from .colorizer import DEFAULT_BS, DEFAULT_PRECISION, PRECISION_CHOICES, Colorizer, resolve_precision
-from .engine_choice import pick as pick_engine
 from .film import output_suffix, render_film
-from .render_factor import DEFAULT_FIT, FILM_RENDER_FACTOR, FITS, fit_to_square
 
 MODEL_ONLY_FRAMES = 8  # frames per model-only measurement (each side of the film path)
 
@@ -81,24 +82,6 @@ class PeakMemory:
         if self.cuda_peak is not None:
             mb['cuda_peak_mb'] = round(self.cuda_peak / 2**20, 1)
         return mb
-
-
-def _sync(device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-def model_only_fps(colorizer, lumas, render_factor):
-    "Frames per second of the generator alone (the same batches, precision and memory format as rendering)."
-    squares = np.stack([fit_to_square(luma, render_factor, colorizer.fit)[0] for luma in lumas])
-    bs = colorizer.bs
-    colorizer.forward(squares[:bs])  # warm-up: oneDNN picks its kernels on the first pass
-    _sync(colorizer.device)
-    start = time.perf_counter()
-    for i in range(0, len(squares), bs):
-        colorizer.forward(squares[i:i + bs])
-    _sync(colorizer.device)
-    return len(squares) / (time.perf_counter() - start)
 
 
 def reference_render(colorizer, video, dest, render_factor, limit, work):
@@ -202,7 +185,6 @@ def codec_rows(colorizer, video, render_factor, frames, names, tmp):
 def parse_engines(text, device):
     """'all' (every engine and precision that can run here), 'auto', or a list like
     'torch:bf16,openvino:bf16' to [(engine, precision), ...]."""
-    from .engine_choice import candidates  # noqa: PLC0415
     if text in (None, '', 'all'):
         return candidates(device)
     pairs = []
@@ -214,13 +196,14 @@ def parse_engines(text, device):
 
 def _measure_engine(colorizer, lumas, video, render_factor, frames, dest):
     "Model-only frames/s (before and after) and the end-to-end film render of one engine."
+    squares = model_squares(lumas, render_factor, colorizer.fit)
     with PeakMemory(colorizer.device) as mem_model:
-        before = model_only_fps(colorizer, lumas, render_factor)
+        before = model_only_fps(colorizer, squares)
     with PeakMemory(colorizer.device) as mem_e2e:
         start = time.perf_counter()
         done = render_film(colorizer, video, dest, render_factor, limit=frames)
         e2e_seconds = time.perf_counter() - start
-    after = model_only_fps(colorizer, lumas, render_factor)
+    after = model_only_fps(colorizer, squares)
     model_fps, e2e_fps = (before + after) / 2, done / e2e_seconds
     return {'config': {'engine': colorizer.engine.name, 'bs': colorizer.bs, 'precision': colorizer.precision,
                        'channels_last': colorizer.channels_last, 'spectral_norm_folded': True, 'fit': colorizer.fit},
@@ -266,7 +249,7 @@ def run_bench(model, video, render_factor=FILM_RENDER_FACTOR, bs=DEFAULT_BS, pre
             ref = Colorizer(base, render_factor, fit, device, bs=1, precision='fp32', channels_last=False, fold=False,
                             copy_model=False)
             say("bench: reference style: model only (fp32, batch 1, contiguous) ...")
-            ref_model_fps = model_only_fps(ref, lumas, render_factor)
+            ref_model_fps = model_only_fps(ref, model_squares(lumas, render_factor, fit))
             say(f"bench: reference style: end to end through JPEG files, {n} frames ...")
             with PeakMemory(ref.device) as mem_ref:
                 start = time.perf_counter()
@@ -310,7 +293,7 @@ def format_table(f):
     lines.insert(1, '|' + '---|' * len(rows[0]))
     head = (f"{f['video']}: {f['frames']} frames {f['size']} at render factor {f['render_factor']} on "
             f"{f['device']} ({f['torch_threads']} torch threads, load average {f['load_average_before_after']})")
-    auto = f"auto picks {f['auto_picks'][0]} {f['auto_picks'][1]} (render/engine_choice.json)"
+    auto = f"auto picks {f['auto_picks'][0]} {f['auto_picks'][1]} (deoldify_like/inference/engine_choice.json)"
     tail = [f"end-to-end gain of auto's engine over the reference style: {f['gain_end_to_end']}x"] if 'gain_end_to_end' in f else []
     if f.get('codecs'):
         tail += ['', '| codec | encoder | container | end-to-end frames/s | encoder alone frames/s | file size MB | MB per minute |',

@@ -2,22 +2,22 @@
 import os
 from typing import Annotated
 
-from deoldify_like.choices import DEVICES
+from deoldify_like.choices import DEVICES, FITS
 from deoldify_like.device import pick_device, render_batch_size
 from deoldify_like.errors import DeoldifyLikeError, SettingsError
+from deoldify_like.inference import (DEFAULT_FIT, DEFAULT_PRECISION, ENGINE_CHOICES, PRECISION_CHOICES, Colorizer,
+                                     parse_sweep)
 from deoldify_like.model_file import read_header
 from deoldify_like.progress import say
 from deoldify_like.stabilize import DEFAULT_STRENGTH, STABILIZE_CHOICES, check_strength
 
 from . import codecs
-from .colorizer import DEFAULT_PRECISION, ENGINE_CHOICES, PRECISION_CHOICES, Colorizer
 from .folders import FilmOptions, Report, plan, render_jobs
-from .render_factor import DEFAULT_FIT, FITS, parse_sweep
 from .span import Span, parse_time
 
 
 DEFAULT_ENGINE = os.environ.get('DEOLDIFY_LIKE_ENGINE', 'auto')  # the tests set torch: no export per tiny model
-ENGINE_HELP = "inference engine: auto is the fastest measured one whose quality holds on this device (render/engine_choice.json), else torch"
+ENGINE_HELP = "inference engine: auto is the fastest measured one whose quality holds on this device (deoldify_like/inference/engine_choice.json), else torch"
 
 
 def make_colorizer(model, fit=DEFAULT_FIT, device='auto', bs=None, precision=DEFAULT_PRECISION, engine=DEFAULT_ENGINE):

@@ -16,15 +16,13 @@ from pathlib import Path
 
 from deoldify_like.colour import rgb_to_gray
 from deoldify_like.errors import BadInputError, DeoldifyLikeError
-from deoldify_like.images import atomic_path, is_image_path, load_image
+from deoldify_like.images import atomic_path, find_photos, load_image
+from deoldify_like.inference import DEFAULT_FIT, Colorizer, model_side, render_factor_for
 from deoldify_like.metrics import (PHOTO_COLUMNS, SSIM_WINDOW, CDCMeter, PhotoMeter, WarpErrorMeter,
                                    CDC_DISTANCES, FB_ALPHA, FB_BETA)
 from deoldify_like.progress import progress, say
 from deoldify_like.stabilize import DEFAULT_STRENGTH, check_strength, make_stabilizer, stabilize_rgb
 from deoldify_like.video import iter_frames, probe_video
-
-from .colorizer import Colorizer
-from .render_factor import DEFAULT_FIT, FILM_RENDER_FACTOR, PHOTO_RENDER_FACTOR, model_side
 
 SUMMARY_COLUMNS = ('render_factor', 'count', 'cf_output', 'cf_truth', 'delta_cf', 'psnr', 'ssim', 'ciede2000',
                    'saturation_ratio', 'hue_shift', 'seconds_per_item', 'drift')
@@ -67,14 +65,6 @@ def parse_render_factors(text, default):
     except ValueError as e:
         raise DeoldifyLikeError(f'--render-factor {text!r}: {e}') from None
     return list(dict.fromkeys(factors))
-
-
-def find_photos(folder):
-    "Image files under `folder` (recursive), in a stable order."
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise BadInputError(folder, 'no such folder')
-    return sorted(p for p in folder.rglob('*') if p.is_file() and is_image_path(p))
 
 
 def _batches(items, size):
@@ -263,7 +253,7 @@ def _cell_csv(value):
 def evaluate(model: str = None,  # model file (as `promote` writes it); required
              images: str = None,  # folder of colour photos (searched recursively; colourless ones are skipped)
              film: str = None,  # a colour film
-             render_factor: str = None,  # one or several, comma-separated (12,21,35): one row each. Default: the model's own for photos, 21 for films
+             render_factor: str = None,  # one or several, comma-separated (12,21,35): one row each. Default: the model file's own for photos (else 35), 21/35 of it for films (else 21)
              json: str = None,  # write the overall figures to this JSON file (the per-item CSV goes beside it)
              csv: str = None,  # per-photo (or per-frame) CSV; default: beside --json, same name, .csv
              device: str = 'auto',  # auto, cpu or cuda
@@ -281,7 +271,7 @@ def evaluate(model: str = None,  # model file (as `promote` writes it); required
         colorizer = Colorizer.from_file(model, fit=fit, device=device)
     except ValueError as e:
         raise DeoldifyLikeError(str(e)) from None
-    default_rf = FILM_RENDER_FACTOR if film else (colorizer.header.get('render_factor') or PHOTO_RENDER_FACTOR)
+    default_rf = render_factor_for(colorizer, 'film' if film else 'photo')
     factors = parse_render_factors(render_factor, default_rf)
     settings = parse_stabilize(stabilize)
     json_path = Path(json) if json else None

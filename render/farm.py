@@ -71,8 +71,7 @@ class _Worker:
         import torch
 
         from deoldify_like.device import pick_device, render_batch_size
-
-        from .colorizer import Colorizer
+        from deoldify_like.inference import Colorizer
         bs = bs or render_batch_size(pick_device(device))
         if threads:
             torch.set_num_threads(threads)
@@ -157,7 +156,7 @@ def farm_jobs(workers, jobs, header, render_factor=None, report=None, segment_fr
 
     from . import film as film_mod
     from .folders import Report
-    from .render_factor import resolve_render_factor
+    from deoldify_like.inference import render_factor_for
     from deoldify_like.video import probe_video
     ray = _ray()
     report = report or Report()
@@ -168,7 +167,7 @@ def farm_jobs(workers, jobs, header, render_factor=None, report=None, segment_fr
     for i in range(0, len(photo_jobs), bs):
         chunk = photo_jobs[i:i + bs]
         tasks.append(('photos', [(str(j.src), j.src.read_bytes()) for j in chunk],
-                      resolve_render_factor(render_factor, header, 'photo')))
+                      render_factor_for(header, 'photo', render_factor)))
     for job in (j for j in jobs if j.kind == 'film'):
         try:
             total = probe_video(job.src).frames
@@ -180,7 +179,7 @@ def farm_jobs(workers, jobs, header, render_factor=None, report=None, segment_fr
         ref = ray.put(job.src.read_bytes())
         pieces = film_pieces(total, segment_frames)
         films[str(job.src)] = {'job': job, 'total': total, 'segments': {}, 'pieces': len(pieces), 'failed': None}
-        rf = resolve_render_factor(render_factor, header, 'film')
+        rf = render_factor_for(header, 'film', render_factor)
         for a, b in pieces:
             tasks.append(('film', str(job.src), ref, rf, a, b, total))
 

@@ -11,14 +11,13 @@ from pathlib import Path
 
 from deoldify_like.errors import BadInputError
 from deoldify_like.images import is_image_path, load_image
+from deoldify_like.inference import OutOfMemory, render_factor_for
 from deoldify_like.progress import progress, say
 
 from . import photos
-from .colorizer import OutOfMemory
 from .codecs import Codec, output_suffix as film_suffix
 from .film import is_film_path, render_film, work_dir
 from .gif import render_gif
-from .render_factor import resolve_render_factor
 from .span import Span
 from .sweep import render_sweep
 from .web import web_path, write_web_copy
@@ -127,7 +126,7 @@ def _failure(error):
     return f"failed ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
 
 
-def _render_photo_chunk(colorizer, chunk, header, render_factor, report):
+def _render_photo_chunk(colorizer, chunk, render_factor, report):
     "Colorize photos together (one model batch) and write each one."
     loaded = []
     for job in chunk:
@@ -135,7 +134,7 @@ def _render_photo_chunk(colorizer, chunk, header, render_factor, report):
             loaded.append((job, load_image(job.src)))
         except BadInputError as e:
             report.fail(job, e.problem)
-    rf = resolve_render_factor(render_factor, header, 'photo')
+    rf = render_factor_for(colorizer, 'photo', render_factor)
     colours = colorizer.colorize([img.luma for _, img in loaded], rf) if loaded else []
     for (job, _), rgb in zip(loaded, colours):
         try:
@@ -145,15 +144,15 @@ def _render_photo_chunk(colorizer, chunk, header, render_factor, report):
             report.fail(job, _failure(e))
 
 
-def _render_one(colorizer, job, header, render_factor, resume, sweep, film, at):
+def _render_one(colorizer, job, render_factor, resume, sweep, film, at):
     if sweep:
         return render_sweep(colorizer, job.src, job.dest, sweep, at=at)
     if job.kind == 'film':
         s = film.span
-        return render_film(colorizer, job.src, job.dest, resolve_render_factor(render_factor, header, 'film'), resume=resume,
+        return render_film(colorizer, job.src, job.dest, render_factor_for(colorizer, 'film', render_factor), resume=resume,
                            codec=film.codec, crf=film.crf, start=s.start, duration=s.duration, limit=s.frames, web=film.web,
                            stabilize=film.stabilize, **({} if film.strength is None else dict(strength=film.strength)))
-    return render_gif(colorizer, job.src, job.dest, resolve_render_factor(render_factor, header, 'photo'))
+    return render_gif(colorizer, job.src, job.dest, render_factor_for(colorizer, 'photo', render_factor))
 
 
 def render_jobs(colorizer, jobs, render_factor=None, resume=False, overwrite=False, sweep=None, report=None,
@@ -163,12 +162,11 @@ def render_jobs(colorizer, jobs, render_factor=None, resume=False, overwrite=Fal
     time; `film`: FilmOptions."""
     report = report or Report()
     film = film or FilmOptions()
-    header = colorizer.header
     chunk = []
 
     def flush():
         if chunk:
-            _render_photo_chunk(colorizer, chunk, header, render_factor, report)
+            _render_photo_chunk(colorizer, chunk, render_factor, report)
             chunk.clear()
 
     for job in progress(jobs, total=len(jobs)) if len(jobs) > 1 else jobs:
@@ -198,7 +196,7 @@ def render_jobs(colorizer, jobs, render_factor=None, resume=False, overwrite=Fal
             continue
         flush()
         try:
-            _render_one(colorizer, job, header, render_factor, resume, sweep, film, at)
+            _render_one(colorizer, job, render_factor, resume, sweep, film, at)
             report.done.append(job.dest)
         except (OutOfMemory, KeyboardInterrupt):
             raise

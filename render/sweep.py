@@ -11,11 +11,11 @@ from PIL import Image, ImageDraw, ImageFont
 from deoldify_like.colour import gray_to_rgb, rgb_to_gray
 from deoldify_like.errors import BadInputError
 from deoldify_like.images import atomic_path, load_image
+from deoldify_like.inference import model_side
 from deoldify_like.video import iter_frames, probe_video
 
 from .film import is_film_path
 from .gif import read_gif
-from .render_factor import model_side
 from .span import Span, seek_frames, select
 
 PANEL_WIDTH = 480  # px: each picture in the grid is shown at most this wide

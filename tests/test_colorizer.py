@@ -4,8 +4,8 @@ import torch
 
 from deoldify_like.colour import rgb_to_gray
 from deoldify_like.generator import build_generator
-from render.colorizer import Colorizer
-from render.render_factor import crop_prediction, fit_to_square, model_side
+from deoldify_like.inference import Colorizer
+from deoldify_like.inference import crop_prediction, fit_to_square, model_side
 
 
 def test_render_factor_rule():

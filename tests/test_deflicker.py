@@ -12,7 +12,7 @@ import pytest
 from deoldify_like.cli_support import run_command
 from deoldify_like.flicker import ChromaDisturbance
 from deoldify_like.video import probe_video
-from render.colorizer import Colorizer
+from deoldify_like.inference import Colorizer
 from render.deflicker import deflicker, deflicker_film, frame_planes
 from render.film import render_film, work_dir
 from render_helpers import decoded_frames, make_film, save_tiny_model

@@ -19,7 +19,7 @@ from deoldify_like.generator import GeneratorConfig, build_generator, encoder_of
 from deoldify_like.images import load_image
 from deoldify_like.model_file import load_generator, read_header, save_generator
 from deoldify_like.reference_import import check_state_dict, load_reference_generator
-from render.colorizer import Colorizer
+from deoldify_like.inference import Colorizer
 from train_stages.cli import COMMANDS
 
 TOL = 1e-4

@@ -14,9 +14,9 @@ from deoldify_like.generator import GeneratorConfig, build_generator
 from deoldify_like.images import load_image
 from deoldify_like.metrics import ciede2000_lab
 from deoldify_like.model_file import load_generator, save_generator
-from render.colorizer import Colorizer
-from render.engine_choice import candidates, pick
-from render.export import export_model_file, exportable, metadata, onnx_to_openvino
+from deoldify_like.inference import Colorizer
+from deoldify_like.inference.engine_choice import candidates, pick
+from deoldify_like.inference.export import export_model_file, exportable, metadata, onnx_to_openvino
 from render.photos import render_photo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +96,7 @@ def test_dynamic_onnx_export_takes_other_sizes(model_file, photos, tmp_path):
 
 def test_openvino_export_matches_torch(model_file, onnx_file, photos, tmp_path):
     ov = pytest.importorskip('openvino')
-    xml = onnx_to_openvino(onnx_file, tmp_path / 'tiny.xml', metadata(load_generator(model_file)[1], RF, False))
+    xml = onnx_to_openvino(onnx_file, tmp_path / 'tiny.xml', metadata(load_generator(model_file)[1], RF * 16, False))
     assert xml.with_suffix('.bin').is_file()
     model = ov.Core().read_model(str(xml))
     assert model.get_rt_info(['deoldify_like', 'render_factor']).astype(str) == str(RF)
@@ -128,7 +128,7 @@ def test_colorizer_engines_agree_with_torch(model_file, photos, engine, precisio
 
 def test_auto_picks_fastest_engine_whose_quality_holds(tmp_path, monkeypatch):
     cpu = torch.device('cpu')
-    import render.engine_choice as ec
+    import deoldify_like.inference.engine_choice as ec
     monkeypatch.setattr(ec, 'native_bf16', lambda device: True)
     monkeypatch.setattr(ec, 'engine_installed', lambda name: True)
     choice = tmp_path / 'choice.json'
@@ -173,7 +173,7 @@ def test_plain_onnxruntime_port_matches_render(model_file, onnx_file, photos, tm
 
 
 def test_import_render_leaves_engines_unimported(subprocess_env):
-    code = ("import sys, render.colorizer, render.photos, render.gif, render.export, render.engine_choice; "
+    code = ("import sys, deoldify_like.inference, render.photos, render.gif, render.cli; "
             "bad = [m for m in ('onnxruntime', 'openvino', 'onnx', 'av') if m in sys.modules]; sys.exit(str(bad) if bad else 0)")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=subprocess_env)
     assert r.returncode == 0, r.stderr[-2000:]

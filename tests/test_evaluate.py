@@ -13,9 +13,10 @@ import torch
 from deoldify_like.colour import gray_to_rgb, rgb_to_gray
 from deoldify_like.errors import DeoldifyLikeError
 from deoldify_like.generator import GeneratorConfig, build_generator
+from deoldify_like.images import find_photos
 from deoldify_like.metrics import colourfulness
 from deoldify_like.model_file import save_generator
-from render.evaluate import (FILM_COLUMNS, SUMMARY_COLUMNS, evaluate_film, evaluate_photos, find_photos, parse_stabilize,
+from render.evaluate import (FILM_COLUMNS, SUMMARY_COLUMNS, evaluate_film, evaluate_photos, parse_stabilize,
                              parse_render_factors)
 from train_stages.cli import COMMANDS
 from deoldify_like.cli_support import dispatch

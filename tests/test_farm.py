@@ -18,10 +18,10 @@ from PIL import Image
 
 from deoldify_like.model_file import read_header
 from ports import free_port
-from render.colorizer import Colorizer
+from deoldify_like.inference import Colorizer
 from render.film import render_film
 from render.folders import Report, plan, render_jobs
-from render.render_factor import DEFAULT_FIT, resolve_render_factor
+from deoldify_like.inference import DEFAULT_FIT, render_factor_for
 from render_helpers import decoded_frames, film_frame, make_film, save_tiny_model
 
 ray = pytest.importorskip('ray')
@@ -106,7 +106,7 @@ def test_farm_equals_local_render(cluster, tmp_path):
     torch.set_num_threads(1)
     try:
         col = Colorizer.from_file(model, device='cpu', bs=2, precision='fp32')
-        film_rf = resolve_render_factor(None, read_header(model), 'film')
+        film_rf = render_factor_for(read_header(model), 'film')
         local_jobs, _ = plan([str(inputs)], str(tmp_path / 'local'))
         local = Report()
         for job in local_jobs:

@@ -19,7 +19,7 @@ from deoldify_like.cli_support import run_command
 from deoldify_like.video import iter_frames, probe_video
 from render import codecs
 from render.cli import render as render_command
-from render.colorizer import Colorizer
+from deoldify_like.inference import Colorizer
 from render.film import render_film, work_dir
 from render.span import parse_time
 from render.sweep import film_frame_luma

@@ -12,7 +12,7 @@ from deoldify_like.colour import rgb_to_gray
 from deoldify_like.errors import BadInputError
 from deoldify_like.video import probe_video
 from render.cli import render
-from render.colorizer import Colorizer, OutOfMemory
+from deoldify_like.inference import Colorizer, OutOfMemory
 from render.film import render_film, work_dir
 from render_helpers import decoded_frames, make_film, save_tiny_model
 

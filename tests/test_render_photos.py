@@ -14,9 +14,9 @@ from deoldify_like.colour import rgb_to_gray
 from deoldify_like.errors import DeoldifyLikeError
 from deoldify_like.images import load_image
 from render.cli import render
-from render.colorizer import Colorizer, OutOfMemory, is_out_of_memory, native_bf16, resolve_precision
+from deoldify_like.inference import Colorizer, OutOfMemory, is_out_of_memory, native_bf16, resolve_precision
 from render.folders import plan
-from render.render_factor import FILM_RENDER_FACTOR, PHOTO_RENDER_FACTOR, parse_sweep, resolve_render_factor
+from deoldify_like.inference import FILM_RENDER_FACTOR, PHOTO_RENDER_FACTOR, parse_sweep, render_factor_for
 from render_helpers import save_tiny_model
 
 
@@ -155,11 +155,11 @@ def test_plan_mirrors_tree_and_refuses_to_overwrite_inputs(tmp_path):
 
 
 def test_render_factor_rule():
-    assert resolve_render_factor(None, {}, 'photo') == PHOTO_RENDER_FACTOR
-    assert resolve_render_factor(None, {}, 'film') == FILM_RENDER_FACTOR
-    assert resolve_render_factor(None, {'render_factor': 35}, 'film') == 21
-    assert resolve_render_factor(None, {'render_factor': 20}, 'photo') == 20
-    assert resolve_render_factor(10, {'render_factor': 20}, 'film') == 10
+    assert render_factor_for({}, 'photo') == PHOTO_RENDER_FACTOR
+    assert render_factor_for(None, 'film') == FILM_RENDER_FACTOR
+    assert render_factor_for({'render_factor': 35}, 'film') == 21
+    assert render_factor_for({'render_factor': 20}, 'photo') == 20
+    assert render_factor_for({'render_factor': 20}, 'film', given=10) == 10
     assert parse_sweep('10, 14,18') == [10, 14, 18]
     with pytest.raises(ValueError):
         parse_sweep('0,10')

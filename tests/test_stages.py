@@ -15,7 +15,7 @@ from deoldify_like.cli_support import dispatch
 from deoldify_like.errors import DeoldifyLikeError
 from deoldify_like.images import load_image
 from deoldify_like.model_file import load_generator, load_model_file, read_header
-from render.colorizer import Colorizer
+from deoldify_like.inference import Colorizer
 from train_stages.cli import COMMANDS
 from train_stages.gan import gan
 from train_stages.prepare import prepare

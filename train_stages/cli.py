@@ -1,4 +1,7 @@
-"""The `deoldify-like` console script: one subcommand per stage or tool, each a plain function."""
+"""The `deoldify-like` console script: one subcommand per stage or tool, each a plain function.
+
+It orchestrates both packages, so it is one of the few train_stages modules that may import `render` (for the
+renderer's commands); the stages themselves stand on deoldify_like alone (tests/test_layers.py)."""
 import sys
 
 from deoldify_like.cli_support import dispatch

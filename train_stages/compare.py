@@ -24,11 +24,11 @@ from deoldify_like.data import list_images, scale_shorter_side, square_crop
 from deoldify_like.device import pick_device
 from deoldify_like.errors import BadInputError, DeoldifyLikeError, SettingsError
 from deoldify_like.images import atomic_path, load_image
+from deoldify_like.inference import Colorizer
 from deoldify_like.metrics import PhotoMeter, ciede2000
 from deoldify_like.model_file import load_generator, load_model_file
 from deoldify_like.progress import progress, say
 from deoldify_like.tensors import rgb_batch_to_tensor
-from render.colorizer import Colorizer
 
 from .run_folder import RunFolder, burst_checkpoint_name
 

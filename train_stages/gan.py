@@ -43,9 +43,8 @@ from deoldify_like.device import pick_device
 from deoldify_like.errors import DeoldifyLikeError, SettingsError
 from deoldify_like.feature_loss import FeatureLoss
 from deoldify_like.generator import GeneratorConfig
+from deoldify_like.inference import render_factor_for_size
 from deoldify_like.model_file import load_generator, load_model_file, save_generator
-
-from render.render_factor import render_factor_for_size
 
 from . import recipes
 from . import stage as stg

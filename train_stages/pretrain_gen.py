@@ -32,9 +32,9 @@ from deoldify_like.errors import DeoldifyLikeError, SettingsError
 from deoldify_like.feature_loss import FeatureLoss, check_vgg_weights, loss_network
 from deoldify_like.tensors import state_sha256
 from deoldify_like.generator import GENERATOR_STYLES, GeneratorConfig, build_generator, encoder_of
+from deoldify_like.inference import render_factor_for_size
 from deoldify_like.model_file import load_generator, read_header, save_generator
 from deoldify_like.pretrained import imagenet_state_dict
-from render.render_factor import render_factor_for_size
 
 from . import distributed as dd
 from . import recipes

@@ -4,6 +4,7 @@ prepare the demo colour photos -> pretrain the generator -> generate images and 
 GAN burst with checkpoints -> checkpoint grid and metrics -> promote the checkpoint the metrics favour ->
 colorize the demo black-and-white photos (with a render-factor sweep) and film -> DIR/report/index.html.
 Each step is the same command a user runs by hand; the run folder resumes if interrupted.
+It orchestrates training and rendering, so (with its report) it may import `render`, unlike the stages.
 """
 import argparse
 import math

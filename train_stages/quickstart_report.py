@@ -2,6 +2,7 @@
 
 Sections: settings and timings, loss curves per stage, critic accuracy, checkpoint grid and table, the
 promoted checkpoint, before/after pairs, a render-factor sweep and the colorized film.
+Part of the quickstart, which orchestrates training and rendering: it may import `render` (the film's web copy).
 """
 import html
 import shutil

@@ -1,10 +1,10 @@
 """Colorizing pictures with a generator: fit to the render-factor square, predict in batches, keep the
 original luminance. The one inference path shared by photos, GIFs, films, evaluation and checkpoint grids.
 
-Inference settings (measured on this project's 2-core CPU, see docs/readme_render.md):
+Inference settings (measured on this project's 2-core CPU, see docs/render.md):
 - channels_last memory format and batches of 2: oneDNN's fastest convolution layout on CPU;
 - spectral norm folded into plain weights on a private copy of the model (the same numbers, without the
-  per-layer `weight_orig / sigma` of every forward pass);
+  per-layer `weight_orig / sigma` of every forward pass), both by `prepare.prepare_for_inference`;
 - `precision='bf16'` runs under `torch.autocast` (its speed against fp32 on each engine: `deoldify-like bench
   --engines all`, docs/render.md); 'auto', the
   default, picks it where the hardware does bf16 natively (AVX-512 BF16 or AMX CPUs, CUDA GPUs with bf16),
@@ -13,12 +13,8 @@ Inference settings (measured on this project's 2-core CPU, see docs/readme_rende
 An out-of-memory error is never turned into an uncolorized picture: the batch is halved and retried, and
 at batch 1 `OutOfMemory` is raised.
 """
-import copy
-
 import numpy as np
 import torch
-from torch.nn.utils.spectral_norm import SpectralNorm, remove_spectral_norm
-from torch.nn.utils.weight_norm import WeightNorm, remove_weight_norm
 
 from deoldify_like.colour import recombine_luminance
 from deoldify_like.device import pick_device
@@ -27,11 +23,14 @@ from deoldify_like.model_file import load_generator
 from deoldify_like.progress import say
 
 from .engine_choice import pick as pick_engine
-from .engines import ENGINE_PRECISIONS, ENGINES, PRECISIONS, make_engine, native_bf16  # noqa: F401 - native_bf16 re-exported
-from .render_factor import DEFAULT_FIT, PHOTO_RENDER_FACTOR, crop_prediction, fit_to_square, resolve_render_factor
+from .engines import ENGINE_PRECISIONS, ENGINES, make_engine
+from .precision import DEFAULT_PRECISION, resolve_precision
+from .prepare import prepare_for_inference
+from .render_factor import render_factor_for
+from .square import DEFAULT_FIT, crop_prediction, fit_to_square
 
-DEFAULT_PRECISION = 'auto'
-PRECISION_CHOICES = ['auto', *PRECISIONS]
+__all__ = ['Colorizer', 'OutOfMemory', 'is_out_of_memory', 'DEFAULT_BS', 'ENGINE_CHOICES']
+
 DEFAULT_BS = 2
 ENGINE_CHOICES = ['auto', *ENGINES]
 
@@ -49,58 +48,15 @@ def is_out_of_memory(error):
         isinstance(error, MemoryError) or 'out of memory' in msg or "can't allocate memory" in msg)
 
 
-def resolve_precision(precision, device):
-    "'auto' is bf16 where the device does it natively, else fp32; other values are kept."
-    if precision == 'auto':
-        return 'bf16' if native_bf16(device) else 'fp32'
-    if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; choose auto or one of {', '.join(PRECISIONS)}")
-    return precision
-
-
-def _reparametrisations(model):
-    "(module, hook) for every old-style spectral-norm and weight-norm reparametrisation in `model`."
-    return [(m, h) for m in model.modules() for h in list(m._forward_pre_hooks.values())
-            if isinstance(h, (SpectralNorm, WeightNorm))]
-
-
-def fold_spectral_norm(model):
-    """Replace every spectral-norm (and weight-norm) reparametrisation by the plain weight it computes in eval
-    mode (in place): the same output without recomputing the weights at every call."""
-    for module, hook in _reparametrisations(model):
-        (remove_spectral_norm if isinstance(hook, SpectralNorm) else remove_weight_norm)(module, hook.name)
-    return model
-
-
-def _copyable(model):
-    """After a forward pass with gradients, the reparametrised weights are non-leaf tensors that deepcopy
-    refuses; detach them (each is recomputed from its parameters on the next call anyway)."""
-    for module, hook in _reparametrisations(model):
-        weight = getattr(module, hook.name, None)
-        if isinstance(weight, torch.Tensor) and not weight.is_leaf:
-            setattr(module, hook.name, weight.detach())
-    return model
-
-
-def prepare_for_inference(model, device, channels_last=True, fold=True, copy_model=True):
-    "An eval-mode model on `device` for rendering; the caller's model is left untouched when `copy_model`."
-    model = copy.deepcopy(_copyable(model)) if copy_model else model
-    model = model.eval().to(device)
-    if fold:
-        fold_spectral_norm(model)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model
-
-
 class Colorizer:
-    """Pictures in, colour pictures out, through one inference engine (`render/engines.py`): 'torch' (the
+    """Pictures in, colour pictures out, through one inference engine (`engines.py`): 'torch' (the
     default here), 'onnxruntime', 'openvino', or 'auto' (the measured choice for this device,
-    `render/engine_choice.py`). `compile` wraps the torch model in torch.compile (meant for CUDA)."""
+    `engine_choice.py`). `compile` wraps the torch model in torch.compile (meant for CUDA).
 
-    def __init__(self, model, render_factor=PHOTO_RENDER_FACTOR, fit=DEFAULT_FIT, device='auto', header=None,
+    `render_factor` is the one `colorize` uses when it is given none; None (the default) means the model's
+    own, by the rule (`render_factor_for(header, 'photo')`), decided when it is first needed."""
+
+    def __init__(self, model, render_factor=None, fit=DEFAULT_FIT, device='auto', header=None,
                  bs=DEFAULT_BS, precision=DEFAULT_PRECISION, channels_last=True, fold=True, copy_model=True,
                  engine='torch', compile=False):  # noqa: A002
         self.device = pick_device(device) if isinstance(device, str) else device
@@ -113,7 +69,7 @@ class Colorizer:
         if precision == 'fp16' and self.device.type != 'cuda':
             raise ValueError("precision fp16 needs a CUDA device; use bf16 on CPU")
         self.model = prepare_for_inference(model, self.device, channels_last, fold, copy_model)
-        self.render_factor, self.fit, self.header = render_factor, fit, header or {}
+        self.given_render_factor, self.fit, self.header = render_factor, fit, header or {}
         self.bs, self.precision, self.channels_last = max(1, int(bs)), precision, channels_last
         self.engine = make_engine(engine, self.model, self.device, precision, self.header, channels_last, compile)
 
@@ -121,12 +77,16 @@ class Colorizer:
     def from_file(cls, path, render_factor=None, fit=DEFAULT_FIT, device='auto', **kwargs):
         "A Colorizer for a model file; `render_factor` None means the file's own default, else 35."
         model, header = load_generator(path)
-        return cls(model, resolve_render_factor(render_factor, header, 'photo'), fit, device, header, copy_model=False, **kwargs)
+        return cls(model, render_factor, fit, device, header, copy_model=False, **kwargs)
+
+    @property
+    def render_factor(self):
+        "The render factor `colorize` uses when given none: the one this Colorizer was made with, else the rule's."
+        return render_factor_for(self.header, 'photo', self.given_render_factor)
 
     def settings(self):
-        "What decides the output pictures (for resume checks and bench reports)."
-        return {'render_factor': self.render_factor, 'fit': self.fit, 'precision': self.precision,
-                'device': self.device.type, 'engine': self.engine.name}
+        "What decides the output pictures besides the render factor, which each call may choose (for resume checks)."
+        return {'fit': self.fit, 'precision': self.precision, 'device': self.device.type, 'engine': self.engine.name}
 
     def forward(self, squares):
         "The model alone: uint8 (N, side, side) squares to uint8 RGB predictions, in one batch."
@@ -140,7 +100,7 @@ class Colorizer:
             self.engine = make_engine('torch', self.model, self.device, self.precision, self.header, self.channels_last)
             return self.engine.forward(squares)
 
-    def _forward_batches(self, squares):
+    def _forward_batches(self, squares, render_factor):
         "All squares through the model `self.bs` at a time; halve the batch on out-of-memory, fail at 1."
         out, i = [], 0
         while i < len(squares):
@@ -154,7 +114,7 @@ class Colorizer:
                     torch.cuda.empty_cache()
                 if n == 1:
                     raise OutOfMemory(f"out of memory on {self.device.type} even for one picture at render factor "
-                                      f"{self.render_factor}; try a lower --render-factor or another --device") from None
+                                      f"{render_factor}; try a lower --render-factor or another --device") from None
                 self.bs = max(1, n // 2)
                 say(f"out of memory at batch {n}; retrying with batch {self.bs}")
                 continue
@@ -167,7 +127,7 @@ class Colorizer:
             return []
         rf = render_factor or self.render_factor
         squares, boxes = zip(*(fit_to_square(luma, rf, self.fit) for luma in lumas))
-        preds = self._forward_batches(np.stack(squares))
+        preds = self._forward_batches(np.stack(squares), rf)
         return [crop_prediction(p, b) for p, b in zip(preds, boxes)]
 
     def colorize(self, lumas, render_factor=None):

@@ -1,6 +1,6 @@
 """`--engine auto`: per device, the fastest measured engine and precision whose quality holds.
 
-The measurements live in `render/engine_choice.json` (written by `benchmarks/engine_choice.py`, which
+The measurements live in `engine_choice.json` beside this module (written by `benchmarks/engine_choice.py`, which
 another device's check, e.g. benchmarks/gpu_check.sh, runs with `--device cuda` to add its own entry):
 
   {"devices": {"cpu-bf16": {"measured": {...conditions...},
@@ -16,7 +16,10 @@ no entry runs it in fp32, since no check on it has said a reduced precision hold
 import json
 from pathlib import Path
 
-from .engines import ENGINE_PRECISIONS, engine_installed, native_bf16
+from .engines import ENGINE_PRECISIONS, engine_installed
+from .precision import native_bf16
+
+__all__ = ['CHOICE_FILE', 'device_key', 'candidates', 'quality_holds', 'load_choices', 'pick']
 
 CHOICE_FILE = Path(__file__).with_name('engine_choice.json')
 MAX_DELTA_PSNR, MAX_DELTA_CF = 0.1, 0.5

@@ -4,7 +4,7 @@
 - `torch`: PyTorch eager (channels_last, spectral norm folded, bf16 autocast where asked);
 - `torch-compile`: the same through `torch.compile` (for CUDA devices, where a GPU check may find it the
   fastest; `auto` considers it only there: compiling on a small CPU costs minutes for little);
-- `onnxruntime`: the generator exported to ONNX (`render/export.py`) for the square's fixed size, run by
+- `onnxruntime`: the generator exported to ONNX (`export.py`) for the square's fixed size, run by
   ONNX Runtime (CPU provider with one intra-op thread per core; the CUDA provider first on a CUDA device
   where the installed onnxruntime has it). fp32 only.
 - `openvino`: the same ONNX file converted to OpenVINO IR and compiled by the CPU plugin for each batch
@@ -15,8 +15,8 @@ side, the exporter and engine versions), with the key beside them in key.json: t
 same model and render factor does not export again. OpenVINO also keeps its compiled blobs there (its
 own model cache, keyed by it on precision and plugin version).
 
-onnxruntime and openvino are imported only when their engine is used, so `import render` stays light and
-neither is needed for the torch engine. `auto` is resolved in `render/engine_choice.py`.
+onnxruntime and openvino are imported only when their engine is used, so importing the inference package
+stays light and neither is needed for the torch engine. `auto` is resolved in `engine_choice.py`.
 """
 import hashlib
 import json
@@ -30,22 +30,17 @@ import torch
 from deoldify_like.errors import DeoldifyLikeError
 from deoldify_like.tensors import gray_batch_to_input, output_to_rgb, state_sha256
 
-PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+from .export import export_onnx, metadata, onnx_to_openvino
+from .precision import inference_context
+
+__all__ = ['ENGINES', 'ENGINE_PRECISIONS', 'make_engine', 'engine_installed', 'engine_version', 'cache_dir',
+           'TorchEngine', 'OnnxRuntimeEngine', 'OpenVinoEngine']
+
 ENGINES = ('torch', 'torch-compile', 'onnxruntime', 'openvino')
 ENGINE_PRECISIONS = {'torch': ('fp32', 'bf16', 'fp16'), 'torch-compile': ('fp32', 'bf16', 'fp16'),
                      'onnxruntime': ('fp32',), 'openvino': ('fp32', 'bf16')}
 CACHE_VERSION = 1  # bump when the exported network or its cache layout changes
 OPENVINO_HINTS = ('LATENCY', 'THROUGHPUT')
-
-
-def native_bf16(device):
-    "Whether `device` computes in bfloat16 natively (elsewhere autocast to bf16 is slower than fp32)."
-    if device.type == 'cuda':
-        return torch.cuda.is_bf16_supported()
-    if device.type == 'cpu':
-        checks = [getattr(torch.cpu, name, None) for name in ('_is_avx512_bf16_supported', '_is_amx_tile_supported')]
-        return any(check() for check in checks if check is not None)
-    return False
 
 
 def engine_installed(name):
@@ -82,7 +77,7 @@ def gray_input(squares):
 
 
 class TorchEngine:
-    "PyTorch eager on `device`: the model as prepared by the Colorizer."
+    "PyTorch eager on `device`: the model as `prepare_for_inference` left it (the Colorizer prepares it)."
     name = 'torch'
 
     def __init__(self, model, device, precision='fp32', channels_last=True, compile=False):  # noqa: A002
@@ -94,8 +89,7 @@ class TorchEngine:
         x = gray_batch_to_input(squares, self.device)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        dtype = PRECISIONS[self.precision]
-        with torch.inference_mode(), torch.autocast(self.device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        with inference_context(self.device, self.precision):
             out = self.model(x)
         return output_to_rgb(out)
 
@@ -136,8 +130,7 @@ class ExportedEngine:
         return folder, True
 
     def _export_onnx(self, dest, side):
-        from .export import export_onnx  # noqa: PLC0415
-        return export_onnx(self.model, dest, side // 16, self.header)
+        return export_onnx(self.model, dest, side, self.header)
 
     def runner(self, n, side):
         raise NotImplementedError
@@ -184,9 +177,8 @@ class OpenVinoEngine(ExportedEngine):
         self.hint = hint
 
     def _fill(self, folder, side):
-        from .export import metadata, onnx_to_openvino  # noqa: PLC0415
         onnx_path = self._export_onnx(folder / 'export.onnx', side)
-        onnx_to_openvino(onnx_path, folder / 'model.xml', metadata(self.header, side // 16, False))
+        onnx_to_openvino(onnx_path, folder / 'model.xml', metadata(self.header, side, False))
         onnx_path.unlink()
 
     def runner(self, n, side):

@@ -13,11 +13,10 @@ chroma from the prediction resized back to the picture (YUV BT.601 as OpenCV's C
 ONNX goes through torch's TorchScript-based exporter (`dynamo=False`): the dynamo exporter needs
 onnxscript, which is not a dependency here. onnx and openvino are imported only when exporting.
 """
-import copy
 import json
+import tempfile
 import warnings
 from pathlib import Path
-from typing import Annotated
 
 import torch
 from torch import nn
@@ -26,9 +25,12 @@ from deoldify_like.colour import IMAGENET_MEAN, IMAGENET_STD
 from deoldify_like.errors import DeoldifyLikeError
 from deoldify_like.generator import any_input_size
 from deoldify_like.model_file import load_generator
-from deoldify_like.progress import say
 
-from .render_factor import PHOTO_RENDER_FACTOR, model_side, resolve_render_factor
+from .prepare import prepare_for_inference
+from .render_factor import render_factor_for
+from .square import model_side, render_factor_of_side
+
+__all__ = ['FORMATS', 'GrayToColour', 'exportable', 'metadata', 'export_onnx', 'onnx_to_openvino', 'export_model_file']
 
 FORMATS = ('onnx', 'openvino')
 OPSET = 17
@@ -55,15 +57,13 @@ class GrayToColour(nn.Module):
 
 def exportable(model):
     "A folded, eval-mode, fp32 CPU copy of `model` wrapped as `GrayToColour` (the caller's model is untouched)."
-    from .colorizer import prepare_for_inference  # noqa: PLC0415 - colorizer imports this module's users
     folded = prepare_for_inference(model, torch.device('cpu'), channels_last=False, fold=True, copy_model=True)
-    return GrayToColour(folded.float().to(memory_format=torch.contiguous_format)).eval()
+    return GrayToColour(folded).eval()
 
 
-def metadata(header, render_factor, dynamic):
-    "The key/value pairs every exported file carries."
-    side = model_side(render_factor)
-    return {'deoldify_like.render_factor': str(render_factor),
+def metadata(header, side, dynamic):
+    "The key/value pairs every exported file carries, for a network made for `side`-pixel squares."
+    return {'deoldify_like.render_factor': str(render_factor_of_side(side)),
             'deoldify_like.input': (f"{INPUT_NAME}: float32 N x 1 x {'H x W' if dynamic else f'{side} x {side}'}, "
                                     "gray (luminance Y, BT.601) in 0..1"),
             'deoldify_like.output': f"{OUTPUT_NAME}: float32 N x 3 x H x W, RGB in 0..1",
@@ -72,12 +72,12 @@ def metadata(header, render_factor, dynamic):
             'deoldify_like.model': json.dumps(header or {}, sort_keys=True)}
 
 
-def export_onnx(model, dest, render_factor=PHOTO_RENDER_FACTOR, header=None, dynamic=False, wrapped=False):
-    "Write `model` (a generator, or `GrayToColour` when `wrapped`) to the ONNX file `dest`; returns `dest`."
+def export_onnx(model, dest, side, header=None, dynamic=False, wrapped=False):
+    """Write `model` (a generator, or `GrayToColour` when `wrapped`) to the ONNX file `dest`, traced on
+    `side`-pixel squares (the model square of a render factor, `square.model_side`); returns `dest`."""
     import onnx  # noqa: PLC0415 - optional extra, imported only when exporting
 
     net = model if wrapped else exportable(model)
-    side = model_side(render_factor)
     axes = {0: 'n', 2: 'height', 3: 'width'} if dynamic else {0: 'n'}
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +88,7 @@ def export_onnx(model, dest, render_factor=PHOTO_RENDER_FACTOR, header=None, dyn
         torch.onnx.export(net, (example,), str(tmp), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                           dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes}, opset_version=OPSET, dynamo=False)
     proto = onnx.load(str(tmp))
-    for key, value in metadata(header, render_factor, dynamic).items():
+    for key, value in metadata(header, side, dynamic).items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     proto.producer_name = 'deoldify_like'
@@ -123,28 +123,11 @@ def export_model_file(model_path, fmt, out, render_factor=None, dynamic=False):
     if fmt not in FORMATS:
         raise DeoldifyLikeError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     model, header = load_generator(model_path)
-    rf = resolve_render_factor(render_factor, header, 'photo')
+    side = model_side(render_factor_for(header, 'photo', render_factor))
     out = Path(out)
-    meta = metadata(header, rf, dynamic)
+    meta = metadata(header, side, dynamic)
     if fmt == 'onnx':
-        return export_onnx(model, out, rf, header, dynamic)
-    import tempfile  # noqa: PLC0415
+        return export_onnx(model, out, side, header, dynamic)
     with tempfile.TemporaryDirectory(prefix='deoldify-like-export-') as tmp:
-        onnx_path = export_onnx(model, Path(tmp) / 'model.onnx', rf, header, dynamic)
+        onnx_path = export_onnx(model, Path(tmp) / 'model.onnx', side, header, dynamic)
         return onnx_to_openvino(onnx_path, out if out.suffix == '.xml' else out.with_suffix('.xml'), meta)
-
-
-def export(model: Annotated[str, "model file (what `promote` writes)", dict(opt=True, required=True)],
-           format: Annotated[str, "onnx, or openvino (IR: .xml + .bin)", dict(opt=True, required=True, choices=FORMATS)],  # noqa: A002
-           out: Annotated[str, "file to write (.onnx, or .xml for openvino)", dict(opt=True, required=True)],
-           render_factor: int = None,  # the fixed input square is render_factor*16 px; default: the model file's, else 35
-           dynamic: bool = False):  # leave the input's height and width open (any multiple of 16 is safe)
-    "Export a generator to ONNX or OpenVINO: gray N×1×H×W (0..1) in, RGB (0..1) out, metadata inside."
-    try:
-        path = export_model_file(model, format, out, render_factor, dynamic)
-    except ImportError as e:
-        raise DeoldifyLikeError(f"export to {format} needs the optional packages of the 'engines' extra "
-                                f"(pip install 'deoldify-like[engines]'): {e}") from None
-    say(f"export: wrote {path}")
-    print(path)
-    return 0

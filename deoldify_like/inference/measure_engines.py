@@ -20,15 +20,16 @@ import torch
 from deoldify_like.colour import rgb_to_lab
 from deoldify_like.device import pick_device
 from deoldify_like.errors import BadInputError
-from deoldify_like.images import load_image
+from deoldify_like.images import find_photos, load_image
 from deoldify_like.metrics import ciede2000_lab, colourfulness, psnr
 from deoldify_like.model_file import load_generator
 from deoldify_like.progress import say
 
 from .colorizer import Colorizer
 from .engine_choice import CHOICE_FILE, candidates, device_key, quality_holds
-from .evaluate import find_photos
-from .render_factor import fit_to_square
+from .square import model_squares
+
+__all__ = ['colour_photos', 'model_only_fps', 'measure_engines', 'write_choice', 'conditions', 'cpu_name']
 
 
 def colour_photos(folder, limit=None):
@@ -46,19 +47,24 @@ def colour_photos(folder, limit=None):
     return out
 
 
+def _sync(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
 def model_only_fps(colorizer, squares, repeats=1):
-    "Frames/s of `colorizer.forward` over `squares` in batches of `colorizer.bs`, after one warm-up batch."
+    """Frames/s of the model alone (`colorizer.forward`: the same batches, precision and memory format as
+    rendering) over `squares` (`square.model_squares`) in batches of `colorizer.bs`, after one warm-up batch
+    (oneDNN picks its kernels on the first pass)."""
     bs = colorizer.bs
     colorizer.forward(squares[:bs])
-    if colorizer.device.type == 'cuda':
-        torch.cuda.synchronize()
+    _sync(colorizer.device)
     start = time.perf_counter()
     for _ in range(repeats):
-        for i in range(0, len(squares) - len(squares) % bs, bs):
+        for i in range(0, len(squares), bs):
             colorizer.forward(squares[i:i + bs])
-    if colorizer.device.type == 'cuda':
-        torch.cuda.synchronize()
-    return repeats * (len(squares) - len(squares) % bs) / (time.perf_counter() - start)
+    _sync(colorizer.device)
+    return repeats * len(squares) / (time.perf_counter() - start)
 
 
 def measure_engines(model_path, photos, render_factor=21, device='cpu', bs=2, pairs=None, speed_frames=8, rounds=3):
@@ -71,7 +77,7 @@ def measure_engines(model_path, photos, render_factor=21, device='cpu', bs=2, pa
     model, header = load_generator(model_path)
     lumas = [luma for _, luma in photos]
     truths = [rgb for rgb, _ in photos]
-    squares = np.stack([fit_to_square(luma, render_factor)[0] for luma in (lumas * speed_frames)[:speed_frames]])
+    squares = model_squares((lumas * speed_frames)[:speed_frames], render_factor)
     cf_truth = float(np.mean([colourfulness(t) for t in truths]))
     rows, colorizers, ref_outputs, ref_labs, ref = [], [], None, None, None
     for engine, precision in pairs:

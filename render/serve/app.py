@@ -25,13 +25,13 @@ import cv2
 from PIL import Image
 
 from deoldify_like.choices import DEVICES
-from deoldify_like.errors import BadInputError, DeoldifyLikeError
+from deoldify_like.errors import BadInputError, DeoldifyLikeError, SettingsError
 from deoldify_like.images import load_image
+from deoldify_like.inference import DEFAULT_BS, DEFAULT_PRECISION, PRECISION_CHOICES, Colorizer
 from deoldify_like.progress import say
 
-from ..colorizer import DEFAULT_BS, DEFAULT_PRECISION, PRECISION_CHOICES, Colorizer
 from .jobs import Job, JobStore
-from .options import SettingsError, available_options, options_json, parse_settings
+from .options import available_options, options_json, parse_settings
 from .uploads import UploadError, parse_size, receive_upload, safe_name, sniff
 
 try:

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from deoldify_like.errors import BadInputError, DeoldifyLikeError
 from deoldify_like.images import atomic_path
+from deoldify_like.inference import resolve_precision
 
-from ..colorizer import resolve_precision
 from .options import RENDERERS
 
 STATES = ('queued', 'running', 'done', 'failed')

@@ -18,14 +18,13 @@ from dataclasses import asdict, dataclass, field
 
 from fastcore.docments import docments
 
-from deoldify_like.errors import DeoldifyLikeError
+from deoldify_like.errors import SettingsError
+from deoldify_like.inference import PRECISION_CHOICES, RENDER_FACTOR_RANGE, render_factor_for
 
 from .. import cli as render_cli
-from ..colorizer import PRECISION_CHOICES
 from ..film import render_film
 from ..gif import render_gif
 from ..photos import render_photo
-from ..render_factor import RENDER_FACTOR_RANGE, resolve_render_factor
 
 RENDERERS = {'photo': render_photo, 'gif': render_gif, 'film': render_film}
 KINDS = tuple(RENDERERS)
@@ -37,10 +36,6 @@ BOUNDS = {'render_factor': RENDER_FACTOR_RANGE, 'bs': (1, 64)}
 CHOICES = {'precision': PRECISION_CHOICES}
 TRUE, FALSE = {'1', 'true', 'on', 'yes'}, {'0', 'false', 'off', 'no'}
 _CLI_HELP = {k: v for k, v in docments(render_cli.render).items() if v}  # the trailing # comments
-
-
-class SettingsError(DeoldifyLikeError):
-    "A form field that is not a setting, or a value a setting does not take."
 
 
 @dataclass
@@ -129,7 +124,7 @@ def available_options(header=None, bs=None, precision=None):
         for name in COLORIZER_SETTINGS.get(kind, ()):
             opts[name] = _described(name, None)
         if 'render_factor' in opts:
-            opts['render_factor'].default = resolve_render_factor(None, header, kind)
+            opts['render_factor'].default = render_factor_for(header, 'photo' if kind == 'gif' else kind)
         if 'bs' in opts and bs is not None:
             opts['bs'].default = bs
         if 'precision' in opts and precision is not None:
