@@ -173,7 +173,7 @@ def test_plain_onnxruntime_port_matches_render(model_file, onnx_file, photos, tm
 
 
 def test_import_render_leaves_engines_unimported(subprocess_env):
-    code = ("import sys, deoldify_like.inference, render.photos, render.gif, render.cli; "
+    code = ("import sys, deoldify_like.inference, render.photos, render.gif, render.export; "
             "bad = [m for m in ('onnxruntime', 'openvino', 'onnx', 'av') if m in sys.modules]; sys.exit(str(bad) if bad else 0)")
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=subprocess_env)
     assert r.returncode == 0, r.stderr[-2000:]

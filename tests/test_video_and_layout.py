@@ -1,15 +1,11 @@
-import ast
 import subprocess
 import sys
 from fractions import Fraction
-from pathlib import Path
 
 import pytest
 
 from deoldify_like.errors import BadInputError
 from deoldify_like.video import iter_frames, probe_video
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_probe_real_films(shared_data):
@@ -33,22 +29,6 @@ def test_bad_films(tmp_path, content):
     with pytest.raises(BadInputError) as e:
         probe_video(path)
     assert str(path) in str(e.value) and '\n' not in str(e.value)
-
-
-def _imports(package):
-    found = set()
-    for path in (ROOT / package).rglob('*.py'):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                found |= {a.name.split('.')[0] for a in node.names}
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                found.add(node.module.split('.')[0])
-    return found
-
-
-def test_arrows_run_one_way():
-    assert not {'train_stages', 'render'} & _imports('deoldify_like')
-    assert 'train_stages' not in _imports('render')
 
 
 def test_packages_import_and_cli_help(subprocess_env):

@@ -27,6 +27,7 @@ from deoldify_like.progress import say
 
 from .colorizer import Colorizer
 from .engine_choice import CHOICE_FILE, candidates, device_key, quality_holds
+from .render_factor import FILM_RENDER_FACTOR
 from .square import model_squares
 
 __all__ = ['colour_photos', 'model_only_fps', 'measure_engines', 'write_choice', 'conditions', 'cpu_name']
@@ -67,7 +68,7 @@ def model_only_fps(colorizer, squares, repeats=1):
     return repeats * len(squares) / (time.perf_counter() - start)
 
 
-def measure_engines(model_path, photos, render_factor=21, device='cpu', bs=2, pairs=None, speed_frames=8, rounds=3):
+def measure_engines(model_path, photos, render_factor=FILM_RENDER_FACTOR, device='cpu', bs=2, pairs=None, speed_frames=8, rounds=3):
     """Figures for every (engine, precision) in `pairs` (default: all that run here); the first measured is
     PyTorch fp32, the reference of the quality rule. Speed is measured in `rounds` rounds that visit every
     engine in turn, and each engine's best round is kept: on a shared machine the load then falls on all
