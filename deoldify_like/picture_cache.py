@@ -3,9 +3,9 @@
 One memory-mapped uint8 file per (file list, size): a byte per picture says "filled", then each picture's
 pixels at an offset fixed in advance from its header's size. Whichever process first needs a picture decodes,
 scales and writes it; every other process, and every later epoch, reads it from the page cache. This replaces
-a per-process dict, which each loader worker would refill, and lose whenever fastai starts its workers anew
-(every epoch, since persistent workers would replay the first epoch's shuffle: fastai hands the workers a copy
-of the loader with that epoch's order). The file lives in the temporary folder and is deleted when the cache
+a per-process dict, which each loader worker would refill and lose at the end of every epoch: fastai's loader
+builds a new torch iterator, and so new worker processes, at each pass (`persistent_workers` does not keep
+them). The file lives in the temporary folder and is deleted when the cache
 object of the process that made it goes away. Pictures past `max_bytes` are decoded every time instead.
 """
 import os
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-from .images import load_image
+from .images import read_rgb
 
 DEFAULT_MAX_BYTES = 8 * 2 ** 30
 HEADER_ALIGN = 64
@@ -45,13 +45,13 @@ def upright_size(path):
             w, h = img.size
             turned = img.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # EXIF orientations that swap the sides
         return (w, h) if turned else (h, w)
-    except Exception:  # noqa: BLE001 - unreadable headers are decoded (and reported) by load_image later
+    except Exception:  # noqa: BLE001 - unreadable headers are decoded (and reported) by read_rgb later
         return None
 
 
 def decode_scaled(path, size):
     "The picture at `path`, upright RGB uint8, its shorter side scaled to `size`."
-    return np.ascontiguousarray(scale_shorter_side(load_image(path).rgb, size))
+    return np.ascontiguousarray(scale_shorter_side(read_rgb(path)[0], size))
 
 
 class PictureCache:
