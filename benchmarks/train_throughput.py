@@ -147,8 +147,9 @@ def run(device='auto', folders=(), sizes=(64, 128), workers=None, limit=None, st
     def add(part, folder, size, w, bs, rate, note=''):
         rows.append({'part': part, 'folder': folder, 'size': size, 'device': dev.type, 'workers': w, 'bs': bs,
                      'pictures_per_s': round(rate, 1), 'note': note})
+        unit = '%         ' if part == 'share' else 'pictures/s'
         print(f"{part:<12} {folder:<16} {size:>4} px  {dev.type:<5} workers {str(w):<3} bs {bs:<3} "
-              f"{rate:9.1f} pictures/s  {note}", flush=True)
+              f"{rate:9.1f} {unit}  {note}", flush=True)
     lists = {Path(f).name: list_images(f)[:limit or None] for f in folders}
     for size in sizes:
         bs = BS.get(dev.type, BS['cpu'])[size] if size in BS.get(dev.type, {}) else 8
@@ -165,7 +166,7 @@ def run(device='auto', folders=(), sizes=(64, 128), workers=None, limit=None, st
         e2e, busy = end_to_end_rate(e2e_files, size, bs, dev, w, tiny)
         busy_note = f"GPU busy {busy} %" if busy is not None else 'GPU busy: skipped (CPU)'
         add('end to end', name, size, w, bs, e2e, f"{len(e2e_files)} pictures; {busy_note}")
-        add('share', name, size, w, bs, 100 * e2e / step, "% of the step's limit reached end to end")
+        add('share', name, size, w, bs, 100 * e2e / step, "of the step's limit reached end to end")
     if out:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
