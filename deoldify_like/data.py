@@ -191,7 +191,8 @@ class PictureLoader(DataLoader):
     `finish_batch` after collation. Each pass over it is one epoch (set the next with `next_epoch`)."""
 
     def __init__(self, dataset=None, next_epoch=0, prefetch=PREFETCH, **kwargs):
-        kwargs.setdefault('after_batch', dataset.finish_batch)
+        if dataset is not None:
+            kwargs.setdefault('after_batch', dataset.finish_batch)
         super().__init__(dataset, **kwargs)
         self.next_epoch, self.epoch = next_epoch, next_epoch
         if self.fake_l.num_workers > 0:
