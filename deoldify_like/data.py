@@ -31,6 +31,8 @@ from .tensors import normalize
 
 MAX_WORKERS = 8
 PREFETCH = 2  # batches each worker prepares ahead (torch's default)
+WORKERS_HELP = ("loader processes that decode and crop the pictures (default: min(8, cores - 1); none on 2 cores or "
+                "fewer); the batches are the same whatever the number")
 
 
 def default_workers(cores=None):

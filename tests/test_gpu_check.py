@@ -31,6 +31,10 @@ def test_gpu_check_cpu_smoke(tmp_path, subprocess_env):
     # the quality check ran on the generator the stages trained, and gave a verdict
     assert next(r['note'] for r in rows if r['part'] == 'quality').endswith('.safetensors')
     assert doc['verdict'].startswith('bf16 quality ')
+    throughput = {r['what']: r for r in rows if r['part'] == 'throughput'}
+    assert set(throughput) == {f"{p} at 32 px" for p in ('loader cold', 'loader warm', 'step', 'end to end', 'share')}
+    assert all(r['value'] > 0 for r in throughput.values())
+    assert throughput['end to end at 32 px']['note'].endswith('GPU busy: skipped (CPU)')
     md = (tmp_path / 'gpu_check.md').read_text()
     assert '| train | step at 64 px |' in md and (tmp_path / 'gpu_check.csv').exists()
 
