@@ -10,8 +10,9 @@ batch transform does the float work for the whole batch at once: gray conversion
 (`crappify.degrade`) and ImageNet normalisation.
 
 Randomness: each training item draws from its own generator seeded with (seed, epoch, index), validation
-items from (seed, index), so batches are identical whatever the number of workers. The shuffle is drawn in
-the training process by fastai's loader, seeded with `seed`.
+items from (seed, index), and each epoch's shuffle from (seed, epoch) in the training process, so batches are
+identical whatever the number of workers, and a loader told where to resume (`next_epoch`) repeats the
+epochs it would have had.
 """
 import os
 from pathlib import Path
@@ -31,6 +32,7 @@ from .tensors import normalize
 
 MAX_WORKERS = 8
 PREFETCH = 2  # batches each worker prepares ahead (torch's default)
+SHUFFLE_STREAM = 0x5348  # keeps the shuffle's seed sequence apart from the items' ones
 WORKERS_HELP = ("loader processes that decode and crop the pictures (default: min(8, cores - 1); none on 2 cores or "
                 "fewer); the batches are the same whatever the number")
 
@@ -190,13 +192,14 @@ class LabelledImages(_ScaledImages):
 
 class PictureLoader(DataLoader):
     """A fastai DataLoader over a `_ScaledImages` dataset: workers make `raw_item(i, epoch)`, the device runs
-    `finish_batch` after collation. Each pass over it is one epoch (set the next with `next_epoch`)."""
+    `finish_batch` after collation. Each pass over it is one epoch; a resumed stage sets `next_epoch` to the
+    first epoch still to do."""
 
-    def __init__(self, dataset=None, next_epoch=0, prefetch=PREFETCH, **kwargs):
+    def __init__(self, dataset=None, next_epoch=0, prefetch=PREFETCH, seed=42, **kwargs):
         if dataset is not None:
             kwargs.setdefault('after_batch', dataset.finish_batch)
         super().__init__(dataset, **kwargs)
-        self.next_epoch, self.epoch = next_epoch, next_epoch
+        self.next_epoch, self.epoch, self.seed = next_epoch, next_epoch, seed
         if self.fake_l.num_workers > 0:
             self.fake_l.prefetch_factor = prefetch  # fastai fixes it at 2 on its loader class
 
@@ -207,6 +210,10 @@ class PictureLoader(DataLoader):
     def create_item(self, s):
         return self.dataset.raw_item(s, self.epoch)
 
+    def shuffle_fn(self, idxs):
+        "Epoch `epoch`'s order, from (seed, epoch): a loader resumed with `next_epoch` repeats it exactly."
+        return [idxs[i] for i in np.random.default_rng([self.seed, self.epoch, SHUFFLE_STREAM]).permutation(len(idxs))]
+
 
 def dataloaders(train_ds, valid_ds, bs, device='cpu', seed=42, workers=None):
     """fastai DataLoaders over two datasets: shuffled training batches (the last short one dropped), in-order
@@ -214,8 +221,8 @@ def dataloaders(train_ds, valid_ds, bs, device='cpu', seed=42, workers=None):
     bs = max(1, int(bs))
     workers = default_workers() if workers is None else max(0, int(workers))
     common = dict(num_workers=workers, device=device, pin_memory=torch.device(device).type == 'cuda')
-    train = PictureLoader(train_ds, bs=min(bs, len(train_ds)), shuffle=True, drop_last=len(train_ds) >= bs, **common)
-    train.rng.seed(seed)
+    train = PictureLoader(train_ds, bs=min(bs, len(train_ds)), shuffle=True, drop_last=len(train_ds) >= bs, seed=seed,
+                          **common)
     valid = PictureLoader(valid_ds, bs=bs, shuffle=False, drop_last=False, **common)
     return DataLoaders(train, valid, device=device)
 

@@ -127,3 +127,14 @@ def test_set_precision_puts_a_learner_in_bf16_and_channels_last(files):
     assert learn.model.weight.is_contiguous(memory_format=torch.channels_last)
     assert set_precision(Learner(dls, nn.Conv2d(3, 3, 1), loss_func=nn.MSELoss()), 'fp32').cbs.filter(
         lambda c: type(c).__name__ == 'MixedPrecision') == []
+
+
+def test_a_loader_resumed_at_an_epoch_repeats_that_epoch(files):
+    ds, valid = ColourPairs(files, 40, True, 'noise=0.5', seed=1), ColourPairs(files[:2], 40, False)
+    fresh = dataloaders(ds, valid, bs=4, seed=3, workers=0)
+    epochs = [list(fresh.train) for _ in range(3)]
+    resumed = dataloaders(ds, valid, bs=4, seed=3, workers=0)
+    resumed.train.next_epoch = 2
+    for (x, y), (xr, yr) in zip(epochs[2], resumed.train):
+        assert torch.equal(x, xr) and torch.equal(y, yr)
+    assert not torch.equal(epochs[0][0][1], epochs[1][0][1])
