@@ -37,10 +37,9 @@ from deoldify_like.progress import progress, say
 from deoldify_like.video import iter_frames, probe_video
 
 from .cli import make_colorizer
-from . import codecs as codec_table
 from .colorizer import DEFAULT_BS, DEFAULT_PRECISION, PRECISION_CHOICES, Colorizer, resolve_precision
 from .engine_choice import pick as pick_engine
-from .film import output_suffix, render_film
+from .film import codecs as codec_table, output_suffix, render_film
 from .render_factor import DEFAULT_FIT, FILM_RENDER_FACTOR, FITS, fit_to_square
 
 MODEL_ONLY_FRAMES = 8  # frames per model-only measurement (each side of the film path)

@@ -9,11 +9,11 @@ from deoldify_like.model_file import read_header
 from deoldify_like.progress import say
 from deoldify_like.stabilize import DEFAULT_STRENGTH, STABILIZE_CHOICES, check_strength
 
-from . import codecs
 from .colorizer import DEFAULT_PRECISION, ENGINE_CHOICES, PRECISION_CHOICES, Colorizer
+from .film import codecs
+from .film.part import Span, parse_time
 from .folders import FilmOptions, Report, plan, render_jobs
 from .render_factor import DEFAULT_FIT, FITS, parse_sweep
-from .span import Span, parse_time
 
 
 DEFAULT_ENGINE = os.environ.get('DEOLDIFY_LIKE_ENGINE', 'auto')  # the tests set torch: no export per tiny model

@@ -17,14 +17,13 @@ Ray is an optional extra: `pip install -e ".[ray]"`.
 import os
 import shutil
 import tempfile
-from fractions import Fraction
 from pathlib import Path
 
 from deoldify_like.errors import BadInputError, DeoldifyLikeError
 from deoldify_like.images import atomic_path
 from deoldify_like.progress import progress, quiet, say
 
-from . import codecs
+from .film import SEGMENT_FRAMES, Segments, codecs, colorize_segments, output_suffix
 
 FARM_KINDS = ('photo', 'film')  # GIFs and sweeps are rendered by the driver
 RETRIES = 3  # restarts of a dead worker, and retries of the piece it was working on
@@ -90,21 +89,16 @@ class _Worker:
 
     def film_piece(self, name, film, render_factor, segment_frames, first, end, total):
         "Segments [first, end) of a film: (film name, [(segment number, start seconds, encoded bytes)])."
-        from . import film as film_mod
         self._maybe_crash()
         work = Path(tempfile.mkdtemp(dir=self.tmp))
         try:
             src = work / f'source{Path(name).suffix}'
             src.write_bytes(film)
-            suffix = film_mod.output_suffix(name)
+            suffix = output_suffix(name)
             codec = codecs.check(None, suffix)  # the local render's default codec for this container
-            state = {'segments_done': first, 'frames_done': first * segment_frames, 'starts': ['0'] * first}
-            stop = min(total, end * segment_frames)
-            film_mod._colorize_segments(self.colorizer, src, state, work, suffix, render_factor, segment_frames,
-                                        stop, stop, None, codec, None)
-            seg_suffix = codecs.segment_suffix(codec, suffix)
-            return name, [(k, state['starts'][k], (work / f'seg_{k:05d}{seg_suffix}').read_bytes())
-                          for k in range(first, state['segments_done'])]
+            segments = Segments(work / 'parts', codec, suffix, segment_frames).clear(first)
+            colorize_segments(self.colorizer, src, segments, render_factor, min(total, end * segment_frames))
+            return name, [(k, str(segments.start(k)), segments.path(k).read_bytes()) for k in range(first, segments.done)]
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -155,13 +149,12 @@ def farm_jobs(workers, jobs, header, render_factor=None, report=None, segment_fr
     Report of render_jobs. GIFs and sweeps are not spread: the caller renders those locally."""
     from ray.util import ActorPool
 
-    from . import film as film_mod
     from .folders import Report
     from .render_factor import resolve_render_factor
     from deoldify_like.video import probe_video
     ray = _ray()
     report = report or Report()
-    segment_frames = segment_frames or film_mod.SEGMENT_FRAMES
+    segment_frames = segment_frames or SEGMENT_FRAMES
     tasks, films = [], {}
     photo_jobs = [j for j in jobs if j.kind == 'photo']
     bs = 8
@@ -223,32 +216,26 @@ def farm_jobs(workers, jobs, header, render_factor=None, report=None, segment_fr
 
 
 def _join_film(f, segment_frames, report):
-    "Write the segments to a work folder and remux them with the source's audio, as render_film does."
+    "Write the segments to the output's work folder and join them with the source's audio, as render_film does."
     from deoldify_like.video import probe_video
 
-    from . import film as film_mod
     job = f['job']
     n = -(-f['total'] // segment_frames)
     if sorted(f['segments']) != list(range(n)):
         report.fail(job, f"{n - len(f['segments'])} of its {n} segments could not be rendered on the cluster")
         return
-    work = film_mod.work_dir(job.dest)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    segments = Segments.beside(job.dest, codecs.check(None, job.dest.suffix.lower()), segment_frames)
     try:
-        suffix = codecs.segment_suffix(codecs.check(None, job.dest.suffix.lower()), job.dest.suffix.lower())
-        paths = []
+        segments.clear()
         for k in range(n):
-            p = work / f'seg_{k:05d}{suffix}'
-            p.write_bytes(f['segments'][k][1])
-            paths.append(p)
-        starts = [Fraction(f['segments'][k][0]) for k in range(n)]
-        film_mod._concatenate(job.src, paths, starts, job.dest, probe_video(job.src).fps, None)
+            start, data = f['segments'][k]
+            segments.add(k, start, data)
+        segments.join(job.src, job.dest, probe_video(job.src).fps)
         report.done.append(job.dest)
     except Exception as e:  # noqa: BLE001 - one line per film, the rest goes on
         report.fail(job, f"joining its segments failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        segments.remove()
 
 
 def render_on_ray(address, model, jobs, header, fit, device, bs, precision, render_factor=None, overwrite=False,

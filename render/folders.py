@@ -15,13 +15,13 @@ from deoldify_like.progress import progress, say
 
 from . import photos
 from .colorizer import OutOfMemory
-from .codecs import Codec, output_suffix as film_suffix
 from .film import is_film_path, render_film, work_dir
+from .film.codecs import Codec, output_suffix as film_suffix
 from .gif import render_gif
 from .render_factor import resolve_render_factor
-from .span import Span
+from .film.part import Span
 from .sweep import render_sweep
-from .web import web_path, write_web_copy
+from .film.web_copy import web_path, write_web_copy
 
 
 @dataclass
