@@ -1,4 +1,5 @@
-"""A render farm on Ray: `render ... --ray [ADDRESS]` spreads photos and films over a Ray cluster.
+"""A render farm on Ray: `render ... --ray [ADDRESS]` spreads photos and films over a Ray cluster
+(render/ray_cluster.py: which cluster, started or joined).
 
 - One actor per worker (a CPU, or a GPU where the cluster has them) loads the model once and keeps it.
 - A film is cut into pieces at the local render's own segment boundaries (every `segment_frames` frames,
@@ -19,42 +20,16 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from deoldify_like.errors import BadInputError, DeoldifyLikeError
+from deoldify_like.errors import BadInputError
 from deoldify_like.images import atomic_path
 from deoldify_like.progress import progress, quiet, say
 
 from .film import SEGMENT_FRAMES, Segments, codecs, colorize_segments, output_suffix
+from .ray_cluster import JOIN_TIMEOUT, cluster, ray_module
 
 FARM_KINDS = ('photo', 'film')  # GIFs and sweeps are rendered by the driver
 RETRIES = 3  # restarts of a dead worker, and retries of the piece it was working on
 PIECE_SEGMENTS = 1  # film segments per task: one segment (240 frames) is a few minutes of CPU work
-
-
-def _ray():
-    try:
-        import ray
-    except ImportError:
-        raise DeoldifyLikeError('--ray needs Ray: pip install -e ".[ray]"') from None
-    return ray
-
-
-def connect(address=None, **init_kwargs):
-    """Join the Ray cluster at `address` ('auto': the one this machine belongs to), or start one on this
-    machine when `address` is None or 'local'. Returns the ray module."""
-    ray = _ray()
-    if not ray.is_initialized():
-        kwargs = {'include_dashboard': False, 'log_to_driver': not quiet(), **init_kwargs}
-        if address not in (None, 'local'):
-            kwargs['address'] = address
-        # local workers import this package from where the driver does
-        path = [str(Path(__file__).resolve().parents[1])] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
-        kwargs.setdefault('runtime_env', {'env_vars': {'PYTHONPATH': os.pathsep.join(path), 'DEOLDIFY_LIKE_QUIET': '1'}})
-        try:
-            ray.init(**kwargs)
-        except Exception as e:  # noqa: BLE001 - Ray raises plain Exception, ConnectionError, RuntimeError...
-            first = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise DeoldifyLikeError(f"--ray {address or 'local'}: could not start or join a Ray cluster ({first})") from None
-    return ray
 
 
 def film_pieces(total, segment_frames, piece_segments=PIECE_SEGMENTS):
@@ -134,7 +109,7 @@ class _Worker:
 def start_workers(model_ref, fit, device, bs, precision, n_workers=None, crash_marker=None, engine='torch'):
     """One actor per CPU (or GPU) of the cluster, each with the model loaded; at least one. `model_ref`: the
     model file's bytes in the object store (kept referenced by the caller, so that a restarted actor finds it)."""
-    ray = _ray()
+    ray = ray_module()
     res = ray.cluster_resources()
     gpus = int(res.get('GPU', 0)) if device != 'cpu' else 0
     n = n_workers or max(1, gpus or int(res.get('CPU', 1)))
@@ -152,7 +127,7 @@ def farm_jobs(workers, jobs, header, render_factor=None, report=None, segment_fr
     from .folders import Report
     from .render_factor import resolve_render_factor
     from deoldify_like.video import probe_video
-    ray = _ray()
+    ray = ray_module()
     report = report or Report()
     segment_frames = segment_frames or SEGMENT_FRAMES
     tasks, films = [], {}
@@ -239,8 +214,11 @@ def _join_film(f, segment_frames, report):
 
 
 def render_on_ray(address, model, jobs, header, fit, device, bs, precision, render_factor=None, overwrite=False,
-                  report=None, n_workers=None, segment_frames=None, crash_marker=None, engine='torch'):
-    "The farm behind `render --ray`: existing outputs skipped unless `overwrite`; returns the Report."
+                  report=None, n_workers=None, segment_frames=None, crash_marker=None, engine='torch',
+                  join_timeout=JOIN_TIMEOUT):
+    """The farm behind `render --ray`: existing outputs skipped unless `overwrite`; returns the Report. The
+    cluster is render/ray_cluster.py's for `address` (None or 'local': a fresh one on 127.0.0.1, stopped at the
+    end; 'auto' or HOST:PORT: joined within `join_timeout` seconds)."""
     from .folders import Report
     report = report or Report()
     todo = []
@@ -252,13 +230,12 @@ def render_on_ray(address, model, jobs, header, fit, device, bs, precision, rend
             todo.append(job)
     if not todo:
         return report
-    connect(address)
-    model_ref = _ray().put(Path(model).read_bytes())
-    workers = start_workers(model_ref, fit, device, bs, precision, n_workers, crash_marker, engine)
-    say(f"render: {len(workers)} Ray workers, each with the model loaded once")
-    try:
-        return farm_jobs(workers, todo, header, render_factor, report, segment_frames)
-    finally:
-        ray = _ray()
-        for w in workers:
-            ray.kill(w)
+    with cluster(address, join_timeout) as ray:
+        model_ref = ray.put(Path(model).read_bytes())
+        workers = start_workers(model_ref, fit, device, bs, precision, n_workers, crash_marker, engine)
+        say(f"render: {len(workers)} Ray workers, each with the model loaded once")
+        try:
+            return farm_jobs(workers, todo, header, render_factor, report, segment_frames)
+        finally:
+            for w in workers:
+                ray.kill(w)
