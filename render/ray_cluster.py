@@ -21,9 +21,6 @@ from deoldify_like.progress import quiet
 
 LOOPBACK = '127.0.0.1'
 JOIN_TIMEOUT = 30.0  # seconds to reach a running cluster before giving up (--ray-timeout)
-# A local cluster's raylet gives up when its dashboard agent is not up within a fixed time, which a busy
-# machine can miss (ray-project/ray#65983): a fresh cluster is tried this many times.
-LOCAL_START_TRIES = 3
 # An HTTP/2 client's first bytes (the connection preface and an empty SETTINGS frame); a gRPC server answers
 # with a SETTINGS frame of its own.
 _HTTP2_PREFACE = b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
@@ -109,16 +106,15 @@ def connect(address=None, timeout=JOIN_TIMEOUT, **init_kwargs):
     # local workers import this package from where the driver does
     path = [str(Path(__file__).resolve().parents[1])] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
     kwargs.setdefault('runtime_env', {'env_vars': {'PYTHONPATH': os.pathsep.join(path), 'DEOLDIFY_LIKE_QUIET': '1'}})
-    for attempt in range(LOCAL_START_TRIES if local else 1):
-        try:
-            with _loopback_only(local):
-                ray.init(**kwargs)
-            return ray
-        except Exception as e:  # noqa: BLE001 - Ray raises plain Exception, ConnectionError, RuntimeError...
-            with contextlib.suppress(Exception):
-                ray.shutdown()  # whatever it had started
-            error = str(e).splitlines()[0] if str(e) else type(e).__name__
-    raise DeoldifyLikeError(f"--ray {address or 'local'}: could not start or join a Ray cluster ({error})")
+    try:
+        with _loopback_only(local):
+            ray.init(**kwargs)
+    except Exception as e:  # noqa: BLE001 - Ray raises plain Exception, ConnectionError, RuntimeError...
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DeoldifyLikeError(f"--ray {address or 'local'}: could not start or join a Ray cluster ({first})") from None
+    return ray
 
 
 @contextlib.contextmanager

@@ -194,11 +194,15 @@ def test_render_ray_alone_ignores_a_stale_cluster_file(tmp_path, monkeypatch):
         make_film(inputs / 'clip.mp4', frames=6, width=48, height=32)
         Image.fromarray(film_frame(3, 40, 32)).save(inputs / 'p.png')
         common = ['--model', str(model), '--device', 'cpu', '--bs', '2', '--precision', 'fp32']
-        # the command in a process of its own, at a higher priority where allowed (as the `cluster` fixture's)
+        # the command in a process of its own, at a higher priority where allowed, tried again when Ray's
+        # raylet missed its dashboard agent's fixed start-up time (as the `cluster` fixture does)
         env = dict(os.environ, DEOLDIFY_LIKE_QUIET='1', PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get('PYTHONPATH', ''))
-        run = subprocess.run([sys.executable, '-m', 'render', 'render', str(inputs), '--out', str(tmp_path / 'farm'),
-                              *common, '--ray'], env=env, capture_output=True, text=True, timeout=600,
-                             preexec_fn=_higher_priority)
+        for _ in range(3):
+            run = subprocess.run([sys.executable, '-m', 'render', 'render', str(inputs), '--out', str(tmp_path / 'farm'),
+                                  *common, '--ray'], env=env, capture_output=True, text=True, timeout=600,
+                                 preexec_fn=_higher_priority)
+            if 'timed out during startup' not in run.stderr:
+                break
         assert run.returncode == 0, run.stderr[-3000:]
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # as each 1-CPU worker
