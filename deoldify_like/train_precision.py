@@ -3,7 +3,7 @@ fastai Learner as fastai's own callbacks (`MixedPrecision` in fp16 or bf16 mode,
 and `ChannelsLast`).
 
 `auto` follows rendering's rule and record, not one of its own: a reduced precision only where a quality
-check of it on this device is recorded and passed (the engine-choice record, render/engine_choice.json, whose
+check of it on this device is recorded and passed (the engine-choice record, deoldify_like/inference/engine_choice.json, whose
 entries carry the rendering rule's verdict `quality_holds`; a training check goes in the device's `training`
 list), else fp32. No training check is recorded for any device yet, so `auto` is fp32 everywhere today.
 """
@@ -11,7 +11,7 @@ import torch
 from fastai.callback.channelslast import ChannelsLast
 from fastai.callback.fp16 import MixedPrecision
 
-from .choices import PRECISIONS
+from .choices import PRECISION_CHOICES
 from .device import reduced_precision
 from .errors import SettingsError
 
@@ -40,8 +40,8 @@ def resolve_train_precision(precision, device, checks=(), holds=_verdict):
     """'auto' -> the device's reduced precision (`device.reduced_precision`) if one of `checks` (the recorded
     training checks for this device) is of that precision and passes `holds` (default: the verdict stored in
     the entry; pass the rendering rule's `quality_holds` to re-apply it), else 'fp32'. Others are kept."""
-    if precision not in PRECISIONS:
-        raise SettingsError(f"--precision: unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision not in PRECISION_CHOICES:
+        raise SettingsError(f"--precision: unknown precision {precision!r}; choose one of {', '.join(PRECISION_CHOICES)}")
     if precision != 'auto':
         return precision
     low = reduced_precision(device)
@@ -56,7 +56,7 @@ def set_precision(learn, precision, channels_last=False):
     if precision in ('bf16', 'fp16'):
         learn.add_cb(DeviceMixedPrecision(amp_mode=precision))
     elif precision != 'fp32':
-        raise SettingsError(f"--precision: unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+        raise SettingsError(f"--precision: unknown precision {precision!r}; choose one of {', '.join(PRECISION_CHOICES)}")
     if channels_last:
         learn.add_cb(ChannelsLast())
     return learn
