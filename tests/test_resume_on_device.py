@@ -1,0 +1,102 @@
+"""Resume anywhere (issue 23): each stage's resume state is saved on the CPU and must be loaded onto the
+device the stage trains on now: the model, the optimizer state and the averaged generator.
+
+On CUDA a state left on the CPU crashed the resumed critic in its first optimizer step ("Expected all
+tensors to be on the same device"). This machine has no GPU, so each stage resumes onto `meta`, a device
+whose tensors have no data: torch lets meta and CPU tensors mix without complaint, so the probe checks the
+condition behind the crash itself, just after the first optimizer step of the resumed stage: every tensor
+of the optimizer state (but a step counter) and of the model sits on the stage's device. Then it stops
+the stage (no losses can be read from meta tensors)."""
+import contextlib
+import io
+import shutil
+
+import pytest
+import torch
+from fastai.callback.core import Callback
+
+from train_stages.gan import gan
+from train_stages.pretrain_critic import pretrain_critic
+from train_stages.pretrain_gen import pretrain_gen
+
+from interrupts import Interrupt, InterruptAfter
+
+
+class StopInEpoch(Callback):
+    "Interrupts the stage at the first batch of epoch `epoch` (so the epochs before it are saved to resume)."
+    order = 90
+
+    def __init__(self, epoch):
+        self.stop_epoch = epoch
+
+    def before_batch(self):
+        if self.training and self.epoch >= self.stop_epoch:
+            raise Interrupt(f'test interruption in epoch {self.epoch}')
+
+
+class Reached(Exception):
+    "The resumed stage took its first optimizer step with everything on its device."
+
+
+class DeviceProbe(Callback):
+    "After the first optimizer step: where are the model, its optimizer state and any averaged generator?"
+    order = -30  # before every callback that reads a loss
+
+    def __init__(self, device):
+        self.device, self.misplaced = torch.device(device), []
+
+    def after_step(self):
+        opt = self.learn.opt
+        states = opt.opt.state.items() if hasattr(opt, 'opt') else opt.state.items()  # torch's or fastai's
+        for p, state in states:
+            for k, v in state.items():
+                if torch.is_tensor(v) and v.device != p.device and not (k == 'step' and v.dim() == 0):
+                    self.misplaced.append(f'optimizer state {k!r} on {v.device}, its parameter on {p.device}')
+        models = {'model': self.learn.model, **{'averaged generator': cb.average.average for cb in self.learn.cbs
+                                                 if type(cb).__name__ == 'AverageGenerator'}}
+        self.misplaced += [f'{what} tensor {k} on {v.device}' for what, m in models.items()
+                           for k, v in m.state_dict().items() if v.device != self.device]
+        raise Reached('the first optimizer step of the resumed stage was taken')
+
+
+def _run(fn, **kw):
+    "Run a stage quietly; an interruption or the probe's stop is returned, not raised."
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            return fn(**kw)
+        except (Interrupt, Reached) as e:
+            return e
+
+
+def _resume_on_meta(fn, **kw):
+    "Resume the stage onto `meta` up to its first optimizer step; nothing may be left on the CPU."
+    probe = DeviceProbe('meta')
+    result = _run(fn, device='meta', cbs=[probe], **kw)
+    assert isinstance(result, Reached), result
+    assert not probe.misplaced, probe.misplaced[:5]
+    return result
+
+
+@pytest.fixture
+def run_copy(tiny_run, tmp_path):
+    return shutil.copytree(tiny_run, tmp_path / 'run', ignore=shutil.ignore_patterns('resume'))
+
+
+def test_the_critic_resumes_onto_the_stages_device(run_copy):
+    kw = dict(run=str(run_copy), epochs=2, bs=2, size=64, nf=16)
+    assert isinstance(_run(pretrain_critic, force=True, device='cpu', cbs=[StopInEpoch(1)], **kw), Interrupt)
+    _resume_on_meta(pretrain_critic, **kw)
+
+
+def test_stage1_resumes_onto_the_stages_device(tiny_run, tmp_path):
+    kw = dict(data=str(tiny_run.parent / 'data'), run=str(tmp_path / 'run1'), arch='resnet18', nf_factor=0.5,
+              sizes='32', epochs='2', bs=2, pretrained=False, frozen_epochs=0, seed=1)
+    assert isinstance(_run(pretrain_gen, device='cpu', cbs=[StopInEpoch(1)], **kw), Interrupt)
+    _resume_on_meta(pretrain_gen, **kw)
+
+
+@pytest.mark.parametrize('ema', [0.0, 0.9])
+def test_the_burst_resumes_onto_another_device(run_copy, ema):
+    kw = dict(run=str(run_copy), iters=4, save_every=2, bs=2, size=64, ema=ema)
+    assert isinstance(_run(gan, force=True, device='cpu', cbs=[InterruptAfter(3)], **kw), Interrupt)
+    _resume_on_meta(gan, **kw)
