@@ -4,9 +4,10 @@ device the stage trains on now: the model, the optimizer state and the averaged 
 On CUDA a state left on the CPU crashed the resumed critic in its first optimizer step ("Expected all
 tensors to be on the same device"). This machine has no GPU, so each stage resumes onto `meta`, a device
 whose tensors have no data: torch lets meta and CPU tensors mix without complaint, so the probe checks the
-condition behind the crash itself, just after the first optimizer step of the resumed stage: every tensor
-of the optimizer state (but a step counter) and of the model sits on the stage's device. Then it stops
-the stage (no losses can be read from meta tensors)."""
+condition behind the crash itself, just after the first optimizer step of the resumed stage (the burst:
+before its fit, as its losses are read as numbers inside the step): every tensor of the optimizer state and
+of the model and averaged generator (but a step counter on the CPU) sits on the stage's device. Then it
+stops the stage (no losses can be read from meta tensors)."""
 import contextlib
 import io
 import shutil
@@ -35,28 +36,43 @@ class StopInEpoch(Callback):
 
 
 class Reached(Exception):
-    "The resumed stage took its first optimizer step with everything on its device."
+    "The resumed stage got as far as the probe looks."
 
 
 class DeviceProbe(Callback):
-    "After the first optimizer step: where are the model, its optimizer state and any averaged generator?"
+    """Where are the model, its optimizer state and any averaged generator? Checked just after the first
+    optimizer step (`at='after_step'`), or before the fit starts (`at='before_fit'`: the burst cannot take a
+    step on meta, its loss is read as a number inside the step), then the stage is stopped."""
     order = -30  # before every callback that reads a loss
 
-    def __init__(self, device):
-        self.device, self.misplaced = torch.device(device), []
+    def __init__(self, device, at='after_step'):
+        self.device, self.at, self.misplaced = torch.device(device), at, []
+
+    def before_fit(self):
+        if self.at == 'before_fit':
+            self.check()
 
     def after_step(self):
+        if self.at == 'after_step':
+            self.check()
+
+    def check(self):
         opt = self.learn.opt
         states = opt.opt.state.items() if hasattr(opt, 'opt') else opt.state.items()  # torch's or fastai's
         for p, state in states:
             for k, v in state.items():
-                if torch.is_tensor(v) and v.device != p.device and not (k == 'step' and v.dim() == 0):
+                if torch.is_tensor(v) and v.device != p.device and not _counter(v):
                     self.misplaced.append(f'optimizer state {k!r} on {v.device}, its parameter on {p.device}')
         models = {'model': self.learn.model, **{'averaged generator': cb.average.average for cb in self.learn.cbs
                                                  if type(cb).__name__ == 'AverageGenerator'}}
         self.misplaced += [f'{what} tensor {k} on {v.device}' for what, m in models.items()
-                           for k, v in m.state_dict().items() if v.device != self.device]
-        raise Reached('the first optimizer step of the resumed stage was taken')
+                           for k, v in m.state_dict().items() if v.device != self.device and not _counter(v)]
+        raise Reached('the resumed stage got this far')
+
+
+def _counter(v):
+    "A step counter (torch's optimizers keep theirs on the CPU): a number, not the network's state."
+    return v.dim() == 0 and v.device.type == 'cpu'
 
 
 def _run(fn, **kw):
@@ -68,9 +84,9 @@ def _run(fn, **kw):
             return e
 
 
-def _resume_on_meta(fn, **kw):
-    "Resume the stage onto `meta` up to its first optimizer step; nothing may be left on the CPU."
-    probe = DeviceProbe('meta')
+def _resume_on_meta(fn, at='after_step', **kw):
+    "Resume the stage onto `meta` (up to its first optimizer step); nothing may be left on the CPU."
+    probe = DeviceProbe('meta', at)
     result = _run(fn, device='meta', cbs=[probe], **kw)
     assert isinstance(result, Reached), result
     assert not probe.misplaced, probe.misplaced[:5]
@@ -99,4 +115,4 @@ def test_stage1_resumes_onto_the_stages_device(tiny_run, tmp_path):
 def test_the_burst_resumes_onto_another_device(run_copy, ema):
     kw = dict(run=str(run_copy), iters=4, save_every=2, bs=2, size=64, ema=ema)
     assert isinstance(_run(gan, force=True, device='cpu', cbs=[InterruptAfter(3)], **kw), Interrupt)
-    _resume_on_meta(gan, **kw)
+    _resume_on_meta(gan, 'before_fit', **kw)
