@@ -30,9 +30,7 @@ class GeneratorAverage:
 
     def __init__(self, generator, decay):
         self.decay = check_decay(decay)
-        # on the generator's device, its step counter too: a resumed average loads onto the stage's device
-        self.average = AveragedModel(generator, device=next(generator.parameters()).device,
-                                     multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+        self.average = AveragedModel(generator, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
         self.average.requires_grad_(False)
         self.average.update_parameters(generator)  # the first update copies: the average starts where the burst does
 
