@@ -4,7 +4,7 @@ from typing import Annotated
 
 from deoldify_like.choices import DEVICES, FITS
 from deoldify_like.device import pick_device, render_batch_size
-from deoldify_like.errors import DeoldifyLikeError, SettingsError
+from deoldify_like.errors import DeoldifyLikeError, SettingsError, reraise_as
 from deoldify_like.inference import (DEFAULT_FIT, DEFAULT_PRECISION, ENGINE_CHOICES, PRECISION_CHOICES, Colorizer,
                                      parse_sweep)
 from deoldify_like.model_file import read_header
@@ -27,10 +27,8 @@ def make_colorizer(model, fit=DEFAULT_FIT, device='auto', bs=None, precision=DEF
         bs = render_batch_size(pick_device(device))
     if bs < 1:
         raise DeoldifyLikeError(f"--bs must be at least 1, got {bs}")
-    try:
+    with reraise_as(DeoldifyLikeError, ValueError):
         return Colorizer.from_file(model, fit=fit, device=device, bs=bs, precision=precision, engine=engine)
-    except ValueError as e:
-        raise DeoldifyLikeError(str(e)) from None
 
 
 def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (searched recursively)", dict(nargs='+')],
@@ -58,7 +56,7 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
            frames: int = None,  # render only this many frames of a film (from --start)
            at: str = None):  # with --sweep: the film frame shown at this time (seconds or hh:mm:ss) instead of the middle one
     "Colorize photos, GIFs, films and folders of them with a model file."
-    try:  # mistakes in the film flags are usage errors: one line, exit 2, nothing written
+    with reraise_as(SettingsError):  # mistakes in the film flags are usage errors: one line, exit 2, nothing written
         film = FilmOptions(codecs.check(codec, None, crf) if codec else None, crf, web, Span.of(start, duration, frames),
                            stabilize, strength)
         if crf is not None and codec is None:
@@ -66,18 +64,12 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
         at_time = parse_time(at, '--at') if at is not None else None
         if at is not None and not sweep:
             raise DeoldifyLikeError("--at picks the film frame of a sweep; give --sweep too")
-    except DeoldifyLikeError as e:
-        raise SettingsError(str(e)) from None
     factors = None
-    try:
+    with reraise_as(DeoldifyLikeError, ValueError, '--strength: '):
         check_strength(strength)
-    except ValueError as e:
-        raise DeoldifyLikeError(f'--strength: {e}') from None
     if sweep:
-        try:
+        with reraise_as(DeoldifyLikeError, ValueError):
             factors = parse_sweep(sweep)
-        except ValueError as e:
-            raise DeoldifyLikeError(str(e)) from None
     jobs, problems = plan(inputs, out, sweep=bool(factors), codec=film.codec)
     report = Report()
     for line in problems:

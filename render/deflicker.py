@@ -18,7 +18,7 @@ from typing import Annotated
 import av
 import numpy as np
 
-from deoldify_like.errors import BadInputError, DeoldifyLikeError
+from deoldify_like.errors import BadInputError, DeoldifyLikeError, reraise_as
 from deoldify_like.progress import progress, say
 from deoldify_like.stabilize import DEFLICKER_STRENGTH, ChromaStabilizer, check_strength, stabilize_planes
 from deoldify_like.video import probe_video
@@ -132,10 +132,8 @@ def deflicker(film: Annotated[str, "a film already in colour (colorized by this 
               overwrite: bool = False):  # replace an existing output
     "Stabilise the colour of a colour film along its motion (luminance kept exactly); same size, rate, frames and audio."
     src = Path(film)
-    try:
+    with reraise_as(DeoldifyLikeError, ValueError, '--strength: '):
         strength = check_strength(strength)
-    except ValueError as e:
-        raise DeoldifyLikeError(f'--strength: {e}') from None
     dest = Path(out)
     if dest.is_dir():
         dest = dest / (src.stem + codecs.output_suffix(src))

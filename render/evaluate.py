@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from deoldify_like.colour import rgb_to_gray
-from deoldify_like.errors import BadInputError, DeoldifyLikeError
+from deoldify_like.errors import BadInputError, DeoldifyLikeError, reraise_as
 from deoldify_like.images import atomic_path, find_photos, load_image
 from deoldify_like.inference import DEFAULT_FIT, Colorizer, model_side, render_factor_for
 from deoldify_like.metrics import (PHOTO_COLUMNS, SSIM_WINDOW, CDCMeter, PhotoMeter, WarpErrorMeter,
@@ -58,12 +58,10 @@ def parse_render_factors(text, default):
     "'12,21,35' -> [12, 21, 35]; None -> [default]. Each is checked against the render-factor rule."
     if text is None or str(text).strip() == '':
         return [int(default)]
-    try:
+    with reraise_as(DeoldifyLikeError, ValueError, f'--render-factor {text!r}: '):
         factors = [int(t) for t in str(text).replace(' ', '').split(',') if t]
         for f in factors:
             model_side(f)
-    except ValueError as e:
-        raise DeoldifyLikeError(f'--render-factor {text!r}: {e}') from None
     return list(dict.fromkeys(factors))
 
 
@@ -135,15 +133,13 @@ def parse_stabilize(text):
     settings = []
     for item in str(text or 'none').replace(' ', '').split(','):
         mode, _, strength = item.partition(':')
-        try:
+        with reraise_as(DeoldifyLikeError, ValueError, f'--stabilize {text!r}: '):
             if mode == 'none' and not strength:
                 settings.append(('none', None))
             elif mode == 'flow':
                 settings.append(('flow', check_strength(strength or DEFAULT_STRENGTH)))
             else:
                 raise ValueError('each setting is none, flow or flow:STRENGTH')
-        except ValueError as e:
-            raise DeoldifyLikeError(f'--stabilize {text!r}: {e}') from None
     return list(dict.fromkeys(settings))
 
 
