@@ -43,6 +43,7 @@ from deoldify_like.feature_loss import FeatureLoss
 from deoldify_like.generator import GeneratorConfig
 from deoldify_like.inference import render_factor_for_size
 from deoldify_like.model_file import load_generator, load_model_file, save_generator
+from deoldify_like.train_precision import resolve_train_precision
 
 from . import stage as stg
 from .distributed import single_process
@@ -131,15 +132,16 @@ class AverageGenerator(Callback):
 
 
 def _gan(args, cbs):
-    run, iters, save_every, from_, save_raw, vgg_weights, seed, force, device = (
-        args[k] for k in ('run', 'iters', 'save_every', 'from_', 'save_raw', 'vgg_weights', 'seed', 'force', 'device'))
+    run, iters, save_every, from_, save_raw, vgg_weights, seed, force, device, workers, precision = (
+        args[k] for k in ('run', 'iters', 'save_every', 'from_', 'save_raw', 'vgg_weights', 'seed', 'force', 'device',
+                          'workers', 'precision'))
     if not single_process('gan'):
         return 0  # under torchrun / accelerate launch: rank 0 trains alone
     if not run:
         raise SettingsError("gan needs --run RUN")
     if iters < 1 or (save_every is not None and save_every < 1):
         raise SettingsError("--iters and --save-every must be 1 or more")
-    pick_device(device)
+    resolve_train_precision(precision, pick_device(device))  # checked before anything is written
     rf = RunFolder(run)
     doc = rf.load()
     cycle = int(doc.get('cycle') or 0)
@@ -161,6 +163,7 @@ def _gan(args, cbs):
     settings = {'cycle': cycle, 'generator': display_name(rf, gen_path), 'critic': crit_st['checkpoint'], 'iters': iters,
                 **values, 'critic_lr': values['lr'] * values['critic_lr_mult'], 'save_raw': save_raw, 'betas': [0.0, 0.9], 'wd': 1e-3,
                 'vgg_weights': loss_spec, 'vgg_fingerprint': loss_print, 'seed': seed, 'device': device,
+                'workers': workers, 'precision': precision,
                 'recipe': (doc.get('recipe') or {}).get('name'), 'recipe_overrides': overrides}
     st = doc['stages'].get(name)
     if st and st.get('status') == 'done' and not force:
@@ -203,7 +206,8 @@ def _burst(rf, name, s, state, gen_path, cbs):
     gen_settings = doc['stages'][GEN_STAGE]['settings'] if GEN_STAGE in doc['stages'] else {}
     crap = gen_settings.get('crappify', '')
     dls = dataloaders(ColourPairs(rf.split_files('train'), s['size'], True, crap, s['seed']),
-                      ColourPairs(rf.split_files('valid'), s['size'], False, crap, s['seed']), s['bs'], dev, s['seed'])
+                      ColourPairs(rf.split_files('valid'), s['size'], False, crap, s['seed']), s['bs'], dev, s['seed'],
+                      workers=s.get('workers'))
     generator, header = load_generator(gen_path, dev)
     cfg = GeneratorConfig.from_dict(header['config'])
     critic, _ = load_model_file(rf.checkpoint_path(s['critic']), 'critic', dev)
@@ -257,6 +261,7 @@ def _burst(rf, name, s, state, gen_path, cbs):
     learn = build_gan_learner(dls, generator, critic, floss, s['adv_weight'], s['feat_weight'], s['critic_thresh'],
                               s['wd'], gen_first, gan_optimizer(tuple(s['betas'])), [*averaging, *books, *cbs], str(rf.path))
     stg.quiet_progress(learn)
+    stg.train_in_precision(learn, s, dev)
     if state is not None:
         learn.create_opt()
         learn.opt.load_state_dict(state['opt'])

@@ -28,13 +28,14 @@ from torch import nn
 
 from deoldify_like.colour import rgb_to_gray
 from deoldify_like.critic import CriticConfig, build_critic, critic_min_size
-from deoldify_like.data import LabelledImages, dataloaders, scale_shorter_side
+from deoldify_like.data import LabelledImages, dataloaders, scaled_pictures
 from deoldify_like.device import pick_device
 from deoldify_like.errors import DeoldifyLikeError, SettingsError, reraise_as
-from deoldify_like.images import load_image, save_image
+from deoldify_like.images import save_image
 from deoldify_like.model_file import load_generator, load_model_file, read_header, save_model_file
 from deoldify_like.progress import progress
 from deoldify_like.tensors import gray_batch_to_input, output_to_rgb
+from deoldify_like.train_precision import resolve_train_precision
 
 from . import recipes
 from . import stage as stg
@@ -112,15 +113,15 @@ def choose_cycle(rf, generator):
 
 
 @torch.no_grad()
-def generate_fakes(model, files, out_dir, size, bs, device, names):
-    "The generator's colouring of each file (shorter side `size`) as PNG; files already there are kept."
+def generate_fakes(model, files, out_dir, size, bs, device, names, workers=None):
+    """The generator's colouring of each file (shorter side `size`) as PNG; files already there are kept. `workers`
+    loader processes decode the pictures ahead of the generator (None: the machine's default)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = [(f, out_dir / n) for f, n in zip(files, names) if not (out_dir / n).is_file()]
     if len(todo) < len(files):
         print(f"generated: {len(files) - len(todo)} of {len(files)} already in {out_dir}; making the rest", flush=True)
     groups = {}
-    for f, dest in todo:
-        rgb = scale_shorter_side(load_image(f).rgb, size)
+    for (_, dest), rgb in zip(todo, scaled_pictures([f for f, _ in todo], size, workers)):
         groups.setdefault(rgb.shape[:2], []).append((rgb, dest))
     batches = [g[i:i + bs] for g in groups.values() for i in range(0, len(g), bs)]
     model.eval()
@@ -147,12 +148,12 @@ pretrain_critic = stage_command(PretrainCriticSettings, _pretrain_critic,
 
 
 def _begin_and_train(share_fakes, cbs, run, from_, data, vgg_weights, recipe, epochs, bs, size, fake_size, fraction,
-                     nf, lr, valid_pct, seed, force, device):
+                     nf, lr, valid_pct, seed, force, device, workers, precision):
     if not run:
         raise SettingsError("pretrain-critic needs --run RUN")
     if fraction is not None and not 0 < fraction <= 1:
         raise SettingsError(f"--fraction must be in (0, 1], got {fraction}")
-    pick_device(device)
+    resolve_train_precision(precision, pick_device(device))  # checked before anything is written
     recipes.recipe(recipe)  # an unknown name is an error before anything is written
     rf = RunFolder(run)
     loss_net = check_new_run_from_model(rf, Path(data), from_, vgg_weights) if data else None
@@ -181,7 +182,8 @@ def _begin_and_train(share_fakes, cbs, run, from_, data, vgg_weights, recipe, ep
         raise SettingsError(f"--size: the critic needs pictures of at least {critic_min_size(CriticConfig())} px, got {values['size']}")
     name = critic_stage(cycle)
     settings = {'cycle': cycle, 'generator': gen_name, 'start_from': start, **values, 'wd': 1e-3, 'valid_pct': valid_pct,
-                'seed': seed, 'device': device, 'recipe': (rf.load().get('recipe') or {}).get('name'),
+                'seed': seed, 'device': device, 'workers': workers, 'precision': precision,
+                'recipe': (rf.load().get('recipe') or {}).get('name'),
                 'recipe_overrides': overrides}
     action, state = stg.begin(rf, name, settings, force)
     if action == 'done':
@@ -202,7 +204,8 @@ def make_fakes_share(job, device, rank, world):
     "One rank's share of the fakes (every world-th picture from its rank): a job sent by `one_job_shared`."
     gen, _ = load_generator(job['generator'], device)
     mine = slice(rank, None, world)
-    made = generate_fakes(gen, job['files'][mine], Path(job['out_dir']), job['size'], job['bs'], device, job['names'][mine])
+    made = generate_fakes(gen, job['files'][mine], Path(job['out_dir']), job['size'], job['bs'], device, job['names'][mine],
+                          job.get('workers'))
     if world > 1:
         print(f"pretrain-critic: rank {rank} of {world}: {len(made)} of the {len(job['files'])} fakes", flush=True)
     return made
@@ -220,7 +223,7 @@ def _train(rf, name, s, state, gen_path, cbs, share_fakes):
     out_dir = rf.generated / f"c{s['cycle']}"
     names = [fake_name(rf, f) for f in chosen]
     share_fakes({'generator': str(gen_path), 'files': [str(f) for f in chosen], 'out_dir': str(out_dir),
-                 'size': s['fake_size'], 'bs': s['bs'], 'names': names})
+                 'size': s['fake_size'], 'bs': s['bs'], 'names': names, 'workers': s.get('workers')})
     fakes = [out_dir / n for n in names]
     print(f"{name}: {len(fakes)} generated pictures in {out_dir} ({time.time() - t0:.0f} s)", flush=True)
     rf.set_stage(name, generated={'dir': str(out_dir.relative_to(rf.path)), 'count': len(fakes)})
@@ -232,7 +235,7 @@ def _train(rf, name, s, state, gen_path, cbs, share_fakes):
                          [1.0] * sum(map(keep, range(len(chosen)))) + [0.0] * sum(map(keep, range(len(chosen)))))
     (tf, tl), (vf, vl) = part(lambda i: i not in held), part(lambda i: i in held)
     dls = dataloaders(LabelledImages(tf, tl, s['size'], True, s['seed']), LabelledImages(vf, vl, s['size'], False, s['seed']),
-                      s['bs'], dev, s['seed'])
+                      s['bs'], dev, s['seed'], workers=s.get('workers'))
     print(f"{name}: {len(tf)} training and {len(vf)} held-out pictures (half real, half generated)", flush=True)
 
     if s['start_from']:  # a later cycle fine-tunes the critic of the cycle before
@@ -245,6 +248,7 @@ def _train(rf, name, s, state, gen_path, cbs, share_fakes):
     learn = Learner(dls, critic, loss_func=AdaptiveLoss(nn.BCEWithLogitsLoss()),
                     metrics=accuracy_thresh_expand, wd=s['wd'], path=str(rf.path), model_dir='checkpoints', cbs=cbs)
     stg.quiet_progress(learn)
+    stg.train_in_precision(learn, s, dev)
     batch_csv, epoch_csv, png = rf.log_path(name, '_batches'), rf.log_path(name), rf.reports / f'{name}_loss.png'
     e0, n_batches, seconds0 = 0, 0, 0.0
     if state is not None:
@@ -261,6 +265,7 @@ def _train(rf, name, s, state, gen_path, cbs, share_fakes):
         append_csv(epoch_csv, {'epoch': 0, 'batch': 0, 'train_loss': '', 'valid_loss': f"{loss0:.5f}",
                                'accuracy': f"{acc0:.4f}", 'seconds': 0})
         print(f"{name}: before training: held-out loss {loss0:.4f}, accuracy {acc0:.3f}", flush=True)
+    dls.train.next_epoch = e0  # the loader's epoch stream, resumed too
     if e0 < s['epochs']:
         clock = StageClock(seconds0)  # training time, counted across resumptions
         learn.fit_one_cycle(s['epochs'], s['lr'], start_epoch=e0, cbs=epoch_bookkeeping(

@@ -31,6 +31,7 @@ from deoldify_like.generator import GENERATOR_STYLES, GeneratorConfig, build_gen
 from deoldify_like.inference import render_factor_for_size
 from deoldify_like.model_file import load_generator, read_header, save_generator
 from deoldify_like.pretrained import imagenet_state_dict
+from deoldify_like.train_precision import resolve_train_precision
 
 from . import distributed as dd
 from . import recipes
@@ -59,7 +60,7 @@ def make_data(rf, s, size, bs, device, fraction=1.0):
         train = [train[i] for i in sorted(keep.tolist())]
     crap, seed = s.get('crappify', ''), s.get('seed', 42)
     return dataloaders(ColourPairs(train, size, True, crap, seed, s.get('augment', 'none')),
-                       ColourPairs(valid, size, False, crap, seed), bs, device, seed)
+                       ColourPairs(valid, size, False, crap, seed), bs, device, seed, workers=s.get('workers'))
 
 
 def record_split(rf, data, limit, seed, valid_pct):
@@ -102,8 +103,8 @@ def loss_network_identity(vgg_weights):
 def stage1_settings(args):
     """Every setting of stage 1 (`args`: the command's parameters by name), checked, with the recipe applied;
     raises SettingsError (exit 2) before anything is written. Returns (settings, recipe values or None)."""
-    data, limit, seed, valid_pct, device, init, recipe = (args[k] for k in ('data', 'limit', 'seed', 'valid_pct',
-                                                                             'device', 'init', 'recipe'))
+    data, limit, seed, valid_pct, device, init, recipe, workers, precision = (
+        args[k] for k in ('data', 'limit', 'seed', 'valid_pct', 'device', 'init', 'recipe', 'workers', 'precision'))
     rec = recipes.recipe(recipe)
     rv = rec['pretrain-gen'] if rec else None
     given = PretrainGenSettings.given(args)
@@ -113,7 +114,7 @@ def stage1_settings(args):
         raise SettingsError(f"unknown generator style {s['style']!r}")
     with reraise_as(SettingsError, (ValueError, TypeError), '--crappify: '):
         s['crappify'] = str(Crappifier.parse(s['crappify']))
-    pick_device(device)
+    resolve_train_precision(precision, pick_device(device))  # checked here; resolved on the device it trains on
     with reraise_as(SettingsError):
         files = list_images(data)
     if len(files[:limit or None]) < 2:
@@ -127,6 +128,7 @@ def stage1_settings(args):
         check_encoder_weights(s['arch'])
     s['vgg_weights'], s['vgg_fingerprint'] = loss_network_identity(s['vgg_weights'])
     s.update({'data': str(Path(data).resolve()), 'limit': limit, 'seed': seed, 'valid_pct': valid_pct, 'device': device,
+              'workers': workers, 'precision': precision,
               'init': str(Path(init).resolve()) if init else None, 'recipe': recipe, 'recipe_overrides': overrides,
               'feature_loss': {'layer_weights': [20.0, 70.0, 10.0], 'pixel_weight': 1.0}})
     return s, rec
@@ -211,6 +213,7 @@ def _train(rf, s, state, cbs, dev):
                     splitter=partial(generator_splitter, groups=int(s['layer_groups'])),
                     path=str(rf.path), model_dir='checkpoints', cbs=cbs)
     stg.quiet_progress(learn)
+    stg.train_in_precision(learn, s, dev, say)
     batch_csv, epoch_csv = rf.log_path(STAGE, '_batches'), rf.log_path(STAGE)
     png = rf.reports / f'{STAGE}_loss.png'
 
@@ -246,6 +249,7 @@ def _train(rf, s, state, cbs, dev):
         label = f"s{ph['size']}{'-frozen' if ph['frozen'] else ''}"
         same = (ph['size'], ph['bs'], ph['fraction']) == (phases[0]['size'], phases[0]['bs'], phases[0]['fraction'])
         learn.dls = first_dls if same else make_data(rf, s, ph['size'], ph['bs'], dev, ph['fraction'])
+        learn.dls.train.next_epoch = sum(p['epochs'] for p in phases[:i]) + e0  # the loader's epoch stream, resumed too
         _set_freeze(learn, ph['frozen'])  # clears the optimizer state: a resumed one is loaded after it
         if state is not None and i == start_phase:
             learn.opt.load_state_dict({'state': state['opt']['state'], 'hypers': L(state['opt']['hypers'])})

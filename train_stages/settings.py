@@ -16,8 +16,9 @@ import inspect
 from typing import Annotated
 
 from deoldify_like.choices import ENCODERS
-from deoldify_like.data import AUGMENTS
+from deoldify_like.data import AUGMENTS, WORKERS_HELP
 from deoldify_like.errors import SettingsError
+from deoldify_like.train_precision import PRECISION_HELP
 
 from . import recipes
 
@@ -158,6 +159,8 @@ class PretrainGenSettings(StageSettings):
     crappify: str = option("input degradations besides gray, with probabilities, e.g. "
                            "'noise=0.3,jpeg=0.3,blur=0.2,fade=0.2' (default none)", 'none', recipe=True)
     device: str = option("where to train", 'auto')
+    workers: int = option(WORKERS_HELP)
+    precision: str = option(PRECISION_HELP, 'auto')
     style: str = option("generator style (recipes only)", 'unet', recipe=True, cli=False)
     wd: float = option("weight decay (recipes only)", 1e-3, recipe=True, cli=False)
 
@@ -225,6 +228,8 @@ class PretrainCriticSettings(StageSettings):
     seed: int = option("seed of the choice of pictures, the split and the shuffling", 42)
     force: bool = option("train this cycle's critic again even if it is done", False)
     device: str = option("where to train", 'auto')
+    workers: int = option(WORKERS_HELP)
+    precision: str = option(PRECISION_HELP, 'auto')
 
 
 @dataclasses.dataclass
@@ -255,3 +260,5 @@ class GanSettings(StageSettings):
     seed: int = option("seed of the shuffling and the degradations", 42)
     force: bool = option("start this cycle's burst over even if it is done or was interrupted", False)
     device: str = option("where to train", 'auto')
+    workers: int = option(WORKERS_HELP)
+    precision: str = option(PRECISION_HELP, 'auto')

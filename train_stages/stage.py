@@ -11,11 +11,12 @@ from fastcore.basics import noop
 from deoldify_like.device import pick_device
 from deoldify_like.errors import SettingsError
 from deoldify_like.progress import quiet
+from deoldify_like.train_precision import resolve_train_precision, set_precision
 
 from .run_folder import now, print_settings
 
 # settings that may differ between an interrupted run and its resumption
-MAY_CHANGE_ON_RESUME = {'device', 'force'}
+MAY_CHANGE_ON_RESUME = {'device', 'force', 'workers'}  # workers: the batches are the same whatever the number
 
 
 def begin(rf, name, settings, force=False, may_change=()):
@@ -33,7 +34,9 @@ def begin(rf, name, settings, force=False, may_change=()):
     if st and not force:
         old = st.get('settings') or {}
         skip = MAY_CHANGE_ON_RESUME | set(may_change)
-        diff = [k for k in set(old) | set(settings) if k not in skip and old.get(k) != settings.get(k)]
+        # a setting the run did not record (added by a later version of the toolkit) keeps its default: not a change
+        diff = [k for k in set(old) | set(settings) if k not in skip and (k in old or settings.get(k) not in (None, 'auto'))
+                and old.get(k) != settings.get(k)]
         if diff:
             parts = ', '.join(f"{k}: {old.get(k)!r} -> {settings.get(k)!r}" for k in sorted(diff))
             raise SettingsError(f"{rf.path}: {name} was started with other settings ({parts}); "
@@ -71,6 +74,16 @@ def finish(rf, name, drop_resume=True, **fields):
     if drop_resume:
         rf.drop_resume(name)
     rf.event(name, 'done')
+
+
+def train_in_precision(learn, s, device, say=print):
+    """Put the stage's learner in its training precision (`s['precision']`, 'auto' resolved for `device`: fp32
+    until a training check of the device's reduced precision is recorded); says so when it is not fp32."""
+    precision = resolve_train_precision(s.get('precision') or 'auto', device)
+    set_precision(learn, precision)
+    if precision != 'fp32':
+        say(f"training in {precision} mixed precision", flush=True)
+    return precision
 
 
 def quiet_progress(learn):
