@@ -57,8 +57,14 @@ def head_outputs(model, head, pictures, side, device):
     return outs
 
 
+def last_checkpoint(run):
+    "The stage-1 generator of the largest size (gen-s64, gen-s128, ...)."
+    found = sorted(Path(run, 'checkpoints').glob('gen-s*.safetensors'), key=lambda p: int(p.stem[5:].split('-')[0]))
+    return found[-1] if found else None
+
+
 def head(a):
-    model, _ = load_generator(Path(a.run) / 'checkpoints' / 'gen-s64.safetensors' if not a.model else a.model, a.device)
+    model, _ = load_generator(a.model or last_checkpoint(a.run), a.device)
     h = attach_chroma_head(model, len(ab_bins()), registered=False)
     h.load_state_dict(torch.load(Path(a.run) / 'ab_head.pt', map_location=a.device))
     h.active = True

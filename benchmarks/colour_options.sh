@@ -5,7 +5,7 @@
 # Scoring (`deoldify-like checkpoints --images`, render factor 8): bsds500_val (100) and the held-out
 # imagenet_sample files. Writes BENCH_DIR/summary.{json,md}; copy them to benchmarks/results/ to publish.
 # CPU: resnet18 from random weights, 64 px, 1 epoch on 240 pictures (228 train), two options at a time, 1 thread each
-# (sized for ~45 min on 2 cores shared with ~20 other processes). --device cuda: resnet34, 64 then 128 px, 4 + 2 epochs on every picture.
+# (measured: 49 min wall on 2 cores shared with ~20 other processes). --device cuda: resnet34, 64 then 128 px, 4 + 2 epochs on every picture.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICE=cpu
