@@ -91,6 +91,41 @@ class ColorUnet(SequentialEx):
             self.sfs.remove()
 
 
+class ChromaHead(nn.Module):
+    """CIC's ab head (Zhang et al. 2016): a 1x1 conv from the generator's last decoder features (the input of
+    its final 1x1 conv) to logits over quantised a*b* bins (deoldify_like.colour_loss). It runs beside the
+    RGB output only while `active` (training with the chroma term, or a caller that asks for them), keeping
+    the last result in `logits`; otherwise the generator computes exactly what it did without it."""
+
+    def __init__(self, ni, bins):
+        super().__init__()
+        self.conv = nn.Conv2d(ni, bins, 1)
+        self.active, self.logits = False, None
+
+    def tap(self, module, args):
+        "A forward pre-hook on the final conv: the logits from the same features."
+        if self.active:
+            self.logits = self.conv(args[0])
+
+
+def final_conv(model):
+    "The generator's last layer before its output range (the 1x1 conv to RGB), whose input the ab head reads."
+    layers = [m for m in model.layers if not isinstance(m, SigmoidRange)]
+    return layers[-1]
+
+
+def attach_chroma_head(model, bins, registered=True):
+    """Hook a new ChromaHead onto `model`'s final conv and return it. Registered, it is `model.ab_head` and
+    saved with the model; otherwise it stays outside the model (a training-only head, never saved with it)."""
+    conv = final_conv(model)
+    ni = next(m for m in conv.modules() if isinstance(m, nn.Conv2d)).in_channels
+    head = ChromaHead(ni, bins).to(next(conv.parameters()).device)
+    if registered:
+        model.ab_head = head
+    conv.register_forward_pre_hook(head.tap)
+    return head
+
+
 def build_unet(cfg, pretrained):
     return ColorUnet(resnet_encoder(cfg.arch, pretrained), cfg)
 
@@ -132,7 +167,10 @@ def settle_spectral_norm(model, iters=20):
 def build_generator(cfg: GeneratorConfig = None, pretrained=False, **overrides):
     "Build a generator from a config (or keyword settings); `pretrained` loads ImageNet encoder weights."
     cfg = GeneratorConfig(**overrides) if cfg is None else cfg
-    return settle_spectral_norm(style_builder(cfg.style)(cfg, pretrained))
+    model = style_builder(cfg.style)(cfg, pretrained)
+    if cfg.ab_bins:
+        attach_chroma_head(model, cfg.ab_bins)
+    return settle_spectral_norm(model)
 
 
 def encoder_of(generator):

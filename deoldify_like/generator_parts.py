@@ -52,10 +52,13 @@ class GeneratorConfig:
     bottle: bool = False
     n_out: int = 3
     extra: dict = field(default_factory=dict)  # style-specific settings
+    ab_bins: int = 0  # with a CIC ab head over this many a*b* bins (generator.ChromaHead); 0: none, as before
 
     def to_dict(self):
         d = asdict(self)
         d['y_range'] = list(self.y_range)
+        if not self.ab_bins:  # a model without the head is described exactly as before the head existed
+            del d['ab_bins']
         return d
 
     @classmethod
