@@ -18,14 +18,15 @@ FLICKER_TREND = 9  # frames: the running median that `brightness_flicker` takes 
 
 def brightness_flicker(means, trend=FLICKER_TREND):
     """Brightness flicker of a film from its frame-mean luminances (levels): the RMS of each mean about the
-    median of the `trend` frames centred on it (fewer at the ends). A running median follows ramps (a pan
+    median of the `trend` frames centred on it (fewer at the ends, as many on either side). A running median follows ramps (a pan
     into shade, a fade) and steps (a cut, a light switched on) that last more than half its width, so what
     is left is the change that does not persist: flicker. NaN for fewer than 3 frames."""
     m = np.asarray(means, dtype=np.float64)
     if m.size < 3:
         return math.nan
     half = trend // 2
-    med = np.array([np.median(m[max(0, t - half):t + half + 1]) for t in range(m.size)])
+    reach = [min(half, t, m.size - 1 - t) for t in range(m.size)]  # symmetric, so a ramp is its own median
+    med = np.array([np.median(m[t - r:t + r + 1]) for t, r in enumerate(reach)])
     return float(np.sqrt(np.mean((m - med) ** 2)))
 
 

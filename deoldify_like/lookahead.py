@@ -8,17 +8,18 @@ Both stream: a frame goes out `window` frames after it came in (or at the end of
 import numpy as np
 
 
-def local_trend(times, values, t, sigma):
-    """The value at time `t` of the straight line fitted to `values` (n, d) at `times` (n,) by least squares
-    with Gaussian weights of width `sigma` (frames) about `t`: a two-sided smoothing that keeps ramps (a fade,
-    a slow exposure change) exactly and has no lag, even at the ends of a shot (fewer frames on one side)."""
+def local_trend(times, values, t, sigma, degree=1):
+    """The value at time `t` of the straight line (`degree` 1) or constant (0) fitted to `values` (n, d) at
+    `times` (n,) by least squares with Gaussian weights of width `sigma` (frames) about `t`: a two-sided
+    smoothing without lag. A line keeps ramps (a fade, a slow exposure change) exactly, even at the ends of
+    a shot, but extrapolates its slope there, noise and all; a constant is steadier at the ends."""
     times = np.asarray(times, np.float64) - t
     values = np.asarray(values, np.float64).reshape(len(times), -1)
     w = np.exp(-0.5 * (times / sigma) ** 2)
     sw, st, stt = w.sum(), (w * times).sum(), (w * times * times).sum()
     sv, stv = (w[:, None] * values).sum(0), (w[:, None] * times[:, None] * values).sum(0)
     det = sw * stt - st * st
-    if det < 1e-9 * max(sw * sw, 1e-30):  # one frame, or all at one time: the weighted mean
+    if degree == 0 or det < 1e-9 * max(sw * sw, 1e-30):  # (one frame, or all at one time:) the weighted mean
         return sv / sw
     return (stt * sv - st * stv) / det  # intercept of the weighted fit (t moved to 0)
 
