@@ -6,6 +6,7 @@ input | BrightnessDeflicker | FFmpeg deflicker, one row per frame, as a small JP
         [--grid docs/figures/brightness_grid.jpg] [--json benchmarks/results/brightness_film.json]
 """
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -27,7 +28,6 @@ def main(argv=None):
     ap.add_argument('--json', default=None)
     a = ap.parse_args(argv)
     at = [int(x) for x in a.frames_at.split(',') if x]
-    import itertools
     src, s1, s2 = itertools.tee(decoded(a.film), 3)
     ours, ff = _Clock(), _Clock()
     probe = BrightnessDeflicker()

@@ -10,15 +10,14 @@ film in order and gives them back, `window` frames later, with that flicker divi
    ratio log Y_t − log Y_{t−1}(x + B(x)) is fitted by a smooth field: a polynomial of degree `degree` in x,
    y (degree 2: 6 terms; 0: one global gain), with one robust refit that drops outliers (something that
    really changed: a lamp, a passing shadow). A surface that moves into shade is matched to itself, so a
-   pan into shade gives no change here, and is kept. Where fewer than `min_trusted` of the pixels are
-   matched (fast motion, blur), the ratio of the two frames' means stands in, as a global gain.
+   pan into shade gives no change here, and is kept.
 2. Within a shot the fields add up to the log exposure L_t of each frame, relative to the shot's first.
 3. The flicker is what does not persist: L_t against its own trend over `window` frames on both sides
    (`lookahead.local_trend`: a Gaussian-weighted straight line, σ = window / 2, so ramps such as a fade
    or an explosion's slow decay are kept). Frame t is multiplied by exp(trend_t − L_t).
 
 A cut (luminance histograms, normalised to the frame's mean so that flicker alone does not look like a
-cut) starts a new shot; so does a change of the global gain of
+cut, or fewer than `min_trusted` of the pixels matched by the flow) starts a new shot; so does a change of the global gain of
 more than `step` (log; 0.45 ≈ ×1.57) between two frames: a light switched on, a flash. Frames on either
 side of such a break are never smoothed together, so the break is kept as it was.
 
@@ -33,7 +32,7 @@ import numpy as np
 
 from .lookahead import local_trend, pack, unpack
 from .metrics import checked_flow
-from .stabilize import CUT_DISTANCE, HIST_BINS, MIN_TRUSTED, PRESETS, work_size
+from .stabilize import CUT_DISTANCE, MIN_TRUSTED, PRESETS, luma_histogram, work_size
 
 WINDOW = 24  # frames each side
 WORK_SIDE = 320  # longer side of the working resolution: the gain field is smooth
@@ -52,15 +51,13 @@ def _basis(h, w, degree):
 def _normalised_histogram(gray):
     "32-bin histogram of the frame scaled to a mean of 128: a global gain leaves it (nearly) as it is."
     g = gray.astype(np.float32) * (128.0 / max(float(gray.mean()), 1.0))
-    h = cv2.calcHist([np.clip(g, 0, 255).astype(np.uint8)], [0], None, [HIST_BINS], [0, 256])
-    return h / max(float(h.sum()), 1.0)
+    return luma_histogram(np.clip(g, 0, 255).astype(np.uint8))
 
 
 class BrightnessDeflicker:
     """Streaming brightness deflicker; `push(luma)` (uint8 (H, W), in order) returns the frames now finished,
     `flush()` the rest, each uint8 of its input's shape. `cuts`: the frames that started a shot;
-    `events`: those that started one at a real change of brightness (`step`); `untracked`: the frames whose
-    gain was taken from the frame means, the flow having found too little."""
+    `events`: those that started one at a real change of brightness (`step`)."""
 
     def __init__(self, window=WINDOW, work_side=WORK_SIDE, degree=DEGREE, step=STEP, preset='fast',
                  cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED):
@@ -69,7 +66,7 @@ class BrightnessDeflicker:
         self.window, self.work_side, self.degree, self.step = int(window), int(work_side), int(degree), float(step)
         self.cut_distance, self.min_trusted, self.preset = cut_distance, min_trusted, preset
         self.dis = cv2.DISOpticalFlow_create(PRESETS[preset])
-        self.frames, self.cuts, self.events, self.untracked, self._bases = 0, [], [], [], {}
+        self.frames, self.cuts, self.events, self._bases = 0, [], [], {}
         self.pending = deque()  # frames waiting to go out: dict(index, luma)
         self.logs = deque()  # the last 2·window + 1 frames: dict(index, shot, gains = L_t)
         self.prev_gray = self.prev_hist = None
@@ -81,17 +78,18 @@ class BrightnessDeflicker:
         return self._bases[h, w]
 
     def _pair_gains(self, g0, g1):
-        """The log gain field from frame t−1 (g0) to t (g1) as polynomial coefficients. Where the flow finds too
-        little (fast motion, blur), the ratio of the frame means alone: a global gain, as FFmpeg's filter."""
+        """The log gain field from frame t−1 (g0) to t (g1) as polynomial coefficients, or None where the flow
+        matches too little (fewer than `min_trusted` of the pixels): then frame t starts a new shot. (Taking the
+        ratio of the frame means there instead, as FFmpeg's filter does, measured worse: new content is not a
+        change of exposure.)"""
         fwd, bwd = self.dis.calc(g1, g0, None), self.dis.calc(g0, g1, None)
         mask, mapx, mapy = checked_flow(fwd, bwd)
+        if mask.mean() < self.min_trusted:
+            return None
         g0_at = cv2.remap(g0, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         mask &= (g1 > DARK) & (g1 < BRIGHT) & (g0_at > DARK) & (g0_at < BRIGHT)
-        if mask.mean() < self.min_trusted:
-            self.untracked.append(self.frames)
-            coef = np.zeros(len(self._basis(2, 2)))
-            coef[0] = np.log(max(float(g1.mean()), 1.0) / max(float(g0.mean()), 1.0))
-            return coef
+        if mask.sum() < 16:
+            return None
         d = np.log(g1[mask].astype(np.float64)) - np.log(g0_at[mask].astype(np.float64))
         a = self._basis(*g1.shape)[:, mask].T.astype(np.float64)
         coef = np.linalg.lstsq(a, d, rcond=None)[0]
@@ -113,7 +111,7 @@ class BrightnessDeflicker:
         if self.prev_gray is not None and self.prev_gray.shape == gray.shape and \
                 cv2.compareHist(self.prev_hist, hist, cv2.HISTCMP_BHATTACHARYYA) <= self.cut_distance:
             gains = self._pair_gains(self.prev_gray, gray)
-            if abs(gains[0]) > self.step:
+            if gains is not None and abs(gains[0]) > self.step:
                 self.events.append(self.frames)
                 gains = None
         if gains is None:
@@ -158,7 +156,7 @@ class BrightnessDeflicker:
             return {}
         return dict(prev_gray=self.prev_gray, prev_hist=self.prev_hist,
                     counters=np.array([self.frames, self.shot]), cuts=np.array(self.cuts, np.int64),
-                    events=np.array(self.events, np.int64), untracked=np.array(self.untracked, np.int64), **pack('log', self.logs), **pack('pending', self.pending))
+                    events=np.array(self.events, np.int64), **pack('log', self.logs), **pack('pending', self.pending))
 
     def load_state(self, state):
         self.__init__(self.window, self.work_side, self.degree, self.step, self.preset, cut_distance=self.cut_distance,
@@ -168,7 +166,6 @@ class BrightnessDeflicker:
         self.prev_gray, self.prev_hist = np.asarray(state['prev_gray'], np.uint8), np.asarray(state['prev_hist'], np.float32)
         self.frames, self.shot = (int(x) for x in state['counters'])
         self.cuts, self.events = [int(x) for x in state['cuts']], [int(x) for x in state['events']]
-        self.untracked = [int(x) for x in state['untracked']]
         self.logs = deque(dict(index=int(g['index']), shot=int(g['shot']), gains=g['gains']) for g in unpack('log', state))
         self.pending = deque(dict(index=int(p['index']), luma=p['luma']) for p in unpack('pending', state))
 

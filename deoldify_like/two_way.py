@@ -45,8 +45,8 @@ import numpy as np
 from .colour import yuv_to_rgb
 from .lookahead import local_trend, pack, unpack
 from .metrics import checked_flow
-from .stabilize import (CUT_DISTANCE, MIN_TRUSTED, PHOTO_TOLERANCE, PRESETS, WORK_SIDE, _histogram, check_strength,
-                        rgb_yuv, work_size)
+from .stabilize import (CUT_DISTANCE, MIN_TRUSTED, PHOTO_TOLERANCE, PRESETS, WORK_SIDE, luma_histogram,
+                        apply_similarity, check_strength, chroma_similarity, rgb_yuv, work_size)
 
 STRENGTH = 0.97
 WINDOW = 16  # frames ahead (and the half-width of the global trend)
@@ -57,36 +57,12 @@ FULL_SUPPORT = 2.0  # weight of other frames at which a pixel's own correction i
 MOTION = 0.05  # share of the working frame's longer side a frame at which the motion term halves trust
 
 
-def _pair_similarity(src, dest, weight):
-    "(a, b) complex, z_dest ≈ a z_src + b over the weighted pixels; z = U + iV. Identity without a fit."
-    w = weight.reshape(-1).astype(np.float64)
-    total = w.sum()
-    if total < 1:
-        return 1 + 0j, 0j
-    zs = src[..., 0].reshape(-1) + 1j * src[..., 1].reshape(-1)
-    zd = dest[..., 0].reshape(-1) + 1j * dest[..., 1].reshape(-1)
-    ms, md = (w * zs).sum() / total, (w * zd).sum() / total
-    xs, xd = zs - ms, zd - md
-    cross = (w * xd * np.conj(xs)).sum()
-    spread_s, spread_d = (w * np.abs(xs) ** 2).sum(), (w * np.abs(xd) ** 2).sum()
-    if spread_s < 1e-6 * total or abs(cross) < 1e-12:
-        return 1 + 0j, md - ms
-    a = cross / abs(cross) * math.sqrt(spread_d / spread_s)
-    return a, md - a * ms
-
-
-def _apply(z, a, b):
-    "Chroma (h, w, 2) through z -> a z + b."
-    c = (z[..., 0] + 1j * z[..., 1]) * a + b
-    return np.stack([c.real, c.imag], -1).astype(np.float32)
-
-
 class TwoWayStabilizer:
     """Streaming two-way chroma stabiliser: `push(luma, chroma)` for each frame in order returns the list of
     frames now finished (float32 chroma of each input's shape, in order), `flush()` the rest.
 
-    `luma` uint8 (H, W); `chroma` (h, w, 2) U and V centred on `centre` (128 for 8-bit planes, 0 for float
-    YUV), at the luma's resolution or lower. `strength` 0 gives every frame's chroma back unchanged.
+    `luma` uint8 (H, W); `chroma` (h, w, 2) U and V centred on `centre` (128 for 8-bit planes; float
+    YUV scaled to 0..255), at the luma's resolution or lower. `strength` 0 gives every frame's chroma back unchanged.
     """
 
     def __init__(self, strength=STRENGTH, window=WINDOW, work_side=WORK_SIDE, preset='fast', centre=128.0,
@@ -140,7 +116,7 @@ class TwoWayStabilizer:
         gray = np.ascontiguousarray(cv2.resize(luma, size, interpolation=cv2.INTER_AREA) if luma.shape[::-1] != size
                                     else luma, dtype=np.uint8)
         small = (cv2.resize(chroma, size, interpolation=cv2.INTER_AREA) if (cw, ch) != size else chroma) - self.centre
-        hist = _histogram(gray)
+        hist = luma_histogram(gray)
         prev = self.items[-1] if self.items else None
         pair = None
         if prev is not None and self.prev_gray.shape == gray.shape and \
@@ -161,11 +137,11 @@ class TwoWayStabilizer:
             trust, mapx, mapy = pair
             carried = cv2.remap(prev['acc'], mapx, mapy, CARRY_INTERPOLATION, borderMode=cv2.BORDER_REPLICATE)
             warped_prev = cv2.remap(prev['small'], mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            a, b_pair = _pair_similarity(warped_prev, small, trust)
+            a, b_pair = chroma_similarity(warped_prev, small, trust)
             a_prev = cmath.exp(complex(prev['log_a']))
             log_a = complex(prev['log_a']) + cmath.log(a)
             b = a * complex(prev['b']) + b_pair
-            flat = _apply(small, 1 / (a * a_prev), -b / (a * a_prev))  # M_t⁻¹: into the shot's colour frame
+            flat = apply_similarity(small, 1 / (a * a_prev), -b / (a * a_prev))  # M_t⁻¹: into the shot's colour frame
             acc = self._carry(flat, trust, carried)
         self.items.append(dict(index=self.frames, shot=self.shot, chroma=chroma, small=small, flat=flat, acc=acc,
                                log_a=np.complex128(log_a), b=np.complex128(b)))
@@ -218,7 +194,7 @@ class TwoWayStabilizer:
         trend = local_trend([it['index'] for it in shot],
                             [[it['log_a'].real, it['log_a'].imag, it['b'].real, it['b'].imag] for it in shot], t,
                             self.window / 2, degree=0)
-        steady = _apply(mean, cmath.exp(complex(trend[0], trend[1])), complex(trend[2], trend[3]))
+        steady = apply_similarity(mean, cmath.exp(complex(trend[0], trend[1])), complex(trend[2], trend[3]))
         chroma = me['chroma']
         if steady.shape == chroma.shape:
             return steady + self.centre
