@@ -15,6 +15,8 @@ Films (streaming: accumulators fed frame by frame, so a film never has to be hel
 - `WarpErrorMeter`: mean squared difference (RGB scaled to 0..1) between output frame t and output frame
   t+1 warped back by optical flow computed on the INPUT frames (OpenCV DIS), over pixels that pass the
   forward–backward consistency check of Sundaram et al. (2010).
+
+Brightness flicker of films: `deoldify_like.flicker_metrics`.
 """
 import math
 from collections import deque
@@ -39,9 +41,14 @@ def consistent_matches(dis, a, b):
     """The forward-backward check (Sundaram et al.), in one place for the warp error and the chroma stabiliser:
     a mask of the pixels of gray frame `a` whose optical-flow match in `b` is trustworthy, and the maps
     x + F(x) into `b` (F: flow from `a` to `b` by OpenCV's DIS `dis`)."""
-    fwd = dis.calc(a, b, None)
-    bwd = dis.calc(b, a, None)
-    h, w = a.shape
+    return checked_flow(dis.calc(a, b, None), dis.calc(b, a, None))
+
+
+def checked_flow(fwd, bwd):
+    """The forward-backward check of flow `fwd` (a -> b) against `bwd` (b -> a): the mask of a's pixels that
+    pass it and the maps x + F(x) into b. `checked_flow(bwd, fwd)` gives the same for b's pixels, so a pair
+    of DIS flows serves both directions (the two-way stabiliser)."""
+    h, w = fwd.shape[:2]
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     mapx, mapy = xs + fwd[..., 0], ys + fwd[..., 1]
     bwd_at = cv2.remap(bwd, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -351,3 +358,4 @@ class WarpErrorMeter:
     def kept_fraction(self):
         "Mean fraction of pixels that passed the occlusion check."
         return self.kept / self.pairs if self.pairs else math.nan
+
