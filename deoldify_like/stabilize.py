@@ -31,7 +31,7 @@ import math
 import cv2
 import numpy as np
 
-from .colour import rgb_to_yuv, yuv_to_rgb
+from .colour import luma_with_colour_of, yuv_to_rgb
 from .metrics import consistent_matches
 
 STABILIZE_CHOICES = ('none', 'flow')
@@ -214,21 +214,9 @@ def stabilize_rgb(stabilizer, luma, rgb, interpolation=cv2.INTER_CUBIC):
     """`recombine_luminance` with the chroma stabilised: colour from `rgb` (uint8 RGB of any size, e.g. the
     model's prediction; resized to the luma's size), chroma through `stabilizer` in YUV (BT.601), Y set to
     `luma`. Returns uint8 RGB; on a frame that starts a shot, exactly what `recombine_luminance` gives."""
-    yuv = rgb_yuv(luma, rgb, interpolation)
+    yuv = luma_with_colour_of(luma, rgb, interpolation)
     yuv[..., 1:] = stabilizer.step(luma, yuv[..., 1:])
     return yuv_to_rgb(yuv)
-
-
-def rgb_yuv(luma, rgb, interpolation=cv2.INTER_CUBIC):
-    "Float32 YUV (0..1) of `rgb` resized to the size of `luma`, with Y set to `luma` (uint8 (H, W))."
-    luma = np.asarray(luma)
-    h, w = luma.shape
-    rgb = np.asarray(rgb)
-    if rgb.shape[:2] != (h, w):
-        rgb = cv2.resize(rgb, (w, h), interpolation=interpolation)
-    yuv = rgb_to_yuv(rgb)
-    yuv[..., 0] = luma.astype(np.float32) / 255.0
-    return yuv
 
 
 def make_stabilizer(mode='none', strength=DEFAULT_STRENGTH, **kwargs):

@@ -42,11 +42,11 @@ from collections import deque
 import cv2
 import numpy as np
 
-from .colour import yuv_to_rgb
+from .colour import luma_with_colour_of, yuv_to_rgb
 from .lookahead import local_trend, pack, unpack
 from .metrics import checked_flow
 from .stabilize import (CUT_DISTANCE, MIN_TRUSTED, PHOTO_TOLERANCE, PRESETS, WORK_SIDE, luma_histogram,
-                        apply_similarity, check_strength, chroma_similarity, rgb_yuv, work_size)
+                        apply_similarity, check_strength, chroma_similarity, work_size)
 
 STRENGTH = 0.97
 WINDOW = 16  # frames ahead (and the half-width of the global trend)
@@ -241,7 +241,7 @@ def stabilize_rgb_stream(stabilizer, frames, interpolation=cv2.INTER_CUBIC):
     stabilised, the luminance set to `luma`."""
     def yuvs():
         for luma, rgb, tag in frames:
-            yuv = rgb_yuv(luma, rgb, interpolation)
+            yuv = luma_with_colour_of(luma, rgb, interpolation)
             yield luma, yuv[..., 1:] * 255, (tag, yuv)
     for (tag, yuv), chroma in stabilize_stream(stabilizer, yuvs()):
         yuv[..., 1:] = chroma / 255
