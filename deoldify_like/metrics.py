@@ -1,6 +1,7 @@
 """Colour-quality measures of colorization, computed offline (reference.md §4).
 
-Photos (output against its colour original, both uint8 RGB of the same size):
+Photos (output against its colour original, both uint8 RGB of the same size; computed by the batched torch
+code of `deoldify_like.scoring`, on any device, many pictures at once with `score_photos`):
 - `colourfulness`: Hasler & Süsstrunk (2003), absolute-value form on RGB 0..255.
 - `delta_cf`: |mean CF of outputs − mean CF of truths| over a set.
 - `psnr`: on RGB 0..255, MSE over all pixels and channels; inf for identical pictures.
@@ -22,9 +23,9 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-from skimage.color import deltaE_ciede2000
-from skimage.metrics import structural_similarity
+import torch
 
+from . import scoring
 from .colour import rgb_to_gray, rgb_to_lab
 
 SSIM_WINDOW = 'Gaussian sigma 1.5, 11x11 (Wang et al. 2004), mean of R, G, B'
@@ -54,11 +55,11 @@ MAX_SATURATION_RATIO, MAX_HUE_SHIFT = 1.2, 8.0
 
 
 def _rgb(x):
-    "An RGB picture as float64 on the 0..255 scale (uint8 as is; float arrays are taken to be 0..255)."
+    "One RGB picture (H, W, 3) as a batch of one tensor (uint8 as is; float arrays are taken to be 0..255)."
     x = np.asarray(x)
     if x.ndim != 3 or x.shape[-1] != 3:
         raise ValueError(f'expected an RGB picture (H, W, 3), got shape {x.shape}')
-    return x.astype(np.float64)
+    return torch.from_numpy(np.ascontiguousarray(x if x.dtype == np.uint8 else x.astype(np.float64)))[None]
 
 
 def _same_shape(output, truth):
@@ -66,7 +67,19 @@ def _same_shape(output, truth):
         raise ValueError(f'output {np.shape(output)} and truth {np.shape(truth)} differ in size')
 
 
+def _lab(rgb):
+    "CIE Lab of one RGB picture as a batch of one tensor (uint8 through scoring.lab, else colour.rgb_to_lab)."
+    x = np.asarray(rgb)
+    return scoring.lab(_rgb(x)) if x.dtype == np.uint8 else torch.from_numpy(rgb_to_lab(x))[None]
+
+
+def _lab_tensor(lab):
+    return lab if isinstance(lab, torch.Tensor) else torch.from_numpy(np.asarray(lab, dtype=np.float64))
+
+
 # ---------------------------------------------------------------- photos
+# One definition of each measure: the batched tensor code of deoldify_like.scoring; these functions take
+# one picture (NumPy) and return a float.
 
 def colourfulness(rgb):
     """Hasler–Süsstrunk colourfulness of an RGB picture on the 0..255 scale.
@@ -74,10 +87,7 @@ def colourfulness(rgb):
     rg = |R − G|, yb = |½(R + G) − B|; CF = sqrt(σ_rg² + σ_yb²) + 0.3 · sqrt(μ_rg² + μ_yb²), with
     population standard deviations over all pixels. 0 for a gray picture.
     """
-    x = _rgb(rgb)
-    r, g, b = x[..., 0], x[..., 1], x[..., 2]
-    rg, yb = np.abs(r - g), np.abs(0.5 * (r + g) - b)
-    return float(math.hypot(rg.std(), yb.std()) + 0.3 * math.hypot(rg.mean(), yb.mean()))
+    return float(scoring.colourfulness(_rgb(rgb))[0])
 
 
 def delta_cf(outputs, truths):
@@ -89,8 +99,7 @@ def delta_cf(outputs, truths):
 def psnr(output, truth, data_range=255.0):
     "Peak signal-to-noise ratio in dB on RGB 0..255: 10·log10(255² / MSE); inf when the pictures are equal."
     _same_shape(output, truth)
-    mse = float(np.mean((_rgb(output) - _rgb(truth)) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(data_range ** 2 / mse)
+    return float(scoring.psnr(_rgb(output), _rgb(truth), data_range)[0])
 
 
 def ssim(output, truth, data_range=255.0):
@@ -98,21 +107,18 @@ def ssim(output, truth, data_range=255.0):
     σ = 1.5, 11×11 (skimage's truncate 3.5), K1 = 0.01, K2 = 0.03, population covariances; computed per
     channel and averaged (`SSIM_WINDOW`). NaN for pictures smaller than 11 pixels on a side."""
     _same_shape(output, truth)
-    if min(np.shape(truth)[:2]) < 11:
-        return math.nan
-    return float(structural_similarity(_rgb(output), _rgb(truth), data_range=data_range, channel_axis=-1,
-                                       gaussian_weights=True, sigma=1.5, use_sample_covariance=False))
+    return float(scoring.ssim(_rgb(output), _rgb(truth), data_range)[0])
 
 
 def ciede2000_lab(lab_output, lab_truth):
     "Mean CIEDE2000 difference between two CIE Lab pictures (or arrays of Lab triples)."
-    return float(np.mean(deltaE_ciede2000(np.asarray(lab_truth), np.asarray(lab_output))))
+    return float(scoring.ciede2000_map(_lab_tensor(lab_truth), _lab_tensor(lab_output)).mean())
 
 
 def ciede2000(output, truth):
     "Mean CIEDE2000 colour difference (kL = kC = kH = 1) between two RGB pictures, via CIE Lab (D65)."
     _same_shape(output, truth)
-    return ciede2000_lab(rgb_to_lab(np.asarray(output)), rgb_to_lab(np.asarray(truth)))
+    return float(scoring.ciede2000(_lab(output), _lab(truth))[0])
 
 
 @dataclass
@@ -140,18 +146,22 @@ class DriftMeter:
         self.cross = 0j
         self.n = 0
 
-    def add_lab(self, lab_output, lab_truth):
-        zo = lab_output[..., 1] + 1j * lab_output[..., 2]
-        zt = lab_truth[..., 1] + 1j * lab_truth[..., 2]
-        self.chroma_o += float(np.abs(zo).mean())
-        self.chroma_t += float(np.abs(zt).mean())
-        self.cross += complex((zo * np.conj(zt)).mean())
+    def add_sums(self, sums):
+        "One picture's `scoring.drift_sums` row: mean chroma of output and truth, mean cross term (re, im)."
+        chroma_o, chroma_t, re, im = (float(v) for v in sums)
+        self.chroma_o += chroma_o
+        self.chroma_t += chroma_t
+        self.cross += complex(re, im)
         self.n += 1
         return self
 
+    def add_lab(self, lab_output, lab_truth):
+        lo, lt = _lab_tensor(lab_output), _lab_tensor(lab_truth)
+        return self.add_sums(scoring.drift_sums(lo.reshape(1, -1, 3), lt.reshape(1, -1, 3))[0])
+
     def add(self, output, truth):
         _same_shape(output, truth)
-        return self.add_lab(rgb_to_lab(np.asarray(output)), rgb_to_lab(np.asarray(truth)))
+        return self.add_sums(scoring.drift_sums(_lab(output), _lab(truth))[0])
 
     @property
     def value(self):
@@ -191,17 +201,53 @@ def drift_warning(d, max_saturation_ratio=MAX_SATURATION_RATIO, max_hue_shift=MA
 PHOTO_COLUMNS = ('cf_output', 'cf_truth', 'psnr', 'ssim', 'ciede2000', 'saturation_ratio', 'hue_shift')
 
 
-def _scores(output, truth, lab_o, lab_t):
-    d = DriftMeter().add_lab(lab_o, lab_t).value
-    return dict(cf_output=colourfulness(output), cf_truth=colourfulness(truth), psnr=psnr(output, truth),
-                ssim=ssim(output, truth), ciede2000=ciede2000_lab(lab_o, lab_t),
-                saturation_ratio=d.saturation_ratio, hue_shift=d.hue_shift)
+def lab_pictures(pictures, device='cpu', batch=8):
+    "The CIE Lab tensors (H, W, 3) on `device` of uint8 RGB pictures, converted in batches of one size."
+    labs = [None] * len(pictures)
+    for idx in scoring.batches([np.shape(p) for p in pictures], batch):
+        for i, lab in zip(idx, scoring.lab(scoring.as_batch([pictures[i] for i in idx], device))):
+            labs[i] = lab
+    return labs
+
+
+def mean_ciede2000(labs_a, labs_b):
+    "Mean over pictures of the mean CIEDE2000 between two lists of Lab tensors (`lab_pictures`), pairwise."
+    return float(np.mean([float(scoring.ciede2000(a[None], b[None])[0]) for a, b in zip(labs_a, labs_b)]))
+
+
+def score_photos(outputs, truths, device='cpu', truth_labs=None, output_labs=None, batch=8):
+    """Every photo measure of each output against its colour original (lists of uint8 RGB, pairwise the
+    same size), scored on `device` in batches of up to `batch` same-sized pictures, each at full size.
+
+    Returns `(rows, sums, labs)` in the order given: a dict per picture keyed by `PHOTO_COLUMNS`, its
+    `scoring.drift_sums` row, and its output's Lab tensor (on `device`; e.g. for the ΔE00 between two sets
+    of outputs without converting them again). `truth_labs`, `output_labs`: Lab tensors where already
+    known (`lab_pictures`; e.g. the same truths scored against the outputs of several checkpoints)."""
+    for o, t in zip(outputs, truths):
+        _same_shape(o, t)
+    n = len(outputs)
+    rows, sums, labs = [None] * n, [None] * n, [None] * n
+    for idx in scoring.batches([np.shape(t) for t in truths], batch):
+        out = scoring.as_batch([outputs[i] for i in idx], device)
+        tru = scoring.as_batch([truths[i] for i in idx], device)
+        lab_o = torch.stack([output_labs[i] for i in idx]) if output_labs is not None else scoring.lab(out)
+        lab_t = torch.stack([truth_labs[i] for i in idx]) if truth_labs is not None else scoring.lab(tru)
+        values = dict(cf_output=scoring.colourfulness(out), cf_truth=scoring.colourfulness(tru),
+                      psnr=scoring.psnr(out, tru), ssim=scoring.ssim(out, tru),
+                      ciede2000=scoring.ciede2000(lab_o, lab_t))
+        drift_rows = scoring.drift_sums(lab_o, lab_t).cpu()
+        values = {k: v.cpu().tolist() for k, v in values.items()}
+        for j, i in enumerate(idx):
+            d = DriftMeter().add_sums(drift_rows[j]).value
+            rows[i] = {**{k: v[j] for k, v in values.items()}, 'saturation_ratio': d.saturation_ratio,
+                       'hue_shift': d.hue_shift}
+            sums[i], labs[i] = drift_rows[j], lab_o[j]
+    return rows, sums, labs
 
 
 def photo_scores(output, truth):
     "All per-picture measures of an output against its colour original, as a dict keyed by `PHOTO_COLUMNS`."
-    _same_shape(output, truth)
-    return _scores(output, truth, rgb_to_lab(np.asarray(output)), rgb_to_lab(np.asarray(truth)))
+    return score_photos([output], [truth])[0][0]
 
 
 @dataclass
@@ -211,12 +257,15 @@ class PhotoMeter:
     _drift: DriftMeter = field(default_factory=DriftMeter)
 
     def add(self, output, truth):
-        _same_shape(output, truth)
-        lab_o, lab_t = rgb_to_lab(np.asarray(output)), rgb_to_lab(np.asarray(truth))
-        self._drift.add_lab(lab_o, lab_t)
-        row = _scores(output, truth, lab_o, lab_t)
-        self.rows.append(row)
-        return row
+        return self.add_many([output], [truth])[0]
+
+    def add_many(self, outputs, truths, device='cpu', truth_labs=None, output_labs=None):
+        "Score many pictures at once (`score_photos`); returns their rows."
+        rows, sums, _ = score_photos(outputs, truths, device, truth_labs, output_labs)
+        for s in sums:
+            self._drift.add_sums(s)
+        self.rows += rows
+        return rows
 
     def summary(self):
         "Means over the set: cf_output, cf_truth, delta_cf, psnr, ssim, ciede2000, set drift and its warning."
