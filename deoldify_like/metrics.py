@@ -204,15 +204,17 @@ PHOTO_COLUMNS = ('cf_output', 'cf_truth', 'psnr', 'ssim', 'ciede2000', 'saturati
 def lab_pictures(pictures, device='cpu', batch=8):
     "The CIE Lab tensors (H, W, 3) on `device` of uint8 RGB pictures, converted in batches of one size."
     labs = [None] * len(pictures)
-    for idx in scoring.batches([np.shape(p) for p in pictures], batch):
-        for i, lab in zip(idx, scoring.lab(scoring.as_batch([pictures[i] for i in idx], device))):
-            labs[i] = lab
+    with scoring.one_cpu_thread(device):
+        for idx in scoring.batches([np.shape(p) for p in pictures], batch):
+            for i, lab in zip(idx, scoring.lab(scoring.as_batch([pictures[i] for i in idx], device))):
+                labs[i] = lab
     return labs
 
 
 def mean_ciede2000(labs_a, labs_b):
     "Mean over pictures of the mean CIEDE2000 between two lists of Lab tensors (`lab_pictures`), pairwise."
-    return float(np.mean([float(scoring.ciede2000(a[None], b[None])[0]) for a, b in zip(labs_a, labs_b)]))
+    with scoring.one_cpu_thread(labs_a[0].device if labs_a else 'cpu'):
+        return float(np.mean([float(scoring.ciede2000(a[None], b[None])[0]) for a, b in zip(labs_a, labs_b)]))
 
 
 def score_photos(outputs, truths, device='cpu', truth_labs=None, output_labs=None, batch=8):
@@ -227,6 +229,12 @@ def score_photos(outputs, truths, device='cpu', truth_labs=None, output_labs=Non
         _same_shape(o, t)
     n = len(outputs)
     rows, sums, labs = [None] * n, [None] * n, [None] * n
+    with scoring.one_cpu_thread(device):
+        _score_batches(outputs, truths, device, truth_labs, output_labs, batch, rows, sums, labs)
+    return rows, sums, labs
+
+
+def _score_batches(outputs, truths, device, truth_labs, output_labs, batch, rows, sums, labs):
     for idx in scoring.batches([np.shape(t) for t in truths], batch):
         out = scoring.as_batch([outputs[i] for i in idx], device)
         tru = scoring.as_batch([truths[i] for i in idx], device)
@@ -242,7 +250,6 @@ def score_photos(outputs, truths, device='cpu', truth_labs=None, output_labs=Non
             rows[i] = {**{k: v[j] for k, v in values.items()}, 'saturation_ratio': d.saturation_ratio,
                        'hue_shift': d.hue_shift}
             sums[i], labs[i] = drift_rows[j], lab_o[j]
-    return rows, sums, labs
 
 
 def photo_scores(output, truth):

@@ -18,6 +18,7 @@ The numbers follow scikit-image exactly (the tests compare them on real photos w
 `DTYPE` (float32) is the precision of Lab, CIEDE2000 and SSIM (sums in float64): within 1e-5 of the
 float64 NumPy values on real photos, and twice as fast as float64 on a CPU.
 """
+import contextlib
 import math
 
 import numpy as np
@@ -73,6 +74,22 @@ def chunk_pixels(device):
     allocator reuses (fresh large tensors cost page faults that take longer than the arithmetic); on a GPU,
     whole batches."""
     return 1 << 16 if torch.device(device).type == 'cpu' else 1 << 24
+
+
+@contextlib.contextmanager
+def one_cpu_thread(device):
+    """Scoring on a CPU runs with one intra-op thread: its pieces are small, and on a shared CPU OpenMP
+    workers spin waiting for each other (measured: 1.65 s of CPU per picture pair with 2 threads, 0.071 s
+    with 1; docs/metrics.md). Other devices are left alone."""
+    if torch.device(device).type != 'cpu':
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _lab_pixels(rgb):
