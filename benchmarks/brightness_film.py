@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from deoldify_like.brightness import BrightnessDeflicker
-from deoldify_like.flicker_metrics import BrightnessFlickerMeter
+from deoldify_like.film_metrics import BrightnessFlickerMeter
 from deflicker_bench import _Clock, bright, decoded, ffmpeg_deflicker
 
 

@@ -26,8 +26,9 @@ import numpy as np
 
 from deoldify_like.brightness import BrightnessDeflicker
 from deoldify_like.flicker import BrightnessDisturbance, ChromaDisturbance
-from deoldify_like.flicker_metrics import BrightnessFlickerMeter
-from deoldify_like.metrics import CDCMeter, WarpErrorMeter, colourfulness, psnr
+from deoldify_like.film_metrics import BrightnessFlickerMeter
+from deoldify_like.metrics import colourfulness, psnr
+from deoldify_like.film_metrics import CDCMeter, WarpErrorMeter
 from deoldify_like.progress import progress
 from deoldify_like.stabilize import ChromaStabilizer, stabilize_planes
 from deoldify_like.two_way import TwoWayStabilizer, stabilize_stream

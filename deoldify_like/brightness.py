@@ -6,7 +6,7 @@ film in order and gives them back, `window` frames later, with that flicker divi
 
 1. Along the motion: for each pair of frames t−1, t, OpenCV DIS flow (which normalises patch means, so a
    change of exposure does not derail it) matches frame t's pixels in t−1; over the pixels that pass the
-   forward–backward check (`metrics.checked_flow`) and are neither dark nor clipped in either frame, the log
+   forward–backward check (`film_metrics.checked_flow`) and are neither dark nor clipped in either frame, the log
    ratio log Y_t − log Y_{t−1}(x + B(x)) is fitted by a smooth field: a polynomial of degree `degree` in x,
    y (degree 2: 6 terms; 0: one global gain), with one robust refit that drops outliers (something that
    really changed: a lamp, a passing shadow). A surface that moves into shade is matched to itself, so a
@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 
 from .lookahead import local_trend, pack, unpack
-from .metrics import checked_flow
+from .film_metrics import checked_flow
 from .stabilize import CUT_DISTANCE, MIN_TRUSTED, PRESETS, luma_histogram, work_size
 
 WINDOW = 24  # frames each side

@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from .colour import luma_with_colour_of, yuv_to_rgb
-from .metrics import consistent_matches
+from .film_metrics import consistent_matches
 
 STABILIZE_CHOICES = ('none', 'flow')
 # Chosen by measurement (docs/render.md "Films without flicker"), one per use: rendering with this toolkit's

@@ -6,7 +6,7 @@ output may wait a few frames): it holds a window of `window` frames ahead and gi
 t + window has come in (or its shot has ended). Luminance is never touched: chroma in, chroma out.
 
 For each pair of frames (t−1, t), one pair of OpenCV DIS flows on the luminance gives both directions, each
-with its per-pixel trust τ (0..1): the forward–backward check (`metrics.checked_flow`), times a photometric
+with its per-pixel trust τ (0..1): the forward–backward check (`film_metrics.checked_flow`), times a photometric
 check (warped luminance within `photo_tolerance` levels: full trust, none from twice that), times a motion
 term 1 / (1 + (|flow| / (motion · side))²) (fast motion and its blur make the match and the colour less
 certain). Then:
@@ -44,7 +44,7 @@ import numpy as np
 
 from .colour import luma_with_colour_of, yuv_to_rgb
 from .lookahead import local_trend, pack, unpack
-from .metrics import checked_flow
+from .film_metrics import checked_flow
 from .stabilize import (CUT_DISTANCE, MIN_TRUSTED, PHOTO_TOLERANCE, PRESETS, WORK_SIDE, luma_histogram,
                         apply_similarity, check_strength, chroma_similarity, work_size)
 

@@ -18,8 +18,8 @@ from deoldify_like.colour import rgb_to_gray
 from deoldify_like.errors import BadInputError, DeoldifyLikeError, reraise_as
 from deoldify_like.images import atomic_path, find_photos, load_image
 from deoldify_like.inference import DEFAULT_FIT, Colorizer, model_side, render_factor_for
-from deoldify_like.metrics import (PHOTO_COLUMNS, SSIM_WINDOW, CDCMeter, PhotoMeter, WarpErrorMeter,
-                                   CDC_DISTANCES, FB_ALPHA, FB_BETA)
+from deoldify_like.film_metrics import CDC_DISTANCES, FB_ALPHA, FB_BETA, CDCMeter, WarpErrorMeter
+from deoldify_like.metrics import PHOTO_COLUMNS, SSIM_WINDOW, PhotoMeter
 from deoldify_like.progress import progress, say
 from deoldify_like.stabilize import DEFAULT_STRENGTH, check_strength, make_stabilizer, stabilize_rgb
 from deoldify_like.video import iter_frames, probe_video
@@ -76,8 +76,9 @@ def _batches(items, size):
         yield batch
 
 
-def evaluate_photos(files, colorize, render_factors, bs=4, root=None, warn=None):
-    """Colorize the gray of each colour photo in `files` at each render factor and measure it.
+def evaluate_photos(files, colorize, render_factors, bs=4, root=None, warn=None, device='cpu'):
+    """Colorize the gray of each colour photo in `files` at each render factor and measure it (each batch
+    scored together on `device`).
 
     `colorize(lumas, render_factor)` -> list of uint8 RGB (e.g. `Colorizer.colorize`). Returns
     `(rows, summaries, skipped, bad)`: a row per photo and render factor, a summary per render factor
@@ -108,10 +109,11 @@ def evaluate_photos(files, colorize, render_factors, bs=4, root=None, warn=None)
             t0 = time.perf_counter()
             outputs = colorize(lumas, rf)
             seconds[rf] += time.perf_counter() - t0
-            for (f, img), out in zip(batch, outputs):
+            scored = meters[rf].add_many(outputs, [img.rgb for _, img in batch], device)
+            for (f, img), row in zip(batch, scored):
                 name = str(Path(f).relative_to(root)) if root else str(f)
                 h, w = img.luma.shape
-                rows.append(dict(render_factor=rf, image=name, width=w, height=h, **meters[rf].add(out, img.rgb)))
+                rows.append(dict(render_factor=rf, image=name, width=w, height=h, **row))
     summaries = []
     for rf in render_factors:
         s = meters[rf].summary()
@@ -279,7 +281,8 @@ def evaluate(model: str = None,  # model file (as `promote` writes it); required
         files = find_photos(images)
         if not files:
             raise BadInputError(images, 'holds no image files')
-        rows, summaries, skipped, bad = evaluate_photos(files, colorizer.colorize, factors, bs, root=images)
+        rows, summaries, skipped, bad = evaluate_photos(files, colorizer.colorize, factors, bs, root=images,
+                                                        device=colorizer.device)
         if not rows:
             raise BadInputError(images, 'holds no colour photos to compare with')
         columns, item_columns = SUMMARY_COLUMNS, ('render_factor', 'image', 'width', 'height') + PHOTO_COLUMNS

@@ -8,7 +8,7 @@ import pytest
 
 from deoldify_like.brightness import BrightnessDeflicker, deflicker_brightness
 from deoldify_like.flicker import BrightnessDisturbance
-from deoldify_like.flicker_metrics import BrightnessFlickerMeter, brightness_flicker
+from deoldify_like.film_metrics import BrightnessFlickerMeter, brightness_flicker
 
 H, W = 64, 96
 
