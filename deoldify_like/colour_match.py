@@ -13,14 +13,15 @@ Features are a callable `features(gray uint8 (H, W)) -> float32 (h, w, C)`, any 
 - `encoder_features(model)`: the generator's encoder (deoldify_like.generator), for a colour photo of the
   scene that is not a frame of the film. Only as good as the encoder's training.
 
-`find_keyframe` picks the frame a reference resembles most (normalised cross-correlation of 32-pixel gray
-thumbnails, resized to the frame's aspect), for a reference given without a frame number.
+`resemblance` (normalised cross-correlation of 32-pixel gray thumbnails, the reference resized to the frame's
+aspect) is how a reference given without a frame number finds its keyframe: the frame it resembles most
+(reference_colour.scan_film).
 """
 import cv2
 import numpy as np
 import torch
 
-from .colour import rgb_to_gray, rgb_to_yuv
+from .colour import rgb_to_gray, rgb_to_yuv, yuv_to_rgb
 from .tensors import gray_batch_to_input
 
 GRID_SIDE = 64  # longer side of the matching grid, cells
@@ -74,15 +75,15 @@ def patch_features(gray, side=GRID_SIDE, position_weight=POSITION_WEIGHT):
     return np.stack(planes, -1)
 
 
-def encoder_features(model, side=GRID_SIDE * 4):
+def encoder_features(model):
     """A features callable from a generator's encoder (its first module, a ResNet body): the activations of
     its last two stages, each L2-normalised per position and resized to the finer one's grid."""
     encoder = model[0]
     stages = [m for m in encoder.children()]
 
     @torch.no_grad()
-    def features(gray):
-        w, h = grid_size(*np.shape(gray), side)
+    def features(gray, side=GRID_SIDE):
+        w, h = grid_size(*np.shape(gray), side * 8)  # the encoder's third stage is 1/8 of its input
         x = gray_batch_to_input([cv2.resize(np.asarray(gray), (w, h), interpolation=cv2.INTER_AREA)])
         x = x.to(next(encoder.parameters()).device)
         outs = []
@@ -96,13 +97,14 @@ def encoder_features(model, side=GRID_SIDE * 4):
 
 
 def match_chroma(gray, ref_gray, ref_chroma, features=patch_features, neighbours=NEIGHBOURS,
-                 temperature=TEMPERATURE, match_distance=MATCH_DISTANCE, out_size=None):
+                 temperature=TEMPERATURE, match_distance=MATCH_DISTANCE, out_size=None, side=GRID_SIDE):
     """Chroma for `gray` voted by its nearest feature matches in the reference, and the match confidence.
 
     `gray`, `ref_gray`: uint8 (H, W) and (h, w), any sizes. `ref_chroma`: float32 (h', w', 2) of the
     reference. Returns float32 chroma (H, W, 2) and confidence (H, W) in 0..1 (or at `out_size` (W, H)).
+    `side`: the longer side of the matching grid, passed to `features`.
     """
-    ft, fr = features(gray), features(ref_gray)
+    ft, fr = features(gray, side), features(ref_gray, side)
     th, tw, c = ft.shape
     rh, rw = fr.shape[:2]
     rc = cv2.resize(np.asarray(ref_chroma, dtype=np.float32), (rw, rh), interpolation=cv2.INTER_AREA)
@@ -137,20 +139,17 @@ def resemblance(ref_gray, frame_gray):
     return float((_thumb(ref_gray, size) * _thumb(frame_gray, size)).sum())
 
 
-def find_keyframe(ref_rgb, lumas):
-    "Index of the frame in `lumas` (iterable of uint8 (H, W)) the colour reference resembles most, and its score."
-    ref_gray = rgb_to_gray(ref_rgb)
-    best, best_score = 0, -2.0
-    for i, luma in enumerate(lumas):
-        score = resemblance(ref_gray, luma)
-        if score > best_score:
-            best, best_score = i, score
-    return best, best_score
-
-
-def transfer_colour(luma, ref_rgb, fallback_chroma, features=patch_features, **kwargs):
-    """A photo's chroma from a similar colour photo: the matched chroma where the match is confident,
-    `fallback_chroma` (float32 (H, W, 2), e.g. the generator's) elsewhere. Returns float32 (H, W, 2)."""
-    ref_gray = rgb_to_gray(ref_rgb)
-    chroma, conf = match_chroma(luma, ref_gray, rgb_to_yuv(ref_rgb)[..., 1:], features, **kwargs)
-    return conf[..., None] * chroma + (1 - conf[..., None]) * np.asarray(fallback_chroma, dtype=np.float32)
+def transfer_colour(luma, ref_rgb, fallback_rgb, features=patch_features, **kwargs):
+    """A photo coloured from a similar colour photo: `luma` (uint8 (H, W), kept) gets the chroma matched in
+    `ref_rgb` (any size) where the match is confident and `fallback_rgb`'s (uint8 RGB of any size, e.g. the
+    generator's prediction) elsewhere. Returns uint8 RGB (H, W, 3)."""
+    luma = np.asarray(luma)
+    h, w = luma.shape
+    fallback = np.asarray(fallback_rgb)
+    if fallback.shape[:2] != (h, w):
+        fallback = cv2.resize(fallback, (w, h), interpolation=cv2.INTER_CUBIC)
+    chroma, conf = match_chroma(luma, rgb_to_gray(ref_rgb), rgb_to_yuv(ref_rgb)[..., 1:], features, **kwargs)
+    yuv = rgb_to_yuv(fallback)
+    yuv[..., 1:] = conf[..., None] * chroma + (1 - conf[..., None]) * yuv[..., 1:]
+    yuv[..., 0] = luma.astype(np.float32) / 255.0
+    return yuv_to_rgb(yuv)

@@ -20,7 +20,7 @@ luminance is the film's own. Frames of a shot without a reference get exactly th
 
 Streaming (`colorize_with_references`): the film is read two or three times through `open_lumas()`:
 1. a scan: cuts (luma histograms, as the chroma stabiliser) and 32-pixel thumbnails to place references
-   given without a frame number (colour_match.find_keyframe);
+   given without a frame number (the frame it resembles most, colour_match.resemblance);
 2. only if a keyframe is not the first frame of its shot: the work-size grays of the `reach` frames before
    it are kept, the backward direction is run from the keyframe down, and its (S, A) kept per frame as
    float16 at the working resolution, then the grays dropped;
@@ -36,7 +36,8 @@ import cv2
 import numpy as np
 
 from .colour import rgb_to_gray, rgb_to_yuv, yuv_to_rgb
-from .colour_match import find_keyframe, guided_filter, match_chroma, patch_features, resemblance
+from .colour_match import (GRID_SIDE, MATCH_DISTANCE, TEMPERATURE, guided_filter, match_chroma, patch_features,
+                           resemblance)
 from .errors import BadInputError, SettingsError
 from .images import load_image
 from .metrics import consistent_matches
@@ -103,6 +104,9 @@ class Settings:
     keep_unmatched: float = KEEP_UNMATCHED
     photo_tolerance: float = PHOTO_TOLERANCE * 2
     flow_preset: str = FLOW_PRESET
+    match_grid: int = GRID_SIDE  # longer side of the matching grid of the occlusion fill, cells
+    temperature: float = TEMPERATURE
+    match_distance: float = MATCH_DISTANCE
     features: object = patch_features  # for matching a photo of the scene to its keyframe
     fill_features: object = patch_features  # for occlusion fill from the keyframe
 
@@ -140,7 +144,8 @@ class ChromaCarrier:
         trust = cv2.GaussianBlur(trust, (5, 5), 0)[..., None]
         carried = cv2.remap(self.chroma, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         conf = cv2.remap(self.conf, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
-        matched, match = match_chroma(gray, self.key_gray, self.key_chroma, s.fill_features)
+        matched, match = match_chroma(gray, self.key_gray, self.key_chroma, s.fill_features, temperature=s.temperature,
+                                      match_distance=s.match_distance, side=s.match_grid)
         match = match[..., None]
         key_conf = cv2.resize(self.key_conf, gray.shape[::-1])[..., None] if self.key_conf.ndim == 2 else 1.0
         self.chroma = carried + (1 - trust) * match * (matched - carried)
