@@ -23,7 +23,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deoldify_like.colour import rgb_to_gray
+from deoldify_like.colour import rgb_to_gray, rgb_to_yuv
+from deoldify_like.colour_match import encoder_features, transfer_colour
 from deoldify_like.metrics import CDCMeter, WarpErrorMeter, ciede2000, psnr
 from deoldify_like.reference_colour import (Reference, Settings, blend_frame, colorize_with_references,
                                             gray_fallback, keyframe_chroma)
@@ -40,10 +41,10 @@ def data_dir():
 
 
 def model_fallback(path, render_factor):
-    "The model's prediction for one luma frame (via render.colorizer, the one inference path)."
+    "The model's prediction for one luma frame (via render.colorizer, the one inference path), and the model."
     from render.colorizer import Colorizer  # noqa: PLC0415 - benchmarks may use render; the library may not
     colorizer = Colorizer.from_file(path, render_factor=render_factor, device='cpu', precision='fp32')
-    return lambda luma: colorizer.predict([luma])[0]
+    return (lambda luma: colorizer.predict([luma])[0]), colorizer.model
 
 
 def measure_clip(path, fallback, settings, de_every=1):
@@ -77,6 +78,24 @@ def measure_clip(path, fallback, settings, de_every=1):
     return row
 
 
+def measure_photo_pair(path, gap, fallback, model_features=None):
+    """A colour photo of the scene (frame 0) and a gray photo to colour (frame `gap`): PSNR and CIEDE2000 of
+    the feature-matched transfer (luminance patches; the generator's encoder when given), of the fallback
+    alone and of frame 0's chroma copied as it is."""
+    frames = {i: rgb for i, rgb in iter_frames(path) if i in (0, gap)}
+    photo, truth = frames[0], frames[gap]
+    luma = rgb_to_gray(truth)
+    pred = np.asarray(fallback(luma))
+    outputs = {'transfer': transfer_colour(luma, photo, pred), 'model': blend_frame(luma, pred, None),
+               'static': blend_frame(luma, pred, (rgb_to_yuv(photo)[..., 1:], np.ones(luma.shape, np.float32)))}
+    if model_features is not None:
+        outputs['transfer_encoder'] = transfer_colour(luma, photo, pred, model_features)
+    row = {'clip': Path(path).stem, 'gap': gap}
+    for m, out in outputs.items():
+        row[f'{m}_psnr'], row[f'{m}_ciede2000'] = psnr(out, truth), ciede2000(out, truth)
+    return row
+
+
 def table(rows):
     head = '| clip | set | PSNR ref | PSNR model | PSNR static | dE00 ref | dE00 model | dE00 static | CDC ref | CDC model | warp ref | warp model | warp truth |'
     lines = [head, '|' + '---|' * (head.count('|') - 1)]
@@ -102,6 +121,23 @@ def summary(rows):
     return out
 
 
+def photo_main(clips, args, fallback, model):
+    features = encoder_features(model) if model is not None else None
+    rows = [measure_photo_pair(c, args.photos, fallback, features) for c in clips]
+    methods = [k[:-5] for k in rows[0] if k.endswith('_psnr')]
+    print('| clip | ' + ' | '.join(f'PSNR {m} | dE00 {m}' for m in methods) + ' |')
+    print('|---|' + '---|---|' * len(methods))
+    for r in rows + [dict({'clip': 'mean'}, **{k: float(np.mean([x[k] for x in rows])) for k in rows[0]
+                                              if k not in ('clip',)})]:
+        print(f"| {r['clip'].removeprefix('davis_')} | "
+              + ' | '.join(f"{r[m + '_psnr']:.2f} | {r[m + '_ciede2000']:.2f}" for m in methods) + ' |')
+    if args.json:
+        Path(args.json).write_text(json.dumps({'command': 'python benchmarks/reference_bench.py '
+                                               + ' '.join(sys.argv[1:]), 'model': args.model or 'none (gray)',
+                                               'rows': rows}, indent=1) + '\n')
+    return 0
+
+
 def _value(text):
     try:
         return json.loads(text)
@@ -117,13 +153,17 @@ def main(argv=None):
     ap.add_argument('--subset', choices=('all', 'tune', 'check'), default='all')
     ap.add_argument('--set', action='append', default=[], metavar='KEY=VALUE', help='a propagation setting')
     ap.add_argument('--ciede-every', type=int, default=1, help='CIEDE2000 on every N-th frame (it is slow)')
+    ap.add_argument('--photos', type=int, metavar='GAP',
+                    help='measure photo colour transfer instead: frame 0 as the colour photo, frame GAP to colour')
     ap.add_argument('--json')
     args = ap.parse_args(argv)
     clips = args.clips or sorted(str(p) for p in (data_dir() / 'video' / 'davis').glob('*.mp4'))
     if args.subset != 'all':
         clips = [c for c in clips if (Path(c).stem.removeprefix('davis_') in TUNE) == (args.subset == 'tune')]
     settings = Settings(**{k: _value(v) for k, v in (s.split('=', 1) for s in args.set)})
-    fallback = model_fallback(args.model, args.render_factor) if args.model else gray_fallback
+    fallback, model = model_fallback(args.model, args.render_factor) if args.model else (gray_fallback, None)
+    if args.photos:
+        return photo_main(clips, args, fallback, model)
     rows = []
     for clip in clips:
         rows.append(measure_clip(clip, fallback, settings, args.ciede_every))
