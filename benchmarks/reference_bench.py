@@ -23,11 +23,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deoldify_like.colour import rgb_to_gray, rgb_to_yuv
+from deoldify_like.colour import gray_to_rgb, rgb_to_gray, rgb_to_yuv
 from deoldify_like.colour_match import encoder_features, transfer_colour
 from deoldify_like.metrics import CDCMeter, WarpErrorMeter, ciede2000, psnr
-from deoldify_like.reference_colour import (Reference, Settings, blend_frame, colorize_with_references,
-                                            gray_fallback, keyframe_chroma)
+from deoldify_like.reference_colour import Reference, Settings, blend_frame, colorize_with_references, keyframe_chroma
 from deoldify_like.stabilize import work_size
 from deoldify_like.video import iter_frames
 
@@ -161,7 +160,7 @@ def main(argv=None):
     if args.subset != 'all':
         clips = [c for c in clips if (Path(c).stem.removeprefix('davis_') in TUNE) == (args.subset == 'tune')]
     settings = Settings(**{k: _value(v) for k, v in (s.split('=', 1) for s in args.set)})
-    fallback, model = model_fallback(args.model, args.render_factor) if args.model else (gray_fallback, None)
+    fallback, model = model_fallback(args.model, args.render_factor) if args.model else (gray_to_rgb, None)
     if args.photos:
         return photo_main(clips, args, fallback, model)
     rows = []

@@ -83,7 +83,9 @@ def encoder_features(model):
 
     @torch.no_grad()
     def features(gray, side=GRID_SIDE):
-        w, h = grid_size(*np.shape(gray), side * 8)  # the encoder's third stage is 1/8 of its input
+        gh, gw = np.shape(gray)
+        scale = side / max(gh, gw)  # to a grid of `side` cells: a ResNet's third stage is 1/16 of its input
+        w, h = (max(1, round(n * scale)) * 16 for n in (gw, gh))
         x = gray_batch_to_input([cv2.resize(np.asarray(gray), (w, h), interpolation=cv2.INTER_AREA)])
         x = x.to(next(encoder.parameters()).device)
         outs = []
@@ -92,6 +94,9 @@ def encoder_features(model):
             outs.append(x)
         fine, coarse = outs[-2], torch.nn.functional.interpolate(outs[-1], size=outs[-2].shape[-2:], mode='bilinear')
         f = torch.cat([torch.nn.functional.normalize(t, dim=1) for t in (fine, coarse)], 1) / 2 ** 0.5
+        # scaled so that unit vectors at cosine 0.5 (squared distance 1) are MATCH_DISTANCE apart per feature,
+        # where match_chroma's confidence reaches 0
+        f = f * (MATCH_DISTANCE * f.shape[1]) ** 0.5
         return f[0].permute(1, 2, 0).float().cpu().numpy()
     return features
 

@@ -35,7 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .colour import rgb_to_gray, rgb_to_yuv, yuv_to_rgb
+from .colour import gray_to_rgb, rgb_to_gray, rgb_to_yuv, yuv_to_rgb
 from .colour_match import (GRID_SIDE, MATCH_DISTANCE, TEMPERATURE, guided_filter, match_chroma, patch_features,
                            resemblance)
 from .errors import BadInputError, SettingsError
@@ -181,8 +181,9 @@ def blend_frame(luma, fallback_rgb, carried):
     """The output frame: the film's luminance `luma` (uint8 (H, W), kept exactly), chroma A·S + (1−A)·the
     fallback's. `carried` None (no reference reaches this frame): exactly `recombine_luminance`."""
     h, w = luma.shape
-    fb = fallback_rgb if fallback_rgb.shape[:2] == (h, w) else cv2.resize(fallback_rgb, (w, h), interpolation=cv2.INTER_CUBIC)
-    yuv = rgb_to_yuv(fb)
+    if fallback_rgb.shape[:2] != (h, w):
+        fallback_rgb = cv2.resize(fallback_rgb, (w, h), interpolation=cv2.INTER_CUBIC)
+    yuv = rgb_to_yuv(fallback_rgb)
     if carried is not None:
         chroma, conf = carried
         chroma = cv2.resize(chroma.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
@@ -190,11 +191,6 @@ def blend_frame(luma, fallback_rgb, carried):
         yuv[..., 1:] = conf * chroma + (1 - conf) * yuv[..., 1:]
     yuv[..., 0] = luma.astype(np.float32) / 255.0
     return yuv_to_rgb(yuv)
-
-
-def gray_fallback(luma):
-    "No colour: the fallback when there is no model."
-    return np.repeat(np.asarray(luma)[..., None], 3, -1)
 
 
 @dataclass
@@ -269,13 +265,15 @@ def _half(state):
     return state[0].astype(np.float16), state[1].astype(np.float16)
 
 
-def colorize_with_references(open_lumas, references, fallback=gray_fallback, settings=None):
+def colorize_with_references(open_lumas, references, fallback=gray_to_rgb, settings=None):
     """Yield the film's output frames (uint8 RGB) in order, each reference carried through its shot.
 
     `open_lumas()`: a new iterator over the film's uint8 luminance frames (H, W) each time it is called
     (it is called two or three times). `references`: a list of `Reference`. `fallback(luma)`: uint8 RGB of
-    any size for a frame, e.g. the generator's prediction (`Colorizer.predict([luma])[0]`); called for
-    every frame. Raises `SettingsError` for a keyframe past the film's end.
+    any size for a frame, e.g. the generator's prediction (`Colorizer.predict([luma])[0]`); called once for
+    every frame, in order, during the last read only (so a stateful fallback, such as one that stabilises
+    the generator's colour with `stabilize_rgb`, sees the film as a render does). The default, gray, is no
+    colour at all. Raises `SettingsError` for a keyframe past the film's end.
     """
     settings = settings or Settings()
     scan = scan_film(open_lumas(), references, settings.work_side)
@@ -283,10 +281,10 @@ def colorize_with_references(open_lumas, references, fallback=gray_fallback, set
     by_frame = {}
     for i, k in enumerate(scan.keyframes):
         by_frame.setdefault(k, []).append(i)
-    carriers = []
+    carriers, shot_starts = [], set(scan.shot_starts)
     for n, luma in enumerate(open_lumas()):
         gray = cv2.resize(luma, scan.size, interpolation=cv2.INTER_AREA)
-        if n in scan.shot_starts:
+        if n in shot_starts:
             carriers = []
         states = []
         for c in carriers:

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from deoldify_like.colour import recombine_luminance, rgb_to_gray
-from deoldify_like.colour_match import transfer_colour
+from deoldify_like.colour_match import encoder_features, transfer_colour
 from deoldify_like.errors import BadInputError, SettingsError
+from deoldify_like.generator import build_generator
 from deoldify_like.metrics import psnr
 from deoldify_like.reference_colour import (Reference, colorize_with_references, keyframe_from_name,
                                             load_reference, scan_film)
@@ -106,3 +107,13 @@ def test_photo_colour_from_a_similar_photo(spliced):
     out = transfer_colour(luma, spliced[0], _tinted(luma))
     assert out.shape == spliced[6].shape
     assert psnr(out, spliced[6]) > psnr(recombine_luminance(luma, _tinted(luma)), spliced[6]) + 5
+
+
+def test_encoder_features_match_a_photo(spliced):
+    "The generator's encoder as the feature extractor: a feature grid, and a transfer that runs on it."
+    features = encoder_features(build_generator(pretrained=False).eval())
+    luma = rgb_to_gray(spliced[6])
+    grid = features(luma, 16)
+    assert grid.ndim == 3 and max(grid.shape[:2]) == 16 and np.isfinite(grid).all()
+    out = transfer_colour(luma, spliced[0], _tinted(luma), features, side=16)
+    assert out.shape == spliced[6].shape
