@@ -20,14 +20,12 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from deoldify_like.colour import gray_to_rgb, rgb_to_gray, rgb_to_yuv
 from deoldify_like.colour_match import encoder_features, transfer_colour
 from deoldify_like.metrics import CDCMeter, WarpErrorMeter, ciede2000, psnr
-from deoldify_like.reference_colour import Reference, Settings, blend_frame, colorize_with_references, keyframe_chroma
-from deoldify_like.stabilize import work_size
+from deoldify_like.reference_colour import Reference, Settings, blend_frame, colorize_with_references, scan_film
 from deoldify_like.video import iter_frames
 
 TUNE = ('bmx-trees', 'camel', 'cows', 'drift-straight', 'libby', 'parkour')
@@ -46,8 +44,8 @@ def model_fallback(path, render_factor):
     return (lambda luma: colorizer.predict([luma])[0]), colorizer.model
 
 
-def measure_clip(path, fallback, settings, de_every=1):
-    frames = [rgb for _, rgb in iter_frames(path)]
+def measure_clip(path, fallback, settings, de_every=1, limit=None):
+    frames = [rgb for i, rgb in iter_frames(path) if limit is None or i < limit]
     lumas = [rgb_to_gray(f) for f in frames]
     predictions = [np.asarray(fallback(luma)) for luma in lumas]
     cache = iter(predictions)
@@ -55,8 +53,7 @@ def measure_clip(path, fallback, settings, de_every=1):
     carried = list(colorize_with_references(lambda: iter(lumas), [Reference(frames[0], 0)], lambda _: next(cache),
                                             settings))
     seconds = (time.perf_counter() - t0) / len(frames)
-    size = work_size(*lumas[0].shape, settings.work_side)
-    static = keyframe_chroma(frames[0], cv2.resize(lumas[0], size, interpolation=cv2.INTER_AREA))  # confidence 1
+    static = (rgb_to_yuv(frames[0])[..., 1:], np.ones(lumas[0].shape, np.float32))  # frame 0's chroma, everywhere
     outputs = {'reference': carried,
                'model': [blend_frame(luma, p, None) for luma, p in zip(lumas, predictions)],
                'static': [blend_frame(luma, p, static) for luma, p in zip(lumas, predictions)]}
@@ -67,6 +64,7 @@ def measure_clip(path, fallback, settings, de_every=1):
         for m in METHODS:
             cdc[m].add(outputs[m][t])
     row = {'clip': Path(path).stem, 'frames': len(frames), 'seconds_per_frame': seconds,
+           'shot_starts': scan_film(iter(lumas), []).shot_starts,
            'warp_error_truth': warp.values[-1]}
     for i, m in enumerate(METHODS):
         row[f'{m}_psnr'] = float(np.mean([psnr(outputs[m][t], frames[t]) for t in range(1, len(frames))]))
@@ -113,7 +111,7 @@ def summary(rows):
     for subset, keep in (('all', lambda n: True), ('tune', lambda n: n in TUNE), ('check', lambda n: n not in TUNE)):
         sel = [r for r in rows if keep(r['clip'].removeprefix('davis_'))]
         if sel:
-            out[subset] = {k: float(np.mean([r[k] for r in sel])) for k in sel[0] if k not in ('clip',)}
+            out[subset] = {k: float(np.mean([r[k] for r in sel])) for k in sel[0] if k not in ('clip', 'shot_starts')}
             out[subset]['clips'] = len(sel)
             out[subset]['reference_beats_both'] = sum(r['reference_psnr'] > max(r['model_psnr'], r['static_psnr'])
                                                       for r in sel)
@@ -152,6 +150,7 @@ def main(argv=None):
     ap.add_argument('--subset', choices=('all', 'tune', 'check'), default='all')
     ap.add_argument('--set', action='append', default=[], metavar='KEY=VALUE', help='a propagation setting')
     ap.add_argument('--ciede-every', type=int, default=1, help='CIEDE2000 on every N-th frame (it is slow)')
+    ap.add_argument('--frames', type=int, help='only the first N frames of each clip')
     ap.add_argument('--photos', type=int, metavar='GAP',
                     help='measure photo colour transfer instead: frame 0 as the colour photo, frame GAP to colour')
     ap.add_argument('--json')
@@ -165,7 +164,7 @@ def main(argv=None):
         return photo_main(clips, args, fallback, model)
     rows = []
     for clip in clips:
-        rows.append(measure_clip(clip, fallback, settings, args.ciede_every))
+        rows.append(measure_clip(clip, fallback, settings, args.ciede_every, args.frames))
         r = rows[-1]
         print(f"{r['clip']:28s} ref {r['reference_psnr']:6.2f}  model {r['model_psnr']:6.2f}  "
               f"static {r['static_psnr']:6.2f}  ({r['seconds_per_frame']:.2f} s/frame)", flush=True)
