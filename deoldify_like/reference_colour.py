@@ -25,8 +25,10 @@ Streaming (`colorize_with_references`): the film is read two or three times thro
    it are kept, the backward direction is run from the keyframe down, and its (S, A) kept per frame as
    float16 at the working resolution, then the grays dropped;
 3. the output pass: the forward direction runs along, joined with the stored backward results.
-Memory is bounded by `reach` (default 250) frames at the working resolution (2 bytes × 3 planes per pixel,
-about 1.8 MB a frame at 640×360), not by the film's length. A reference is not carried past `reach` frames.
+Memory is bounded by `reach` (default 250) frames at the working resolution per keyframe that is not at its
+shot's start (float16 S and A: 6 bytes a pixel, about 1.4 MB a frame at 640×360, at most 350 MB a keyframe;
+all backward results are kept until the output pass reaches them), not by the film's length. A reference
+is not carried past `reach` frames.
 """
 import re
 from dataclasses import dataclass
