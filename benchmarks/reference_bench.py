@@ -24,7 +24,8 @@ import numpy as np
 
 from deoldify_like.colour import gray_to_rgb, rgb_to_gray, rgb_to_yuv
 from deoldify_like.colour_match import encoder_features, transfer_colour
-from deoldify_like.metrics import CDCMeter, WarpErrorMeter, ciede2000, psnr
+from deoldify_like.film_metrics import CDCMeter, WarpErrorMeter
+from deoldify_like.metrics import ciede2000, psnr
 from deoldify_like.reference_colour import Reference, Settings, blend_frame, colorize_with_references, scan_film
 from deoldify_like.video import iter_frames
 
@@ -38,8 +39,8 @@ def data_dir():
 
 
 def model_fallback(path, render_factor):
-    "The model's prediction for one luma frame (via render.colorizer, the one inference path), and the model."
-    from render.colorizer import Colorizer  # noqa: PLC0415 - benchmarks may use render; the library may not
+    "The model's prediction for one luma frame (via the one inference path), and the model."
+    from deoldify_like.inference import Colorizer  # noqa: PLC0415
     colorizer = Colorizer.from_file(path, render_factor=render_factor, device='cpu', precision='fp32')
     return (lambda luma: colorizer.predict([luma])[0]), colorizer.model
 

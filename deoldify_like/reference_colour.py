@@ -42,8 +42,8 @@ from .colour_match import (GRID_SIDE, MATCH_DISTANCE, TEMPERATURE, guided_filter
                            resemblance)
 from .errors import BadInputError, SettingsError
 from .images import load_image
-from .metrics import consistent_matches
-from .stabilize import CUT_DISTANCE, HIST_BINS, MIN_TRUSTED, PHOTO_TOLERANCE, PRESETS, work_size
+from .film_metrics import consistent_matches
+from .stabilize import CUT_DISTANCE, MIN_TRUSTED, PHOTO_TOLERANCE, PRESETS, luma_histogram, work_size
 
 REACH = 250  # frames a reference is carried at most, each way
 DECAY = 1.0  # confidence kept per frame where the flow is trusted (1: only distrust lowers it)
@@ -86,11 +86,6 @@ def load_reference(path, frame=None, fps=None):
         raise SettingsError(f'{path}: reference frame must be 0 or more, got {frame}')
     frame = int(frame) if frame is not None else keyframe_from_name(path, fps)
     return Reference(img.rgb, frame, Path(path).name)
-
-
-def _histogram(gray):
-    h = cv2.calcHist([gray], [0], None, [HIST_BINS], [0, 256])
-    return h / max(float(h.sum()), 1.0)
 
 
 def _chroma(rgb, size):
@@ -215,7 +210,7 @@ def scan_film(lumas, references, work_side=WORK_SIDE):
         if size is None:
             size = work_size(*luma.shape, work_side)
         gray = cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
-        hist = _histogram(gray)
+        hist = luma_histogram(gray)
         if prev_hist is None or cv2.compareHist(prev_hist, hist, cv2.HISTCMP_BHATTACHARYYA) > CUT_DISTANCE:
             starts.append(n)
         prev_hist = hist
