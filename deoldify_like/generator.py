@@ -173,6 +173,7 @@ GENERATOR_STYLES = {
     'unet': 'deoldify_like.generator:build_unet',
     'deoldify_deep': 'deoldify_like.deoldify_compat:build_deoldify_unet',
     'deoldify_wide': 'deoldify_like.deoldify_compat:build_deoldify_unet',
+    'pix2pix': 'deoldify_like.pix2pix:build_pix2pix',
 }
 
 

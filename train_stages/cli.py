@@ -13,6 +13,7 @@ COMMANDS = {
     'pretrain-gen': 'train_stages.pretrain_gen:pretrain_gen',
     'pretrain-critic': 'train_stages.pretrain_critic:pretrain_critic',
     'gan': 'train_stages.gan:gan',
+    'pix2pix': 'train_stages.pix2pix:pix2pix',
     'checkpoints': 'train_stages.compare:checkpoints',
     'promote': 'train_stages.promote:promote',
     **RENDER_COMMANDS,  # render, evaluate, bench, deflicker, export, serve
