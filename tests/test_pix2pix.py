@@ -3,6 +3,7 @@ trains, checkpoints, resumes after an interruption as an uninterrupted run goes,
 renders a photo and a film."""
 import contextlib
 import io
+import shutil
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from train_stages.pix2pix import pix2pix
 from train_stages.run_folder import RunFolder, read_csv
 
 from interrupts import Interrupt, InterruptAfter
+from notebook_runner import outputs_of, run_notebook
 from render_helpers import decoded_frames, make_film
 
 TINY = dict(size=32, n_down=5, ngf=8, critic_nf=8, iters=6, save_every=2, bs=4, device='cpu')
@@ -158,3 +160,18 @@ def test_the_promoted_model_renders_a_photo_and_a_film(tiny, tmp_path):
     assert rendered.rgb.shape[:2] == load_image(photo).luma.shape and not rendered.is_gray
     frames = decoded_frames(next(out.glob('film*')))
     assert len(frames) == 6 and frames[0][1].shape == (48, 64, 3)
+
+
+def test_notebook_07_runs_headless(shared_data, tmp_path):
+    src = tmp_path / 'src'
+    src.mkdir()
+    for f in sorted((shared_data / 'photos' / 'bsds500_train').glob('*.jpg'))[:8]:
+        shutil.copy(f, src / f.name)
+    run = tmp_path / 'run'
+    book = run_notebook('07_pix2pix', {'DATA': str(shared_data), 'SOURCES': [str(src)], 'TRAIN': str(tmp_path / 'data'),
+                                       'RUN': str(run), 'LIMIT': 8, 'NGF': 8, 'ITERS': 4, 'SAVE_EVERY': 2}, timeout=300)
+    assert len(outputs_of(book, 'image/png')) >= 3
+    assert not [t for t in outputs_of(book, 'stream') if 'Warning' in t]
+    assert sorted(p.name for p in (run / 'checkpoints').glob('pix2pix-*')) == ['pix2pix-i000002.safetensors',
+                                                                               'pix2pix-i000004.safetensors']
+    assert read_header(run / 'pix2pix.safetensors')['info']['promoted_from'] == 'pix2pix-i000004.safetensors'
