@@ -38,7 +38,8 @@ def markdown(rows):
     return '\n'.join(lines)
 
 def grid(out, methods, images, limit, device, dest, rows=6):
-    "Each method's best checkpoint (lowest CIEDE2000) and last one on the first `rows` held-out photos."
+    """Each method's best checkpoint (lowest CIEDE2000, marked *) and last one on the first `rows` held-out photos;
+    a column is labelled with the method and the iteration (s1: NoGAN's stage-1 generator)."""
     pictures = None
     results = []
     for method, table in methods.items():
@@ -48,12 +49,11 @@ def grid(out, methods, images, limit, device, dest, rows=6):
         rf = RunFolder(out / method)
         pictures = pictures or pictures_from(rf, images, limit)[:rows]
         best = min(scored, key=lambda r: number(r['ciede2000']))
-        for tag, r in (('best', best), ('last', scored[-1])):
-            if tag == 'last' and r is best:
-                continue
+        for r in ([best] if best is scored[-1] else [best, scored[-1]]):
             entry = {'name': r['checkpoint'], 'path': str(rf.checkpoint_path(r['checkpoint']))}
             col = Colorizer.from_file(entry['path'], render_factor=8, device=device)
-            results.append(CheckpointResult(entry, f"{method} {tag} {r['label']}", col.colorize([p.luma for p in pictures])))
+            label = f"{method} {'it' + r['iteration'] if r['iteration'] else 's1'}{'*' if r is best else ''}"
+            results.append(CheckpointResult(entry, label, col.colorize([p.luma for p in pictures])))
     sheet = grid_image(pictures, results, cell_height=96, max_rows=rows)
     dest.parent.mkdir(parents=True, exist_ok=True)
     sheet.convert('RGB').save(dest, quality=80)
