@@ -128,14 +128,15 @@ class Pix2PixGenerator(nn.Module):
         self.body, self.body_input, self.output = body, body_input, output
 
     def forward(self, x):
-        gray = (x * _per_channel(IMAGENET_STD, x) + _per_channel(IMAGENET_MEAN, x)).mean(1, keepdim=True)
-        light = gray_lightness(gray)
+        with torch.autocast(x.device.type, enabled=False):  # the colour conversions in float32, also under bf16
+            x = x.float()
+            gray = (x * _per_channel(IMAGENET_STD, x) + _per_channel(IMAGENET_MEAN, x)).mean(1, keepdim=True)
+            light = gray_lightness(gray)
         y = self.body(light / 50 - 1 if self.body_input == 'L' else x)
-        if self.output == 'lab':
-            rgb = lab_to_rgb(torch.cat([light, y * AB_SCALE], 1))
-        else:
-            rgb = replace_luma((y + 1) / 2, gray)
-        return (rgb - _per_channel(IMAGENET_MEAN, x)) / _per_channel(IMAGENET_STD, x)
+        with torch.autocast(x.device.type, enabled=False):
+            y = y.float()
+            rgb = lab_to_rgb(torch.cat([light, y * AB_SCALE], 1)) if self.output == 'lab' else replace_luma((y + 1) / 2, gray)
+            return (rgb - _per_channel(IMAGENET_MEAN, x)) / _per_channel(IMAGENET_STD, x)
 
 
 def pix2pix_config(body='classic', output='lab', arch='resnet18', ngf=64, n_down=8, **unet):
