@@ -16,7 +16,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from deflicker_bench import _rgb, _split  # noqa: E402
 
 from deoldify_like.flicker import ChromaDisturbance  # noqa: E402
-from deoldify_like.metrics import CDCMeter, WarpErrorMeter, psnr  # noqa: E402
+from deoldify_like.metrics import psnr
+from deoldify_like.film_metrics import CDCMeter, WarpErrorMeter  # noqa: E402
 from deoldify_like.stabilize import DEFLICKER_STRENGTH  # noqa: E402
 
 

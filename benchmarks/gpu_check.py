@@ -4,7 +4,9 @@
   precision (bf16 where native, else fp16), with whether quality holds in the reduced precision: PSNR and
   ΔCF against the colour originals of a few held-out photos, fp32 vs reduced (`QUALITY_*` tolerances);
 - the training step time per image (generator + feature loss, forward, backward, AdamW step) at
-  64/128/192 px, fp32 and mixed precision.
+  64/128/192 px, fp32 and mixed precision;
+- the training data's throughput (benchmarks/train_throughput.py): pictures per second of the loader alone,
+  the step alone and a stage-1-like fit end to end at 64 and 128 px, with the GPU's busy share meanwhile.
 Written as gpu_check.md, .csv and .json in --out. `--device cpu` is a smoke test with tiny sizes.
 Nothing here imports PyAV: the GPU machine has none (docs/reference: §6).
 """
@@ -187,6 +189,21 @@ def train_step_times(dev, tiny, steps=3):
     return rows
 
 
+def throughput(dev, tiny):
+    "train_throughput's table as rows of this one (ImageNet sample photos where present, else BSDS500 val)."
+    from benchmarks.train_throughput import run
+    from deoldify_like.data import default_workers
+    _, where = _data_photos(None, 1)
+    sample = [c for c in (ROOT.parent / 'shared/data/photos/imagenet_sample',
+                          ROOT.parent.parent / 'shared/data/photos/imagenet_sample') if c.is_dir()]
+    folder = sample[0] if sample and not tiny else Path(where)
+    workers = [0] if tiny else sorted({0, default_workers()})
+    rows = run(dev.type, [folder], (32,) if tiny else (64, 128), workers, 8 if tiny else None, 1 if tiny else None)
+    return [{'part': 'throughput', 'what': f"{r['part']} at {r['size']} px", 'setting': f"workers {r['workers']}, bs {r['bs']}",
+             'value': r['pictures_per_s'], 'unit': '%' if r['part'] == 'share' else 'pictures/s', 'note': r['note']}
+            for r in rows]
+
+
 def environment(dev):
     info = {'python': platform.python_version(), 'torch': torch.__version__, 'device': dev.type}
     if dev.type == 'cuda':
@@ -240,6 +257,7 @@ def main(argv=None):
         r_rows, holds, verdict = render_bench(dev, photos, tiny, a.model, a.model or gen_file, repeats=1 if tiny else 3)
         rows += r_rows
         rows += train_step_times(dev, tiny, steps=1 if tiny else 3)
+        rows += throughput(dev, tiny)
     rows.append({'part': 'total', 'what': 'gpu_check', 'setting': dev.type, 'value': round(time.time() - t0, 1),
                  'unit': 's', 'note': ''})
     md = write_table(rows, env, verdict, out)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# What to run whenever a GPU is at hand: the tiny stage sequence on CUDA, the render bench at render factor
+# What to run whenever a GPU is at hand: the tiny stage sequence on CUDA, the training data's throughput
+# (benchmarks/train_throughput.py, with the GPU's busy share), the render bench at render factor
 # 21 and 35 in fp32 and the reduced precision (with whether quality holds), and the training step time per
 # image at 64/128/192 px, as one table (gpu_check.md/.csv/.json) in $OUT or --out DIR. Sized for 5 minutes on
 # one GPU. `benchmarks/gpu_check.sh --device cpu` is the CPU smoke test (tiny sizes) that CI runs.
@@ -16,7 +17,11 @@
 # put on PYTHONPATH, never into the system's site-packages. PyAV is not needed: nothing here reads films.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-$(command -v python3 || command -v python)}
+# The interpreter: $PYTHON if given, else the activated environment's, else the checkout's own .venv, else python3.
+if [[ -n "${PYTHON:-}" ]]; then PY=$PYTHON
+elif [[ -z "${VIRTUAL_ENV:-}" && -x .venv/bin/python ]]; then PY=$PWD/.venv/bin/python
+else PY=$(command -v python3 || command -v python)
+fi
 WHEELS=${WHEELS:-wheels}
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 if ! "$PY" -c "import fastai, fastcore, fastprogress" 2>/dev/null; then

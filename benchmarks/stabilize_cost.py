@@ -6,6 +6,9 @@ architecture (random weights; default resnet34, nf_factor 1.0, as the long run's
 
     python benchmarks/stabilize_cost.py FILM [--model M] [--frames 48] [--render-factor 21]
         [--json benchmarks/results/stabilize_cost.json]
+
+`--two-way`: the two-way stabiliser (`two_way.TwoWayStabilizer`, defaults) alone beside the model, and the
+one-way one alone for comparison; no render end to end (the renderer does not run it yet).
 """
 import argparse
 import json
@@ -20,6 +23,7 @@ from deoldify_like.inference import Colorizer, model_squares
 from deoldify_like.inference.measure_engines import model_only_fps
 from deoldify_like.model_file import save_generator
 from deoldify_like.stabilize import DEFAULT_STRENGTH, ChromaStabilizer, stabilize_rgb
+from deoldify_like.two_way import TwoWayStabilizer, stabilize_rgb_stream
 from render.bench import _first_lumas
 from render.film import render_film
 
@@ -32,6 +36,7 @@ def main(argv=None):
     ap.add_argument('--frames', type=int, default=48)
     ap.add_argument('--render-factor', type=int, default=21)
     ap.add_argument('--strength', type=float, default=DEFAULT_STRENGTH)
+    ap.add_argument('--two-way', action='store_true')
     ap.add_argument('--json', default=None)
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -49,6 +54,20 @@ def main(argv=None):
         for luma, pred in zip(lumas, preds):
             stabilize_rgb(stab, luma, pred)
         stab_fps = len(lumas) / (time.perf_counter() - t0)
+        if a.two_way:
+            t0 = time.perf_counter()
+            for _ in stabilize_rgb_stream(TwoWayStabilizer(), ((luma, pred, None) for luma, pred in zip(lumas, preds))):
+                pass
+            two_fps = len(lumas) / (time.perf_counter() - t0)
+            result = dict(film=Path(a.film).name, frames=a.frames, render_factor=a.render_factor,
+                          model=a.model or f'random {a.arch} nf_factor 1.0', model_only_fps=model_fps,
+                          one_way_alone_fps=stab_fps, two_way_alone_fps=two_fps,
+                          two_way_share_of_model_time=model_fps / two_fps,
+                          command='python benchmarks/stabilize_cost.py ' + ' '.join(argv or []))
+            print(json.dumps(result, indent=1))
+            if a.json:
+                Path(a.json).write_text(json.dumps(result, indent=1) + '\n')
+            return
         ends = {}
         for mode in ('none', 'flow', 'none'):  # none twice (before and after): the machine's drift
             t0 = time.perf_counter()

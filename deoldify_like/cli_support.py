@@ -2,7 +2,6 @@
 `# comment` as its --help text. Options shared by several commands (device, precision, fit, arch) get their
 choices from one place, and required options say so, the same way in every command. Expected failures
 print one line and exit non-zero, no traceback: a setting that cannot work exits 2, other failures 1."""
-import importlib
 import sys
 
 from fastcore.script import anno_parser
@@ -73,8 +72,9 @@ def run_command(func, argv, prog):
 
 
 def dispatch(commands, argv=None, prog='deoldify-like', description=''):
-    """Run the subcommand named by argv[0]. `commands` maps names to 'module:function' (imported only when
-    used, so `--help` and light commands stay fast); a value of None marks a command not built yet."""
+    """Run the subcommand named by argv[0]. `commands` maps names to loaders: functions that import and return
+    the command's function, so that `--help` and light commands import only what they use (no torch for
+    `--help`); a value of None marks a command not built yet."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ('-h', '--help'):
         print(f"usage: {prog} COMMAND [options]\n\n{description}\n\ncommands:")
@@ -89,5 +89,4 @@ def dispatch(commands, argv=None, prog='deoldify-like', description=''):
     if commands[name] is None:
         print(f"{prog} {name}: not built yet", file=sys.stderr)
         return 2
-    module, func = commands[name].split(':')
-    return run_command(getattr(importlib.import_module(module), func), rest, f"{prog} {name}")
+    return run_command(commands[name](), rest, f"{prog} {name}")

@@ -61,12 +61,15 @@ def recombine_luminance(luma, prediction_rgb, interpolation=cv2.INTER_CUBIC):
     YUV, and its Y replaced by the original's. Returns uint8 RGB (H, W, 3).
     """
     luma = np.asarray(luma)
-    if luma.ndim == 3:
-        luma = rgb_to_gray(luma)
+    return yuv_to_rgb(luma_with_colour_of(rgb_to_gray(luma) if luma.ndim == 3 else luma, prediction_rgb, interpolation))
+
+
+def luma_with_colour_of(luma, rgb, interpolation=cv2.INTER_CUBIC):
+    "Float32 YUV (0..1) of `rgb` resized to the size of `luma`, with Y set to `luma` (uint8 (H, W))."
     h, w = luma.shape
-    pred = np.asarray(prediction_rgb)
-    if pred.shape[:2] != (h, w):
-        pred = cv2.resize(pred, (w, h), interpolation=interpolation)
-    yuv = rgb_to_yuv(pred)
-    yuv[..., 0] = luma.astype(np.float32) / 255.0
-    return yuv_to_rgb(yuv)
+    rgb = np.asarray(rgb)
+    if rgb.shape[:2] != (h, w):
+        rgb = cv2.resize(rgb, (w, h), interpolation=interpolation)
+    yuv = rgb_to_yuv(rgb)
+    yuv[..., 0] = np.asarray(luma).astype(np.float32) / 255.0
+    return yuv

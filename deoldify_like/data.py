@@ -1,11 +1,20 @@
 """Training data: folders of colour pictures as (degraded gray input, colour target) pairs for the generator,
 and real/generated pictures with labels for the critic.
 
-Plain torch Datasets of ImageNet-normalised tensors, wrapped in fastai `DataLoaders` so fastai's Learner
-trains on them. Each picture is scaled so its shorter side is the training size, then cropped to a square
-(random crop and horizontal flip when training, centre crop otherwise). Decoded, scaled pictures are
-cached in memory, so epochs after the first cost no JPEG decoding.
+The work is split where it is cheapest. Loader workers (`workers`, default `default_workers()`) only take
+the decoded, scaled picture from the shared cache (`picture_cache.PictureCache`: decoded once, for every
+worker and epoch), crop it to a square (random crop and horizontal flip when training, centre crop
+otherwise), apply the optional reference augmentation, and hand over uint8 pixels plus the drawn
+degradation. After collation and the move to the training device (pinned memory on CUDA), the loader's
+batch transform does the float work for the whole batch at once: gray conversion, the degradation
+(`crappify.degrade`) and ImageNet normalisation.
+
+Randomness: each training item draws from its own generator seeded with (seed, epoch, index), validation
+items from (seed, index), and each epoch's shuffle from (seed, epoch) in the training process, so batches are
+identical whatever the number of workers, and a loader told where to resume (`next_epoch`) repeats the
+epochs it would have had.
 """
+import os
 from pathlib import Path
 
 import cv2
@@ -15,13 +24,25 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from torch.utils.data import Dataset
 
-from .colour import gray_to_rgb
-from .crappify import Crappifier
+from .crappify import N_PARAMS, Crappifier, degrade, gray_levels
 from .errors import DeoldifyLikeError
-from .images import is_image_path, load_image
+from .images import is_image_path
+from .picture_cache import PictureCache, decode_scaled, scale_shorter_side  # noqa: F401 - scale_shorter_side re-exported
 from .tensors import normalize
 
-MAX_CACHED = 4096  # decoded pictures kept in memory per dataset
+MAX_WORKERS = 8
+PREFETCH = 2  # batches each worker prepares ahead (torch's default)
+SHUFFLE_STREAM = 0x5348  # keeps the shuffle's seed sequence apart from the items' ones
+WORKERS_HELP = ("loader processes that decode and crop the pictures (default: min(8, cores - 1); none on 2 cores or "
+                "fewer); the batches are the same whatever the number")
+
+
+def default_workers(cores=None):
+    """Loader workers for this machine: min(8, cores - 1), leaving a core to the training process; none on
+    machines of two cores or fewer, where a worker would take the core the training step runs on."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
+    return 0 if cores <= 2 else min(MAX_WORKERS, cores - 1)
 
 
 def list_images(folder):
@@ -45,16 +66,6 @@ def split_files(files, valid_pct=0.1, seed=42, limit=None):
         raise DeoldifyLikeError(f"need at least 2 training pictures, got {len(chosen)}")
     n_valid = min(len(chosen) - 1, max(1, round(len(chosen) * valid_pct)))
     return chosen[n_valid:], chosen[:n_valid]
-
-
-def scale_shorter_side(rgb, size):
-    "Resize so the shorter side is `size` pixels (area filter when shrinking)."
-    h, w = rgb.shape[:2]
-    scale = size / min(h, w)
-    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
-    if (nh, nw) == (h, w):
-        return rgb
-    return cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
 
 
 def square_crop(img, size, rng=None):
@@ -99,37 +110,41 @@ def same_codec(rgb, quality=90):
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
-def _to_tensor(rgb):
-    "uint8 (H, W, 3) -> ImageNet-normalised float (3, H, W)."
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float().div_(255.0)
-    return normalize(x[None])[0]
+def _pixels(rgb):
+    "uint8 (H, W, 3) -> uint8 (3, H, W) tensor."
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)
+
+
+def _as_float(rgb):
+    "uint8 (N, 3, H, W) -> ImageNet-normalised float."
+    return normalize(rgb / 255.0)
 
 
 class _ScaledImages(Dataset):
-    "Pictures scaled to a shorter side of `size`, decoded once and cached."
+    """Pictures scaled to a shorter side of `size`, decoded once into a cache shared by all loader workers.
+    `raw_item(i, epoch)` is what a worker makes, `finish_batch` what the training device does to a batch of
+    them; `ds[i]` is both for one item (epoch 0), on the CPU."""
 
     def __init__(self, files, size, train=True, seed=42):
         self.files, self.size, self.train, self.seed = [Path(f) for f in files], int(size), train, seed
-        self.rng = np.random.default_rng(seed)
-        self._cache = {}
+        self.pictures = PictureCache(self.files, self.size)
 
     def __len__(self):
         return len(self.files)
 
     def scaled(self, i):
-        img = self._cache.get(i)
-        if img is None:
-            img = scale_shorter_side(load_image(self.files[i]).rgb, self.size)
-            if len(self._cache) < MAX_CACHED:
-                self._cache[i] = img
-        return img
+        return self.pictures[i]
 
-    def item_rng(self, i):
-        "Training draws from one seeded stream; validation is the same every epoch."
-        return self.rng if self.train else np.random.default_rng([self.seed, i])
+    def item_rng(self, i, epoch=0):
+        "Each item's own stream: (seed, epoch, index) when training, (seed, index) for validation (the same every epoch)."
+        return np.random.default_rng([self.seed, epoch, i] if self.train else [self.seed, i])
 
     def crop(self, i, rng):
         return square_crop(self.scaled(i), self.size, rng if self.train else None)
+
+    def __getitem__(self, i):
+        batch = [t[None] for t in self.raw_item(i)]
+        return tuple(t[0] for t in self.finish_batch(batch))
 
 
 class ColourPairs(_ScaledImages):
@@ -142,12 +157,21 @@ class ColourPairs(_ScaledImages):
             raise ValueError(f"unknown augmentation {augment!r}; choose one of {', '.join(AUGMENTS)}")
         self.augment = augment == 'reference' and train
 
-    def __getitem__(self, i):
-        rng = self.item_rng(i)
+    def raw_item(self, i, epoch=0):
+        "(uint8 colour crop (3, S, S), the drawn degradation (N_PARAMS,))."
+        rng = self.item_rng(i, epoch)
         rgb = np.ascontiguousarray(self.crop(i, rng))
         if self.augment:
             rgb = reference_augment(rgb, rng)
-        return _to_tensor(gray_to_rgb(self.crappifier(rgb, rng))), _to_tensor(rgb)
+        return _pixels(rgb), torch.from_numpy(self.crappifier.draw(rng) if self.crappifier.degrades else np.zeros(N_PARAMS))
+
+    def finish_batch(self, batch):
+        "(uint8 colour (N, 3, S, S), degradations) -> (normalised degraded gray in 3 channels, normalised colour)."
+        rgb, rows = batch
+        gray = gray_levels(rgb)
+        if self.crappifier.degrades:
+            gray = degrade(gray, rows)
+        return _as_float(gray.expand(-1, 3, -1, -1)), _as_float(rgb)
 
 
 class LabelledImages(_ScaledImages):
@@ -158,16 +182,70 @@ class LabelledImages(_ScaledImages):
         super().__init__(files, size, train, seed)
         self.labels = [float(v) for v in labels]
 
-    def __getitem__(self, i):
-        rgb = same_codec(np.ascontiguousarray(self.crop(i, self.item_rng(i))))
-        return _to_tensor(rgb), torch.tensor(self.labels[i])
+    def raw_item(self, i, epoch=0):
+        return _pixels(same_codec(np.ascontiguousarray(self.crop(i, self.item_rng(i, epoch))))), torch.tensor(self.labels[i])
+
+    def finish_batch(self, batch):
+        rgb, labels = batch
+        return _as_float(rgb), labels
 
 
-def dataloaders(train_ds, valid_ds, bs, device='cpu', seed=42):
-    "fastai DataLoaders over two datasets: shuffled training batches (the last short one dropped), in-order validation."
+class PictureLoader(DataLoader):
+    """A fastai DataLoader over a `_ScaledImages` dataset: workers make `raw_item(i, epoch)`, the device runs
+    `finish_batch` after collation. Each pass over it is one epoch; a resumed stage sets `next_epoch` to the
+    first epoch still to do."""
+
+    def __init__(self, dataset=None, next_epoch=0, prefetch=PREFETCH, seed=42, **kwargs):
+        if dataset is not None:
+            kwargs.setdefault('after_batch', dataset.finish_batch)
+        super().__init__(dataset, **kwargs)
+        self.next_epoch, self.epoch, self.seed = next_epoch, next_epoch, seed
+        if self.fake_l.num_workers > 0:
+            self.fake_l.prefetch_factor = prefetch  # fastai fixes it at 2 on its loader class
+
+    def before_iter(self):  # in the training process, before the workers get their copy of the loader
+        super().before_iter()
+        self.epoch, self.next_epoch = self.next_epoch, self.next_epoch + 1
+
+    def create_item(self, s):
+        return self.dataset.raw_item(s, self.epoch)
+
+    def shuffle_fn(self, idxs):
+        "Epoch `epoch`'s order, from (seed, epoch): a loader resumed with `next_epoch` repeats it exactly."
+        return [idxs[i] for i in np.random.default_rng([self.seed, self.epoch, SHUFFLE_STREAM]).permutation(len(idxs))]
+
+
+def dataloaders(train_ds, valid_ds, bs, device='cpu', seed=42, workers=None):
+    """fastai DataLoaders over two datasets: shuffled training batches (the last short one dropped), in-order
+    validation; `workers` loader processes each (None: `default_workers()`), pinned memory on CUDA."""
     bs = max(1, int(bs))
-    train = DataLoader(train_ds, bs=min(bs, len(train_ds)), shuffle=True, drop_last=len(train_ds) >= bs,
-                       num_workers=0, device=device)
-    train.rng.seed(seed)
-    valid = DataLoader(valid_ds, bs=bs, shuffle=False, drop_last=False, num_workers=0, device=device)
+    workers = default_workers() if workers is None else max(0, int(workers))
+    common = dict(num_workers=workers, device=device, pin_memory=torch.device(device).type == 'cuda')
+    train = PictureLoader(train_ds, bs=min(bs, len(train_ds)), shuffle=True, drop_last=len(train_ds) >= bs, seed=seed,
+                          **common)
+    valid = PictureLoader(valid_ds, bs=bs, shuffle=False, drop_last=False, **common)
     return DataLoaders(train, valid, device=device)
+
+
+class _Decoded(Dataset):
+    def __init__(self, files, size):
+        self.files, self.size = list(files), int(size)
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        return decode_scaled(self.files[i], self.size)
+
+
+def _as_is(item):
+    return item
+
+
+def scaled_pictures(files, size, workers=None):
+    """Each file decoded, upright RGB uint8 scaled to a shorter side of `size`, in order, decoded by `workers`
+    processes (None: `default_workers()`) ahead of use (for one pass over files, such as the critic's fakes)."""
+    workers = default_workers() if workers is None else max(0, int(workers))
+    loader = torch.utils.data.DataLoader(_Decoded(files, size), batch_size=None, num_workers=workers,
+                                         collate_fn=_as_is, prefetch_factor=PREFETCH if workers else None)
+    yield from loader

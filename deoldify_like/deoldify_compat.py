@@ -28,7 +28,7 @@ from fastai.layers import BatchNorm, MergeLayer, SelfAttention, SequentialEx, Si
 from torch import nn
 from torch.nn.utils import spectral_norm, weight_norm
 
-from .generator import GeneratorConfig, match_size, resnet_encoder
+from .generator_parts import GeneratorConfig, match_size, resnet_encoder
 
 STYLES = {'deoldify_deep': 'deep', 'deoldify_wide': 'wide'}
 PRESETS = {

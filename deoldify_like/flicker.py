@@ -7,6 +7,12 @@ pixel turned by one angle drawn from ±`max_hue` degrees (a global hue rotation)
 factor drawn from `saturation`, and `blotches` soft local colour stains added (Gaussian, σ of 8–20 % of the
 frame's longer side, chroma offsets up to `blotch_amplitude` levels). The luminance is left alone, so the
 colour original stays the truth.
+
+`BrightnessDisturbance(seed)(index, y)` does the same for the other flicker, old film's: the 8-bit luminance
+of frame `index` multiplied by one gain drawn from `gain` (0.85–1.15: uneven exposure) and by a slow
+regional gain field (uneven development): a linear tilt across the frame and `regions` soft Gaussian
+patches (σ of 25–50 % of the longer side), each up to ±`regional` (8 %) at its strongest, drawn afresh for
+every frame. The chroma is left alone.
 """
 import math
 
@@ -16,6 +22,9 @@ MAX_HUE = 15.0  # degrees
 SATURATION = (0.8, 1.2)
 BLOTCHES = 3
 BLOTCH_AMPLITUDE = 12.0  # U/V levels (of 0..255) at a stain's centre
+GAIN = (0.85, 1.15)
+REGIONAL = 0.08  # largest relative gain of the tilt and of each regional patch
+REGIONS = 2
 
 
 class ChromaDisturbance:
@@ -47,3 +56,25 @@ class ChromaDisturbance:
             dv += av * g
         to8 = lambda x: np.clip(np.rint(x + 128), 0, 255).astype(np.uint8)  # noqa: E731
         return to8(du), to8(dv)
+
+
+class BrightnessDisturbance:
+    def __init__(self, seed=0, gain=GAIN, regional=REGIONAL, regions=REGIONS):
+        self.seed, self.gain, self.regional, self.regions = seed, gain, regional, regions
+
+    def field(self, index, h, w):
+        "Frame `index`'s gain, float32 (h, w): the global gain times the regional field."
+        rng = np.random.default_rng([self.seed, index, 1])
+        gain = rng.uniform(*self.gain)
+        tilt = rng.uniform(-self.regional, self.regional, 2)
+        ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        side = max(h, w)
+        rel = tilt[0] * (2 * xs / max(w - 1, 1) - 1) + tilt[1] * (2 * ys / max(h - 1, 1) - 1)
+        for _ in range(self.regions):
+            cx, cy, sigma, amp = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.25, 0.5), rng.uniform(-1, 1)
+            rel += amp * self.regional * np.exp(-((xs - cx * w) ** 2 + (ys - cy * h) ** 2) / (2 * (sigma * side) ** 2))
+        return (gain * (1 + rel)).astype(np.float32)
+
+    def __call__(self, index, y):
+        y = np.asarray(y)
+        return np.clip(np.rint(y.astype(np.float32) * self.field(index, *y.shape)), 0, 255).astype(np.uint8)

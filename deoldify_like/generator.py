@@ -4,93 +4,24 @@ Spectral norm, blur, self-attention and `y_range` as in fastai's `DynamicUnet`, 
 (`nf_factor`, the reference used 1.5 to 2). Everything needed to rebuild a generator is in
 `GeneratorConfig`, which model files store beside the weights.
 """
-import contextlib
-import importlib
-from dataclasses import asdict, dataclass, field, fields
+from functools import partial
 
 import torch
-import torchvision
 from fastai.callback.hook import dummy_eval, hook_outputs, model_sizes
 from fastai.layers import (BatchNorm, ConvLayer, MergeLayer, NormType, PixelShuffle_ICNR, ResBlock,
                            SelfAttention, SequentialEx, SigmoidRange)
 from fastai.torch_core import Module, apply_init
-from fastai.vision.learner import create_body
 from fastai.vision.models.unet import ResizeToOrig, _get_sz_change_idxs
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.spectral_norm import SpectralNorm
 
-from .choices import ENCODERS
-from .pretrained import imagenet_state_dict
-
-_ANY_SIZE = [False]  # set while tracing for an export with a dynamic input size: see `traced_for_any_size`
-
-
-def traced_for_any_size():
-    "Whether a size-matching resize must be recorded even where the traced sizes already agree."
-    return _ANY_SIZE[0]
-
-
-@contextlib.contextmanager
-def any_input_size():
-    """While tracing a generator for an export whose input size is left open: the size checks of the
-    decoder are recorded as resizes (a no-op where sizes agree), not frozen to the traced picture's size."""
-    _ANY_SIZE[0] = True
-    try:
-        yield
-    finally:
-        _ANY_SIZE[0] = False
-
-
-def match_size(x, ref):
-    "`x` resized (nearest) to `ref`'s height and width where they differ (odd input sides)."
-    if traced_for_any_size() or x.shape[-2:] != ref.shape[-2:]:
-        x = F.interpolate(x, ref.shape[-2:], mode='nearest')
-    return x
+from .deoldify_compat import build_deoldify_unet
+from .generator_parts import GeneratorConfig, match_size, resnet_encoder
+from .generator_parts import any_input_size  # noqa: F401 - offered here too (the export traces inside it)
+from .pix2pix import build_pix2pix
 
 NORMS = {'spectral': NormType.Spectral, 'batch': NormType.Batch, 'weight': NormType.Weight, 'none': None}
-
-
-@dataclass
-class GeneratorConfig:
-    "What a generator is made of; stored in every model file so it can be rebuilt from the file alone."
-    arch: str = 'resnet34'  # torchvision encoder
-    style: str = 'unet'  # a key of GENERATOR_STYLES
-    nf_factor: float = 1.0  # decoder width factor
-    blur: bool = True  # blur after pixel-shuffle upsampling (fewer checkerboard artefacts)
-    self_attention: bool = True
-    norm: str = 'spectral'  # spectral | batch | weight | none
-    y_range: tuple = (-3.0, 3.0)  # output range in ImageNet-normalised RGB
-    last_cross: bool = True  # concatenate the input before the last res block
-    bottle: bool = False
-    n_out: int = 3
-    extra: dict = field(default_factory=dict)  # style-specific settings
-
-    def to_dict(self):
-        d = asdict(self)
-        d['y_range'] = list(self.y_range)
-        return d
-
-    @classmethod
-    def from_dict(cls, d):
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown generator settings {sorted(unknown)}")
-        d = dict(d)
-        if 'y_range' in d and d['y_range'] is not None:
-            d['y_range'] = tuple(float(v) for v in d['y_range'])
-        return cls(**d)
-
-
-def resnet_encoder(arch, pretrained=False):
-    "A torchvision ResNet cut before its pooling head; ImageNet weights through torchvision when `pretrained`."
-    if arch not in ENCODERS:
-        raise ValueError(f"unknown encoder {arch!r}; choose one of {', '.join(ENCODERS)}")
-    model = getattr(torchvision.models, arch)(weights=None)
-    if pretrained:
-        model.load_state_dict(imagenet_state_dict(arch))
-    return create_body(model, n_in=3, pretrained=pretrained)
 
 
 class WideUnetBlock(Module):
@@ -163,17 +94,51 @@ class ColorUnet(SequentialEx):
             self.sfs.remove()
 
 
+class ChromaHead(nn.Module):
+    """CIC's ab head (Zhang et al. 2016): a 1x1 conv from the generator's last decoder features (the input of
+    its final 1x1 conv) to logits over quantised a*b* bins (deoldify_like.colour_loss). It runs beside the
+    RGB output only while `active` (training with the chroma term, or a caller that asks for them), keeping
+    the last result in `logits`; otherwise the generator computes exactly what it did without it."""
+
+    def __init__(self, ni, bins):
+        super().__init__()
+        self.conv = nn.Conv2d(ni, bins, 1)
+        self.active, self.logits = False, None
+
+    def tap(self, module, args):
+        "A forward pre-hook on the final conv: the logits from the same features."
+        if self.active:
+            self.logits = self.conv(args[0])
+
+
+def final_conv(model):
+    "The generator's last layer before its output range (the 1x1 conv to RGB), whose input the ab head reads."
+    layers = [m for m in model.layers if not isinstance(m, SigmoidRange)]
+    return layers[-1]
+
+
+def attach_chroma_head(model, bins, registered=True):
+    """Hook a new ChromaHead onto `model`'s final conv and return it. Registered, it is `model.ab_head` and
+    saved with the model; otherwise it stays outside the model (a training-only head, never saved with it)."""
+    conv = final_conv(model)
+    ni = next(m for m in conv.modules() if isinstance(m, nn.Conv2d)).in_channels
+    head = ChromaHead(ni, bins).to(next(conv.parameters()).device)
+    if registered:
+        model.ab_head = head
+    conv.register_forward_pre_hook(head.tap)
+    return head
+
+
 def build_unet(cfg, pretrained):
     return ColorUnet(resnet_encoder(cfg.arch, pretrained), cfg)
 
 
-# Generator styles by name, as 'module:function' imported when first built, so that the modules defining
-# styles (the reference-compatible presets) can import this one without an import circle.
+# Generator styles by name: the function that builds each (the reference's two in deoldify_like.deoldify_compat).
 GENERATOR_STYLES = {
-    'unet': 'deoldify_like.generator:build_unet',
-    'deoldify_deep': 'deoldify_like.deoldify_compat:build_deoldify_unet',
-    'deoldify_wide': 'deoldify_like.deoldify_compat:build_deoldify_unet',
-    'pix2pix': 'deoldify_like.pix2pix:build_pix2pix',
+    'unet': build_unet,
+    'deoldify_deep': build_deoldify_unet,
+    'deoldify_wide': build_deoldify_unet,
+    'pix2pix': partial(build_pix2pix, resnet_body=build_unet),  # pix2pix's U-Net, or the one above as its body
 }
 
 
@@ -181,8 +146,7 @@ def style_builder(style):
     "The function that builds generators of `style` (a key of GENERATOR_STYLES)."
     if style not in GENERATOR_STYLES:
         raise ValueError(f"unknown generator style {style!r}; known: {', '.join(GENERATOR_STYLES)}")
-    module, func = GENERATOR_STYLES[style].split(':')
-    return getattr(importlib.import_module(module), func)
+    return GENERATOR_STYLES[style]
 
 
 def settle_spectral_norm(model, iters=20):
@@ -207,7 +171,10 @@ def settle_spectral_norm(model, iters=20):
 def build_generator(cfg: GeneratorConfig = None, pretrained=False, **overrides):
     "Build a generator from a config (or keyword settings); `pretrained` loads ImageNet encoder weights."
     cfg = GeneratorConfig(**overrides) if cfg is None else cfg
-    return settle_spectral_norm(style_builder(cfg.style)(cfg, pretrained))
+    model = style_builder(cfg.style)(cfg, pretrained)
+    if cfg.ab_bins:
+        attach_chroma_head(model, cfg.ab_bins)
+    return settle_spectral_norm(model)
 
 
 def encoder_of(generator):

@@ -103,6 +103,12 @@ def _read_with_opencv(path):
 
 def load_image(path, min_side=MIN_SIDE):
     "Read `path` as upright RGB uint8 plus its luminance; `BadInputError` with one line if it can't be used."
+    rgb, mode = read_rgb(path, min_side)
+    return LoadedImage(rgb, rgb_to_gray(rgb), mode, is_colourless(rgb))
+
+
+def read_rgb(path, min_side=MIN_SIDE):
+    "(upright RGB uint8, the file's mode) of `path`, with `load_image`'s checks and messages and nothing else."
     path = Path(path)
     if not path.exists():
         raise BadInputError(path, 'no such file')
@@ -123,9 +129,7 @@ def load_image(path, min_side=MIN_SIDE):
     h, w = rgb.shape[:2]
     if min(h, w) < min_side:
         raise BadInputError(path, f'too small ({w}x{h} pixels; at least {min_side}x{min_side} needed)')
-    rgb = np.ascontiguousarray(rgb)
-    luma = rgb_to_gray(rgb)
-    return LoadedImage(rgb, luma, mode, is_colourless(rgb))
+    return np.ascontiguousarray(rgb), mode
 
 
 def is_colourless(rgb, tolerance=3.0):

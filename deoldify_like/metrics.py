@@ -1,6 +1,7 @@
 """Colour-quality measures of colorization, computed offline (reference.md §4).
 
-Photos (output against its colour original, both uint8 RGB of the same size):
+Photos (output against its colour original, both uint8 RGB of the same size; computed by the batched torch
+code of `deoldify_like.scoring`, on any device, many pictures at once with `score_photos`):
 - `colourfulness`: Hasler & Süsstrunk (2003), absolute-value form on RGB 0..255.
 - `delta_cf`: |mean CF of outputs − mean CF of truths| over a set.
 - `psnr`: on RGB 0..255, MSE over all pixels and channels; inf for identical pictures.
@@ -9,56 +10,29 @@ Photos (output against its colour original, both uint8 RGB of the same size):
 - `drift`: saturation ratio and hue shift against the truth in Lab a*b* (the orange-skin sign of a GAN
   burst gone too far); `drift_warning` turns them into a verdict with a reason.
 
-Films (streaming: accumulators fed frame by frame, so a film never has to be held in memory):
-- `CDCMeter`: colour distribution consistency, mean Jensen–Shannon divergence (log base 2, so 0..1) of
-  per-channel 256-bin RGB histograms between frames t and t+d, d = 1, 2, 4, each weighted 1/3.
-- `WarpErrorMeter`: mean squared difference (RGB scaled to 0..1) between output frame t and output frame
-  t+1 warped back by optical flow computed on the INPUT frames (OpenCV DIS), over pixels that pass the
-  forward–backward consistency check of Sundaram et al. (2010).
+Films (CDC, warp error, brightness flicker): `deoldify_like.film_metrics`.
 """
 import math
-from collections import deque
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
-from skimage.color import deltaE_ciede2000
-from skimage.metrics import structural_similarity
+import torch
 
-from .colour import rgb_to_gray, rgb_to_lab
+from . import scoring
+from .colour import rgb_to_lab
 
 SSIM_WINDOW = 'Gaussian sigma 1.5, 11x11 (Wang et al. 2004), mean of R, G, B'
 SSIM_LABEL = 'SSIM (Gaussian 11x11, sigma 1.5)'
-CDC_DISTANCES = (1, 2, 4)
-# forward-backward consistency (Sundaram, Brox & Keutzer 2010; as in Lai et al. 2018, Ruder et al. 2016):
-# a pixel is kept when |F + B(x+F)|^2 < FB_ALPHA * (|F|^2 + |B(x+F)|^2) + FB_BETA (flow in pixels)
-FB_ALPHA, FB_BETA = 0.01, 0.5
-
-
-def consistent_matches(dis, a, b):
-    """The forward-backward check (Sundaram et al.), in one place for the warp error and the chroma stabiliser:
-    a mask of the pixels of gray frame `a` whose optical-flow match in `b` is trustworthy, and the maps
-    x + F(x) into `b` (F: flow from `a` to `b` by OpenCV's DIS `dis`)."""
-    fwd = dis.calc(a, b, None)
-    bwd = dis.calc(b, a, None)
-    h, w = a.shape
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    mapx, mapy = xs + fwd[..., 0], ys + fwd[..., 1]
-    bwd_at = cv2.remap(bwd, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    inside = (mapx >= 0) & (mapx <= w - 1) & (mapy >= 0) & (mapy <= h - 1)
-    lhs = ((fwd + bwd_at) ** 2).sum(-1)
-    rhs = FB_ALPHA * ((fwd ** 2).sum(-1) + (bwd_at ** 2).sum(-1)) + FB_BETA
-    return inside & (lhs < rhs), mapx, mapy
 # drift defaults: chroma more than 20 % above the truth's, or mean hue turned by more than 8 degrees
 MAX_SATURATION_RATIO, MAX_HUE_SHIFT = 1.2, 8.0
 
 
 def _rgb(x):
-    "An RGB picture as float64 on the 0..255 scale (uint8 as is; float arrays are taken to be 0..255)."
+    "One RGB picture (H, W, 3) as a batch of one tensor (uint8 as is; float arrays are taken to be 0..255)."
     x = np.asarray(x)
     if x.ndim != 3 or x.shape[-1] != 3:
         raise ValueError(f'expected an RGB picture (H, W, 3), got shape {x.shape}')
-    return x.astype(np.float64)
+    return torch.from_numpy(np.ascontiguousarray(x if x.dtype == np.uint8 else x.astype(np.float64)))[None]
 
 
 def _same_shape(output, truth):
@@ -66,7 +40,19 @@ def _same_shape(output, truth):
         raise ValueError(f'output {np.shape(output)} and truth {np.shape(truth)} differ in size')
 
 
+def _lab(rgb):
+    "CIE Lab of one RGB picture as a batch of one tensor (uint8 through scoring.lab, else colour.rgb_to_lab)."
+    x = np.asarray(rgb)
+    return scoring.lab(_rgb(x)) if x.dtype == np.uint8 else torch.from_numpy(rgb_to_lab(x))[None]
+
+
+def _lab_tensor(lab):
+    return lab if isinstance(lab, torch.Tensor) else torch.from_numpy(np.asarray(lab, dtype=np.float64))
+
+
 # ---------------------------------------------------------------- photos
+# One definition of each measure: the batched tensor code of deoldify_like.scoring; these functions take
+# one picture (NumPy) and return a float.
 
 def colourfulness(rgb):
     """Hasler–Süsstrunk colourfulness of an RGB picture on the 0..255 scale.
@@ -74,10 +60,7 @@ def colourfulness(rgb):
     rg = |R − G|, yb = |½(R + G) − B|; CF = sqrt(σ_rg² + σ_yb²) + 0.3 · sqrt(μ_rg² + μ_yb²), with
     population standard deviations over all pixels. 0 for a gray picture.
     """
-    x = _rgb(rgb)
-    r, g, b = x[..., 0], x[..., 1], x[..., 2]
-    rg, yb = np.abs(r - g), np.abs(0.5 * (r + g) - b)
-    return float(math.hypot(rg.std(), yb.std()) + 0.3 * math.hypot(rg.mean(), yb.mean()))
+    return float(scoring.colourfulness(_rgb(rgb))[0])
 
 
 def delta_cf(outputs, truths):
@@ -89,8 +72,7 @@ def delta_cf(outputs, truths):
 def psnr(output, truth, data_range=255.0):
     "Peak signal-to-noise ratio in dB on RGB 0..255: 10·log10(255² / MSE); inf when the pictures are equal."
     _same_shape(output, truth)
-    mse = float(np.mean((_rgb(output) - _rgb(truth)) ** 2))
-    return math.inf if mse == 0 else 10.0 * math.log10(data_range ** 2 / mse)
+    return float(scoring.psnr(_rgb(output), _rgb(truth), data_range)[0])
 
 
 def ssim(output, truth, data_range=255.0):
@@ -98,21 +80,18 @@ def ssim(output, truth, data_range=255.0):
     σ = 1.5, 11×11 (skimage's truncate 3.5), K1 = 0.01, K2 = 0.03, population covariances; computed per
     channel and averaged (`SSIM_WINDOW`). NaN for pictures smaller than 11 pixels on a side."""
     _same_shape(output, truth)
-    if min(np.shape(truth)[:2]) < 11:
-        return math.nan
-    return float(structural_similarity(_rgb(output), _rgb(truth), data_range=data_range, channel_axis=-1,
-                                       gaussian_weights=True, sigma=1.5, use_sample_covariance=False))
+    return float(scoring.ssim(_rgb(output), _rgb(truth), data_range)[0])
 
 
 def ciede2000_lab(lab_output, lab_truth):
     "Mean CIEDE2000 difference between two CIE Lab pictures (or arrays of Lab triples)."
-    return float(np.mean(deltaE_ciede2000(np.asarray(lab_truth), np.asarray(lab_output))))
+    return float(scoring.ciede2000_map(_lab_tensor(lab_truth), _lab_tensor(lab_output)).mean())
 
 
 def ciede2000(output, truth):
     "Mean CIEDE2000 colour difference (kL = kC = kH = 1) between two RGB pictures, via CIE Lab (D65)."
     _same_shape(output, truth)
-    return ciede2000_lab(rgb_to_lab(np.asarray(output)), rgb_to_lab(np.asarray(truth)))
+    return float(scoring.ciede2000(_lab(output), _lab(truth))[0])
 
 
 @dataclass
@@ -140,18 +119,22 @@ class DriftMeter:
         self.cross = 0j
         self.n = 0
 
-    def add_lab(self, lab_output, lab_truth):
-        zo = lab_output[..., 1] + 1j * lab_output[..., 2]
-        zt = lab_truth[..., 1] + 1j * lab_truth[..., 2]
-        self.chroma_o += float(np.abs(zo).mean())
-        self.chroma_t += float(np.abs(zt).mean())
-        self.cross += complex((zo * np.conj(zt)).mean())
+    def add_sums(self, sums):
+        "One picture's `scoring.drift_sums` row: mean chroma of output and truth, mean cross term (re, im)."
+        chroma_o, chroma_t, re, im = (float(v) for v in sums)
+        self.chroma_o += chroma_o
+        self.chroma_t += chroma_t
+        self.cross += complex(re, im)
         self.n += 1
         return self
 
+    def add_lab(self, lab_output, lab_truth):
+        lo, lt = _lab_tensor(lab_output), _lab_tensor(lab_truth)
+        return self.add_sums(scoring.drift_sums(lo.reshape(1, -1, 3), lt.reshape(1, -1, 3))[0])
+
     def add(self, output, truth):
         _same_shape(output, truth)
-        return self.add_lab(rgb_to_lab(np.asarray(output)), rgb_to_lab(np.asarray(truth)))
+        return self.add_sums(scoring.drift_sums(_lab(output), _lab(truth))[0])
 
     @property
     def value(self):
@@ -191,17 +174,60 @@ def drift_warning(d, max_saturation_ratio=MAX_SATURATION_RATIO, max_hue_shift=MA
 PHOTO_COLUMNS = ('cf_output', 'cf_truth', 'psnr', 'ssim', 'ciede2000', 'saturation_ratio', 'hue_shift')
 
 
-def _scores(output, truth, lab_o, lab_t):
-    d = DriftMeter().add_lab(lab_o, lab_t).value
-    return dict(cf_output=colourfulness(output), cf_truth=colourfulness(truth), psnr=psnr(output, truth),
-                ssim=ssim(output, truth), ciede2000=ciede2000_lab(lab_o, lab_t),
-                saturation_ratio=d.saturation_ratio, hue_shift=d.hue_shift)
+def lab_pictures(pictures, device='cpu', batch=8):
+    "The CIE Lab tensors (H, W, 3) on `device` of uint8 RGB pictures, converted in batches of one size."
+    labs = [None] * len(pictures)
+    with scoring.one_cpu_thread(device):
+        for idx in scoring.batches([np.shape(p) for p in pictures], batch):
+            for i, lab in zip(idx, scoring.lab(scoring.as_batch([pictures[i] for i in idx], device))):
+                labs[i] = lab
+    return labs
+
+
+def mean_ciede2000(labs_a, labs_b):
+    "Mean over pictures of the mean CIEDE2000 between two lists of Lab tensors (`lab_pictures`), pairwise."
+    with scoring.one_cpu_thread(labs_a[0].device if labs_a else 'cpu'):
+        return float(np.mean([float(scoring.ciede2000(a[None], b[None])[0]) for a, b in zip(labs_a, labs_b)]))
+
+
+def score_photos(outputs, truths, device='cpu', truth_labs=None, output_labs=None, batch=8):
+    """Every photo measure of each output against its colour original (lists of uint8 RGB, pairwise the
+    same size), scored on `device` in batches of up to `batch` same-sized pictures, each at full size.
+
+    Returns `(rows, sums, labs)` in the order given: a dict per picture keyed by `PHOTO_COLUMNS`, its
+    `scoring.drift_sums` row, and its output's Lab tensor (on `device`; e.g. for the ΔE00 between two sets
+    of outputs without converting them again). `truth_labs`, `output_labs`: Lab tensors where already
+    known (`lab_pictures`; e.g. the same truths scored against the outputs of several checkpoints)."""
+    for o, t in zip(outputs, truths):
+        _same_shape(o, t)
+    n = len(outputs)
+    rows, sums, labs = [None] * n, [None] * n, [None] * n
+    with scoring.one_cpu_thread(device):
+        _score_batches(outputs, truths, device, truth_labs, output_labs, batch, rows, sums, labs)
+    return rows, sums, labs
+
+
+def _score_batches(outputs, truths, device, truth_labs, output_labs, batch, rows, sums, labs):
+    for idx in scoring.batches([np.shape(t) for t in truths], batch):
+        out = scoring.as_batch([outputs[i] for i in idx], device)
+        tru = scoring.as_batch([truths[i] for i in idx], device)
+        lab_o = torch.stack([output_labs[i] for i in idx]) if output_labs is not None else scoring.lab(out)
+        lab_t = torch.stack([truth_labs[i] for i in idx]) if truth_labs is not None else scoring.lab(tru)
+        values = dict(cf_output=scoring.colourfulness(out), cf_truth=scoring.colourfulness(tru),
+                      psnr=scoring.psnr(out, tru), ssim=scoring.ssim(out, tru),
+                      ciede2000=scoring.ciede2000(lab_o, lab_t))
+        drift_rows = scoring.drift_sums(lab_o, lab_t).cpu()
+        values = {k: v.cpu().tolist() for k, v in values.items()}
+        for j, i in enumerate(idx):
+            d = DriftMeter().add_sums(drift_rows[j]).value
+            rows[i] = {**{k: v[j] for k, v in values.items()}, 'saturation_ratio': d.saturation_ratio,
+                       'hue_shift': d.hue_shift}
+            sums[i], labs[i] = drift_rows[j], lab_o[j]
 
 
 def photo_scores(output, truth):
     "All per-picture measures of an output against its colour original, as a dict keyed by `PHOTO_COLUMNS`."
-    _same_shape(output, truth)
-    return _scores(output, truth, rgb_to_lab(np.asarray(output)), rgb_to_lab(np.asarray(truth)))
+    return score_photos([output], [truth])[0][0]
 
 
 @dataclass
@@ -211,12 +237,15 @@ class PhotoMeter:
     _drift: DriftMeter = field(default_factory=DriftMeter)
 
     def add(self, output, truth):
-        _same_shape(output, truth)
-        lab_o, lab_t = rgb_to_lab(np.asarray(output)), rgb_to_lab(np.asarray(truth))
-        self._drift.add_lab(lab_o, lab_t)
-        row = _scores(output, truth, lab_o, lab_t)
-        self.rows.append(row)
-        return row
+        return self.add_many([output], [truth])[0]
+
+    def add_many(self, outputs, truths, device='cpu', truth_labs=None, output_labs=None):
+        "Score many pictures at once (`score_photos`); returns their rows."
+        rows, sums, _ = score_photos(outputs, truths, device, truth_labs, output_labs)
+        for s in sums:
+            self._drift.add_sums(s)
+        self.rows += rows
+        return rows
 
     def summary(self):
         "Means over the set: cf_output, cf_truth, delta_cf, psnr, ssim, ciede2000, set drift and its warning."
@@ -228,126 +257,3 @@ class PhotoMeter:
                     delta_cf=abs(mean('cf_output') - mean('cf_truth')), psnr=mean('psnr'), ssim=mean('ssim'),
                     ciede2000=mean('ciede2000'), saturation_ratio=d.saturation_ratio, hue_shift=d.hue_shift,
                     drift=drift_warning(d))
-
-
-# ---------------------------------------------------------------- films
-
-def channel_histograms(rgb):
-    "Per-channel 256-bin histograms of a uint8 picture, each normalised to sum 1: shape (channels, 256)."
-    x = np.asarray(rgb)
-    if x.dtype != np.uint8:
-        raise ValueError('histograms need uint8 pictures')
-    x = x.reshape(-1, x.shape[-1] if x.ndim == 3 else 1)
-    h = np.stack([np.bincount(x[:, c], minlength=256) for c in range(x.shape[1])]).astype(np.float64)
-    return h / h.sum(axis=1, keepdims=True)
-
-
-def jensen_shannon(p, q):
-    """Jensen–Shannon divergence in bits (log base 2, so 0..1) between distributions along the last axis:
-    ½ KL(p‖m) + ½ KL(q‖m), m = ½(p + q), with 0·log 0 = 0."""
-    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
-    m = 0.5 * (p + q)
-
-    def kl(a):
-        with np.errstate(divide='ignore', invalid='ignore'):
-            return np.where(a > 0, a * np.log2(a / m), 0.0).sum(axis=-1)
-    return np.clip(0.5 * kl(p) + 0.5 * kl(q), 0.0, 1.0)
-
-
-class CDCMeter:
-    """Colour distribution consistency of a film, fed frame by frame (`add(rgb)`), lower is steadier.
-
-    CDC = Σ_d ⅓ · mean_t JSD(h_t, h_{t+d}) over d = 1, 2, 4, where JSD is the mean over the R, G, B channels
-    of the Jensen–Shannon divergence (bits) between 256-bin histograms. Keeps only the last 4 histograms.
-    When the film is too short for some d (fewer than d + 1 frames), those d are left out and the weights
-    are spread over the rest; NaN for fewer than 2 frames.
-    """
-
-    def __init__(self, distances=CDC_DISTANCES):
-        self.distances = tuple(distances)
-        self.history = deque(maxlen=max(self.distances))
-        self.sums = {d: 0.0 for d in self.distances}
-        self.counts = {d: 0 for d in self.distances}
-
-    def add(self, rgb):
-        h = channel_histograms(rgb)
-        for d in self.distances:
-            if len(self.history) >= d:
-                self.sums[d] += float(jensen_shannon(self.history[-d], h).mean())
-                self.counts[d] += 1
-        self.history.append(h)
-        return self
-
-    def per_distance(self):
-        "Mean JSD for each distance d (NaN where the film had no pair that far apart)."
-        return {d: self.sums[d] / self.counts[d] if self.counts[d] else math.nan for d in self.distances}
-
-    @property
-    def value(self):
-        vals = [v for v in self.per_distance().values() if not math.isnan(v)]
-        return float(np.mean(vals)) if vals else math.nan
-
-
-def _gray(frame):
-    frame = np.asarray(frame)
-    if frame.ndim == 3:
-        frame = rgb_to_gray(frame)
-    return np.ascontiguousarray(frame, dtype=np.uint8)
-
-
-class WarpErrorMeter:
-    """Warp error of one or more output streams of a film, with flow computed on the input frames.
-
-    Feed `add(input_frame, outputs)` frame by frame: `input_frame` is what the colorizer saw (gray or RGB
-    uint8, flow is computed on its luminance), `outputs` one uint8 RGB frame per stream (e.g. the colorized
-    frame and the colour original, which share the flow). For each pair t, t+1:
-    F = DIS flow t→t+1 and B = DIS flow t+1→t on the input; output t+1 is warped back,
-    W(x) = O_{t+1}(x + F(x)) (bilinear); a pixel counts when x + F(x) falls inside the frame and passes
-    |F + B(x+F)|² < 0.01 (|F|² + |B(x+F)|²) + 0.5 (Sundaram et al. 2010);
-    E_t = mean over counted pixels and the 3 channels of (O_t − W)², RGB scaled to 0..1.
-    The film's warp error is the mean of E_t over pairs. Holds only the previous frame.
-    """
-
-    def __init__(self, streams=1, preset=cv2.DISOPTICAL_FLOW_PRESET_MEDIUM):
-        self.streams = streams
-        self.dis = cv2.DISOpticalFlow_create(preset)
-        self.prev_gray, self.prev_outputs = None, None
-        self.sums, self.pairs, self.kept = [0.0] * streams, 0, 0.0
-
-    def _outputs(self, outputs):
-        outs = [outputs] if isinstance(outputs, np.ndarray) and outputs.ndim == 3 else list(outputs)
-        if len(outs) != self.streams:
-            raise ValueError(f'expected {self.streams} output frames, got {len(outs)}')
-        return [np.asarray(o, dtype=np.float32) / 255.0 for o in outs]
-
-    def add(self, input_frame, outputs):
-        gray, outs = _gray(input_frame), self._outputs(outputs)
-        if self.prev_gray is not None:
-            mask, mapx, mapy = self._valid(self.prev_gray, gray)
-            n = int(mask.sum())
-            if n:
-                for s, (o0, o1) in enumerate(zip(self.prev_outputs, outs)):
-                    warped = cv2.remap(o1, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-                    self.sums[s] += float(((o0 - warped) ** 2).mean(axis=-1)[mask].mean())
-                self.pairs += 1
-                self.kept += n / mask.size
-        self.prev_gray, self.prev_outputs = gray, outs
-        return self
-
-    def _valid(self, g0, g1):
-        "Mask of pixels of frame t that have a trustworthy match in t+1, and the maps x + F(x)."
-        return consistent_matches(self.dis, g0, g1)
-
-    @property
-    def values(self):
-        "Warp error per stream (NaN before the second frame)."
-        return [s / self.pairs if self.pairs else math.nan for s in self.sums]
-
-    @property
-    def value(self):
-        return self.values[0]
-
-    @property
-    def kept_fraction(self):
-        "Mean fraction of pixels that passed the occlusion check."
-        return self.kept / self.pairs if self.pairs else math.nan

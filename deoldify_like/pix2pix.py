@@ -10,14 +10,16 @@ take it unchanged:
   ab) in RGB; or 'rgb', the body predicts RGB whose luminance (BT.601 Y, as `colour.recombine_luminance`) is
   replaced by the input's. Either way the network returns ImageNet-normalised RGB, the default colour mode.
 
-The RGB <-> Lab conversion here is in torch, differentiable and traceable (ONNX), D65 as skimage's.
+The Lab -> RGB conversion here is in torch, differentiable and traceable (ONNX), D65 as skimage's (the way
+back, for the loss, is deoldify_like.colour_loss.lab_ab).
 Nothing is clamped inside the network: the pictures are clipped where every generator's output is.
 """
 import torch
 from torch import nn
 
 from .colour import IMAGENET_MEAN, IMAGENET_STD
-from .generator import ColorUnet, GeneratorConfig, match_size, resnet_encoder
+from .colour_loss import lab_ab
+from .generator_parts import GeneratorConfig, match_size
 
 BODIES = ('classic', 'resnet')
 OUTPUTS = ('lab', 'rgb')
@@ -52,13 +54,6 @@ def _f(t):
 
 def _f_inv(t):
     return torch.where(t > 0.2068966, t.clamp(min=0.2068966) ** 3, (t - 16 / 116) / 7.787)
-
-
-def rgb_to_lab(rgb01):
-    "(N, 3, H, W) sRGB in 0..1 to Lab (L 0..100)."
-    xyz = _mix(_XYZ_FROM_RGB, srgb_to_linear(rgb01)) / _per_channel(_WHITE, rgb01)
-    fx, fy, fz = _f(xyz).unbind(1)
-    return torch.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], 1)
 
 
 def lab_to_rgb(lab):
@@ -135,7 +130,10 @@ class Pix2PixGenerator(nn.Module):
         y = self.body(light / 50 - 1 if self.body_input == 'L' else x)
         with torch.autocast(x.device.type, enabled=False):
             y = y.float()
-            rgb = lab_to_rgb(torch.cat([light, y * AB_SCALE], 1)) if self.output == 'lab' else replace_luma((y + 1) / 2, gray)
+            if self.output == 'lab':
+                rgb = lab_to_rgb(torch.cat([light, y * AB_SCALE], 1))
+            else:
+                rgb = replace_luma((y + 1) / 2, gray)
             return (rgb - _per_channel(IMAGENET_MEAN, x)) / _per_channel(IMAGENET_STD, x)
 
 
@@ -150,13 +148,14 @@ def pix2pix_config(body='classic', output='lab', arch='resnet18', ngf=64, n_down
                            extra=extra, **unet)
 
 
-def build_pix2pix(cfg, pretrained=False):
-    "The 'pix2pix' generator style (deoldify_like.generator.GENERATOR_STYLES)."
+def build_pix2pix(cfg, pretrained=False, resnet_body=None):
+    """The 'pix2pix' generator style (deoldify_like.generator.GENERATOR_STYLES, which passes its ResNet U-Net's
+    build function as `resnet_body(cfg, pretrained)`)."""
     extra = cfg.extra
     if extra.get('body') == 'classic':
         body = ClassicUnet(1, cfg.n_out, extra.get('ngf', 64), extra.get('n_down', 8))
         return Pix2PixGenerator(body, 'L', extra['output'])
-    return Pix2PixGenerator(ColorUnet(resnet_encoder(cfg.arch, pretrained), cfg), 'gray', extra['output'])
+    return Pix2PixGenerator(resnet_body(cfg, pretrained), 'gray', extra['output'])
 
 
 def colour_l1(output, target, output_mode):
@@ -164,5 +163,5 @@ def colour_l1(output, target, output_mode):
     def unnorm(t):
         return t * _per_channel(IMAGENET_STD, t) + _per_channel(IMAGENET_MEAN, t)
     if output_mode == 'lab':
-        return nn.functional.l1_loss(rgb_to_lab(unnorm(output))[:, 1:], rgb_to_lab(unnorm(target))[:, 1:]) / AB_SCALE
+        return nn.functional.l1_loss(lab_ab(unnorm(output)), lab_ab(unnorm(target))) / AB_SCALE
     return nn.functional.l1_loss(unnorm(output), unnorm(target)) * 2

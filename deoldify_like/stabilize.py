@@ -31,8 +31,8 @@ import math
 import cv2
 import numpy as np
 
-from .colour import rgb_to_yuv, yuv_to_rgb
-from .metrics import consistent_matches
+from .colour import luma_with_colour_of, yuv_to_rgb
+from .film_metrics import consistent_matches
 
 STABILIZE_CHOICES = ('none', 'flow')
 # Chosen by measurement (docs/render.md "Films without flicker"), one per use: rendering with this toolkit's
@@ -64,7 +64,8 @@ def work_size(height, width, work_side=WORK_SIDE):
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _histogram(gray):
+def luma_histogram(gray):
+    "32-bin luminance histogram, normalised to sum 1: what the cut test compares."
     h = cv2.calcHist([gray], [0], None, [HIST_BINS], [0, 256])
     return h / max(float(h.sum()), 1.0)
 
@@ -137,7 +138,7 @@ class ChromaStabilizer:
         gray = cv2.resize(luma, size, interpolation=cv2.INTER_AREA) if luma.shape[::-1] != size else luma
         gray = np.ascontiguousarray(gray, dtype=np.uint8)
         small = cv2.resize(chroma, size, interpolation=cv2.INTER_AREA) if (cw, ch) != size else chroma
-        hist = _histogram(gray)
+        hist = luma_histogram(gray)
         self.frames += 1
         out, trusted = chroma, None
         if self.strength > 0 and not self._cut(hist) and self.prev_chroma.shape == small.shape:
@@ -172,22 +173,34 @@ class ChromaStabilizer:
 
 
 def _similar_chroma(source, dest, weight):
-    """`source` (h, w, 2) turned, scaled and shifted in the (u, v) plane to match `dest` where `weight` is high:
-    the rotation of the weighted orthogonal Procrustes fit, the scale that matches the spreads (not the least
-    squares slope, which would wash the colour out a little on every frame), and the means."""
-    x, y = source.reshape(-1, 2).astype(np.float64), dest.reshape(-1, 2).astype(np.float64)
-    wts = weight.reshape(-1, 1).astype(np.float64)
-    total = wts.sum()
+    "`source` (h, w, 2) turned, scaled and shifted in the (u, v) plane to match `dest` where `weight` is high."
+    return apply_similarity(source, *chroma_similarity(source, dest, weight))
+
+
+def chroma_similarity(src, dest, weight):
+    """(a, b) complex, z_dest ≈ a z_src + b over the `weight`ed pixels, z = U + iV: the turn of the weighted
+    orthogonal Procrustes fit, the scale that matches the spreads (not the least-squares slope, which would
+    wash the colour out a little on every frame), and the means. Identity without a fit."""
+    w = weight.reshape(-1).astype(np.float64)
+    total = w.sum()
     if total < 1:
-        return source
-    mx, my = (x * wts).sum(0) / total, (y * wts).sum(0) / total
-    xc, yc = x - mx, y - my
-    u, _, vt = np.linalg.svd((xc * wts).T @ yc)
-    if np.linalg.det(u @ vt) < 0:
-        u[:, -1] *= -1
-    spread_x, spread_y = float((wts * xc ** 2).sum()), float((wts * yc ** 2).sum())
-    scale = math.sqrt(spread_y / spread_x) if spread_x > 1e-6 * total else 1.0
-    return (xc @ (scale * (u @ vt)) + my).astype(np.float32).reshape(source.shape)
+        return 1 + 0j, 0j
+    zs = src[..., 0].reshape(-1) + 1j * src[..., 1].reshape(-1)
+    zd = dest[..., 0].reshape(-1) + 1j * dest[..., 1].reshape(-1)
+    ms, md = (w * zs).sum() / total, (w * zd).sum() / total
+    xs, xd = zs - ms, zd - md
+    cross = (w * xd * np.conj(xs)).sum()
+    spread_s, spread_d = (w * np.abs(xs) ** 2).sum(), (w * np.abs(xd) ** 2).sum()
+    if spread_s < 1e-6 * total or abs(cross) < 1e-12:
+        return 1 + 0j, md - ms
+    a = cross / abs(cross) * math.sqrt(spread_d / spread_s)
+    return a, md - a * ms
+
+
+def apply_similarity(z, a, b):
+    "Chroma (h, w, 2) through z -> a z + b."
+    c = (z[..., 0] + 1j * z[..., 1]) * a + b
+    return np.stack([c.real, c.imag], -1).astype(np.float32)
 
 
 def stabilize_planes(stabilizer, y, u, v):
@@ -201,14 +214,8 @@ def stabilize_rgb(stabilizer, luma, rgb, interpolation=cv2.INTER_CUBIC):
     """`recombine_luminance` with the chroma stabilised: colour from `rgb` (uint8 RGB of any size, e.g. the
     model's prediction; resized to the luma's size), chroma through `stabilizer` in YUV (BT.601), Y set to
     `luma`. Returns uint8 RGB; on a frame that starts a shot, exactly what `recombine_luminance` gives."""
-    luma = np.asarray(luma)
-    h, w = luma.shape
-    rgb = np.asarray(rgb)
-    if rgb.shape[:2] != (h, w):
-        rgb = cv2.resize(rgb, (w, h), interpolation=interpolation)
-    yuv = rgb_to_yuv(rgb)
+    yuv = luma_with_colour_of(luma, rgb, interpolation)
     yuv[..., 1:] = stabilizer.step(luma, yuv[..., 1:])
-    yuv[..., 0] = luma.astype(np.float32) / 255.0
     return yuv_to_rgb(yuv)
 
 

@@ -324,10 +324,8 @@ from deoldify_like.generator import GeneratorConfig, build_generator
 from deoldify_like.model_file import save_generator
 from deoldify_like.video import probe_video
 from deoldify_like.inference import Colorizer
-from render.codecs import output_suffix
-from render.film import render_film
-from render.sweep import film_frame_luma, sweep_grid
-from render.web import web_path'''),
+from render.film import output_suffix, render_film, web_path
+from render.sweep import film_frame_luma, sweep_grid'''),
     new_code_cell(MODEL_CELL + '''
 film = Path(FILM) if FILM else DEMO_FILM
 probe_video(film)'''),

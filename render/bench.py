@@ -41,8 +41,7 @@ from deoldify_like.progress import progress, say
 from deoldify_like.video import iter_frames, probe_video
 
 from .cli import make_colorizer
-from . import codecs as codec_table
-from .film import output_suffix, render_film
+from .film import codecs as codec_table, output_suffix, render_film
 
 MODEL_ONLY_FRAMES = 8  # frames per model-only measurement (each side of the film path)
 

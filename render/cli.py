@@ -4,16 +4,17 @@ from typing import Annotated
 
 from deoldify_like.choices import DEVICES, FITS
 from deoldify_like.device import pick_device, render_batch_size
-from deoldify_like.errors import DeoldifyLikeError, SettingsError
+from deoldify_like.errors import DeoldifyLikeError, SettingsError, reraise_as
 from deoldify_like.inference import (DEFAULT_FIT, DEFAULT_PRECISION, ENGINE_CHOICES, PRECISION_CHOICES, Colorizer,
                                      parse_sweep)
 from deoldify_like.model_file import read_header
 from deoldify_like.progress import say
 from deoldify_like.stabilize import DEFAULT_STRENGTH, STABILIZE_CHOICES, check_strength
 
-from . import codecs
+from .film import codecs
+from .film.part import Span, parse_time
 from .folders import FilmOptions, Report, plan, render_jobs
-from .span import Span, parse_time
+from .ray_cluster import JOIN_TIMEOUT
 
 
 DEFAULT_ENGINE = os.environ.get('DEOLDIFY_LIKE_ENGINE', 'auto')  # the tests set torch: no export per tiny model
@@ -26,10 +27,8 @@ def make_colorizer(model, fit=DEFAULT_FIT, device='auto', bs=None, precision=DEF
         bs = render_batch_size(pick_device(device))
     if bs < 1:
         raise DeoldifyLikeError(f"--bs must be at least 1, got {bs}")
-    try:
+    with reraise_as(DeoldifyLikeError, ValueError):
         return Colorizer.from_file(model, fit=fit, device=device, bs=bs, precision=precision, engine=engine)
-    except ValueError as e:
-        raise DeoldifyLikeError(str(e)) from None
 
 
 def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (searched recursively)", dict(nargs='+')],
@@ -46,8 +45,9 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
            engine: Annotated[str, ENGINE_HELP, dict(choices=ENGINE_CHOICES)] = DEFAULT_ENGINE,
            resume: bool = False,  # continue unfinished film renders where they stopped (finished outputs are skipped)
            overwrite: bool = False,  # redo outputs that exist already
-           ray: Annotated[str, "spread photos and films over a Ray cluster: --ray alone starts one on this machine, --ray ADDRESS joins one (e.g. auto, or HOST:6379 of `ray start --head`)",
+           ray: Annotated[str, "spread photos and films over a Ray cluster: --ray alone (or local) starts a fresh one on this machine (127.0.0.1 only, stopped at the end), --ray auto joins this machine's running one, --ray HOST:PORT that one (e.g. HOST:6379 of `ray start --head`)",
                           dict(nargs='?', const='local')] = None,
+           ray_timeout: float = JOIN_TIMEOUT,  # seconds --ray auto / HOST:PORT may take to reach the cluster; one that does not answer is one line, exit 1
            codec: Annotated[str, "film encoder: h264 (default; VP9 for .webm), h265 and av1 for small copies, ffv1 (lossless, MKV) and prores (422 HQ, MOV) for masters, h264_nvenc/hevc_nvenc where an NVIDIA GPU opens them", dict(choices=codecs.CODEC_CHOICES)] = None,
            crf: int = None,  # film quality for h264/h265/av1/vp9/nvenc (lower is better; default 17, 20, 35, 30, 19)
            web: bool = False,  # also write NAME.web.mp4 beside each film: H.264 4:2:0, even size, faststart (plays in browsers)
@@ -56,7 +56,7 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
            frames: int = None,  # render only this many frames of a film (from --start)
            at: str = None):  # with --sweep: the film frame shown at this time (seconds or hh:mm:ss) instead of the middle one
     "Colorize photos, GIFs, films and folders of them with a model file."
-    try:  # mistakes in the film flags are usage errors: one line, exit 2, nothing written
+    with reraise_as(SettingsError):  # mistakes in the film flags are usage errors: one line, exit 2, nothing written
         film = FilmOptions(codecs.check(codec, None, crf) if codec else None, crf, web, Span.of(start, duration, frames),
                            stabilize, strength)
         if crf is not None and codec is None:
@@ -64,24 +64,20 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
         at_time = parse_time(at, '--at') if at is not None else None
         if at is not None and not sweep:
             raise DeoldifyLikeError("--at picks the film frame of a sweep; give --sweep too")
-    except DeoldifyLikeError as e:
-        raise SettingsError(str(e)) from None
     factors = None
-    try:
+    with reraise_as(DeoldifyLikeError, ValueError, '--strength: '):
         check_strength(strength)
-    except ValueError as e:
-        raise DeoldifyLikeError(f'--strength: {e}') from None
     if sweep:
-        try:
+        with reraise_as(DeoldifyLikeError, ValueError):
             factors = parse_sweep(sweep)
-        except ValueError as e:
-            raise DeoldifyLikeError(str(e)) from None
     jobs, problems = plan(inputs, out, sweep=bool(factors), codec=film.codec)
     report = Report()
     for line in problems:
         report.add(line)
     if not jobs and not problems:
         report.add(f"{' '.join(inputs)}: no photos, GIFs or films found")
+    if ray_timeout <= 0:
+        raise SettingsError(f"--ray-timeout {ray_timeout:g}: give a number of seconds above 0")
     if ray and (stabilize != 'none' or codec or crf is not None or web or start or duration or frames):
         raise SettingsError("--ray renders whole films with the default codec for now: --stabilize, --codec, --crf, "
                             "--web and parts (--start, --duration, --frames) are for a local render")
@@ -92,7 +88,7 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
         except ValueError as e:
             raise DeoldifyLikeError(str(e)) from None
         render_on_ray(ray, model, [j for j in jobs if j.kind in FARM_KINDS], header, fit, device, bs, precision,
-                      render_factor, overwrite, report, engine=engine)
+                      render_factor, overwrite, report, engine=engine, join_timeout=ray_timeout)
         jobs = [j for j in jobs if j.kind not in FARM_KINDS]  # GIFs are rendered here
     if jobs:
         render_jobs(make_colorizer(model, fit, device, bs, precision, engine), jobs, render_factor, resume, overwrite,

@@ -9,9 +9,8 @@ output's luminance equals the input's exactly; by default it is H.264 crf 17 / V
 the luminance is as exact as that encoding.
 
 Size, frame rate, every frame's timestamp, frame count, display rotation and audio are kept through the
-film renderer's own pieces (`render.film`: timing, codec choice by container, audio remux).
+film renderer's own pieces (`render.film`: timing, codec choice by container, `Segments` and the audio remux).
 """
-import shutil
 import time
 from pathlib import Path
 from typing import Annotated
@@ -19,13 +18,12 @@ from typing import Annotated
 import av
 import numpy as np
 
-from deoldify_like.errors import BadInputError, DeoldifyLikeError
+from deoldify_like.errors import BadInputError, DeoldifyLikeError, reraise_as
 from deoldify_like.progress import progress, say
 from deoldify_like.stabilize import DEFLICKER_STRENGTH, ChromaStabilizer, check_strength, stabilize_planes
 from deoldify_like.video import probe_video
 
-from . import codecs
-from . import film as film_io
+from .film import Segments, codecs, film_timing
 
 PLANAR_YUV = {'yuv420p', 'yuv422p', 'yuv444p', 'yuvj420p', 'yuvj422p', 'yuvj444p'}
 LOSSLESS = {'libx264': {'qp': '0', 'preset': 'veryfast', 'bf': '0'},
@@ -80,10 +78,8 @@ def deflicker_film(src, dest, strength=DEFLICKER_STRENGTH, lossless=False, **sta
     if info.frames == 0:
         raise BadInputError(src, 'film has no frames')
     suffix = dest.suffix.lower()
-    work = film_io.work_dir(dest)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    seg = work / f'seg_00000{codecs.segment_suffix(codecs.default_codec(suffix), suffix)}'
+    segments = Segments.beside(dest).clear()  # one segment: the whole film
+    seg = segments.path(0)
     stab = ChromaStabilizer(strength, **stabilizer_options)
     n, t0, offset, last = 0, time.perf_counter(), None, None
     out = vs_out = None
@@ -91,7 +87,7 @@ def deflicker_film(src, dest, strength=DEFLICKER_STRENGTH, lossless=False, **sta
         with av.open(str(src)) as c:
             vs = c.streams.video[0]
             vs.thread_type = 'AUTO'
-            timing = film_io._timing(c, vs, suffix)
+            timing = film_timing(c, vs, suffix)
             try:
                 for frame in progress(c.decode(vs), total=info.frames, comment=f'deflicker {src.name}'):
                     fmt = _working_format(frame)
@@ -120,11 +116,12 @@ def deflicker_film(src, dest, strength=DEFLICKER_STRENGTH, lossless=False, **sta
         out = None
         seconds = time.perf_counter() - t0
         audio_span = (None, n / info.fps) if n < info.frames else None  # a truncated film: audio cut to its video
-        film_io._concatenate(src, [seg], [offset * timing.out_tb], dest, info.fps, audio_span)
+        segments.finished(0, offset * timing.out_tb, n)
+        segments.join(src, dest, info.fps, audio_span)
     finally:
         if out is not None:
             out.close()
-        shutil.rmtree(work, ignore_errors=True)
+        segments.remove()
     return n, stab, seconds
 
 
@@ -135,10 +132,8 @@ def deflicker(film: Annotated[str, "a film already in colour (colorized by this 
               overwrite: bool = False):  # replace an existing output
     "Stabilise the colour of a colour film along its motion (luminance kept exactly); same size, rate, frames and audio."
     src = Path(film)
-    try:
+    with reraise_as(DeoldifyLikeError, ValueError, '--strength: '):
         strength = check_strength(strength)
-    except ValueError as e:
-        raise DeoldifyLikeError(f'--strength: {e}') from None
     dest = Path(out)
     if dest.is_dir():
         dest = dest / (src.stem + codecs.output_suffix(src))

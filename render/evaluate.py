@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 from deoldify_like.colour import rgb_to_gray
-from deoldify_like.errors import BadInputError, DeoldifyLikeError
+from deoldify_like.errors import BadInputError, DeoldifyLikeError, reraise_as
 from deoldify_like.images import atomic_path, find_photos, load_image
 from deoldify_like.inference import DEFAULT_FIT, Colorizer, model_side, render_factor_for
-from deoldify_like.metrics import (PHOTO_COLUMNS, SSIM_WINDOW, CDCMeter, PhotoMeter, WarpErrorMeter,
-                                   CDC_DISTANCES, FB_ALPHA, FB_BETA)
+from deoldify_like.film_metrics import CDC_DISTANCES, FB_ALPHA, FB_BETA, CDCMeter, WarpErrorMeter
+from deoldify_like.metrics import PHOTO_COLUMNS, SSIM_WINDOW, PhotoMeter
 from deoldify_like.progress import progress, say
 from deoldify_like.stabilize import DEFAULT_STRENGTH, check_strength, make_stabilizer, stabilize_rgb
 from deoldify_like.video import iter_frames, probe_video
@@ -58,12 +58,10 @@ def parse_render_factors(text, default):
     "'12,21,35' -> [12, 21, 35]; None -> [default]. Each is checked against the render-factor rule."
     if text is None or str(text).strip() == '':
         return [int(default)]
-    try:
+    with reraise_as(DeoldifyLikeError, ValueError, f'--render-factor {text!r}: '):
         factors = [int(t) for t in str(text).replace(' ', '').split(',') if t]
         for f in factors:
             model_side(f)
-    except ValueError as e:
-        raise DeoldifyLikeError(f'--render-factor {text!r}: {e}') from None
     return list(dict.fromkeys(factors))
 
 
@@ -78,8 +76,9 @@ def _batches(items, size):
         yield batch
 
 
-def evaluate_photos(files, colorize, render_factors, bs=4, root=None, warn=None):
-    """Colorize the gray of each colour photo in `files` at each render factor and measure it.
+def evaluate_photos(files, colorize, render_factors, bs=4, root=None, warn=None, device='cpu'):
+    """Colorize the gray of each colour photo in `files` at each render factor and measure it (each batch
+    scored together on `device`).
 
     `colorize(lumas, render_factor)` -> list of uint8 RGB (e.g. `Colorizer.colorize`). Returns
     `(rows, summaries, skipped, bad)`: a row per photo and render factor, a summary per render factor
@@ -110,10 +109,11 @@ def evaluate_photos(files, colorize, render_factors, bs=4, root=None, warn=None)
             t0 = time.perf_counter()
             outputs = colorize(lumas, rf)
             seconds[rf] += time.perf_counter() - t0
-            for (f, img), out in zip(batch, outputs):
+            scored = meters[rf].add_many(outputs, [img.rgb for _, img in batch], device)
+            for (f, img), row in zip(batch, scored):
                 name = str(Path(f).relative_to(root)) if root else str(f)
                 h, w = img.luma.shape
-                rows.append(dict(render_factor=rf, image=name, width=w, height=h, **meters[rf].add(out, img.rgb)))
+                rows.append(dict(render_factor=rf, image=name, width=w, height=h, **row))
     summaries = []
     for rf in render_factors:
         s = meters[rf].summary()
@@ -135,15 +135,13 @@ def parse_stabilize(text):
     settings = []
     for item in str(text or 'none').replace(' ', '').split(','):
         mode, _, strength = item.partition(':')
-        try:
+        with reraise_as(DeoldifyLikeError, ValueError, f'--stabilize {text!r}: '):
             if mode == 'none' and not strength:
                 settings.append(('none', None))
             elif mode == 'flow':
                 settings.append(('flow', check_strength(strength or DEFAULT_STRENGTH)))
             else:
                 raise ValueError('each setting is none, flow or flow:STRENGTH')
-        except ValueError as e:
-            raise DeoldifyLikeError(f'--stabilize {text!r}: {e}') from None
     return list(dict.fromkeys(settings))
 
 
@@ -283,7 +281,8 @@ def evaluate(model: str = None,  # model file (as `promote` writes it); required
         files = find_photos(images)
         if not files:
             raise BadInputError(images, 'holds no image files')
-        rows, summaries, skipped, bad = evaluate_photos(files, colorizer.colorize, factors, bs, root=images)
+        rows, summaries, skipped, bad = evaluate_photos(files, colorizer.colorize, factors, bs, root=images,
+                                                        device=colorizer.device)
         if not rows:
             raise BadInputError(images, 'holds no colour photos to compare with')
         columns, item_columns = SUMMARY_COLUMNS, ('render_factor', 'image', 'width', 'height') + PHOTO_COLUMNS

@@ -1,4 +1,5 @@
-"""A render farm on Ray: `render ... --ray [ADDRESS]` spreads photos and films over a Ray cluster.
+"""A render farm on Ray: `render ... --ray [ADDRESS]` spreads photos and films over a Ray cluster
+(render/ray_cluster.py: which cluster, started or joined).
 
 - One actor per worker (a CPU, or a GPU where the cluster has them) loads the model once and keeps it.
 - A film is cut into pieces at the local render's own segment boundaries (every `segment_frames` frames,
@@ -17,45 +18,18 @@ Ray is an optional extra: `pip install -e ".[ray]"`.
 import os
 import shutil
 import tempfile
-from fractions import Fraction
 from pathlib import Path
 
-from deoldify_like.errors import BadInputError, DeoldifyLikeError
+from deoldify_like.errors import BadInputError
 from deoldify_like.images import atomic_path
 from deoldify_like.progress import progress, quiet, say
 
-from . import codecs
+from .film import SEGMENT_FRAMES, Segments, codecs, colorize_segments, output_suffix
+from .ray_cluster import JOIN_TIMEOUT, cluster, ray_module
 
 FARM_KINDS = ('photo', 'film')  # GIFs and sweeps are rendered by the driver
 RETRIES = 3  # restarts of a dead worker, and retries of the piece it was working on
 PIECE_SEGMENTS = 1  # film segments per task: one segment (240 frames) is a few minutes of CPU work
-
-
-def _ray():
-    try:
-        import ray
-    except ImportError:
-        raise DeoldifyLikeError('--ray needs Ray: pip install -e ".[ray]"') from None
-    return ray
-
-
-def connect(address=None, **init_kwargs):
-    """Join the Ray cluster at `address` ('auto': the one this machine belongs to), or start one on this
-    machine when `address` is None or 'local'. Returns the ray module."""
-    ray = _ray()
-    if not ray.is_initialized():
-        kwargs = {'include_dashboard': False, 'log_to_driver': not quiet(), **init_kwargs}
-        if address not in (None, 'local'):
-            kwargs['address'] = address
-        # local workers import this package from where the driver does
-        path = [str(Path(__file__).resolve().parents[1])] + [p for p in os.environ.get('PYTHONPATH', '').split(os.pathsep) if p]
-        kwargs.setdefault('runtime_env', {'env_vars': {'PYTHONPATH': os.pathsep.join(path), 'DEOLDIFY_LIKE_QUIET': '1'}})
-        try:
-            ray.init(**kwargs)
-        except Exception as e:  # noqa: BLE001 - Ray raises plain Exception, ConnectionError, RuntimeError...
-            first = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise DeoldifyLikeError(f"--ray {address or 'local'}: could not start or join a Ray cluster ({first})") from None
-    return ray
 
 
 def film_pieces(total, segment_frames, piece_segments=PIECE_SEGMENTS):
@@ -89,21 +63,16 @@ class _Worker:
 
     def film_piece(self, name, film, render_factor, segment_frames, first, end, total):
         "Segments [first, end) of a film: (film name, [(segment number, start seconds, encoded bytes)])."
-        from . import film as film_mod
         self._maybe_crash()
         work = Path(tempfile.mkdtemp(dir=self.tmp))
         try:
             src = work / f'source{Path(name).suffix}'
             src.write_bytes(film)
-            suffix = film_mod.output_suffix(name)
+            suffix = output_suffix(name)
             codec = codecs.check(None, suffix)  # the local render's default codec for this container
-            state = {'segments_done': first, 'frames_done': first * segment_frames, 'starts': ['0'] * first}
-            stop = min(total, end * segment_frames)
-            film_mod._colorize_segments(self.colorizer, src, state, work, suffix, render_factor, segment_frames,
-                                        stop, stop, None, codec, None)
-            seg_suffix = codecs.segment_suffix(codec, suffix)
-            return name, [(k, state['starts'][k], (work / f'seg_{k:05d}{seg_suffix}').read_bytes())
-                          for k in range(first, state['segments_done'])]
+            segments = Segments(work / 'parts', codec, suffix, segment_frames).clear(first)
+            colorize_segments(self.colorizer, src, segments, render_factor, min(total, end * segment_frames))
+            return name, [(k, str(segments.start(k)), segments.path(k).read_bytes()) for k in range(first, segments.done)]
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -139,7 +108,7 @@ class _Worker:
 def start_workers(model_ref, fit, device, bs, precision, n_workers=None, crash_marker=None, engine='torch'):
     """One actor per CPU (or GPU) of the cluster, each with the model loaded; at least one. `model_ref`: the
     model file's bytes in the object store (kept referenced by the caller, so that a restarted actor finds it)."""
-    ray = _ray()
+    ray = ray_module()
     res = ray.cluster_resources()
     gpus = int(res.get('GPU', 0)) if device != 'cpu' else 0
     n = n_workers or max(1, gpus or int(res.get('CPU', 1)))
@@ -154,13 +123,12 @@ def farm_jobs(workers, jobs, header, render_factor=None, report=None, segment_fr
     Report of render_jobs. GIFs and sweeps are not spread: the caller renders those locally."""
     from ray.util import ActorPool
 
-    from . import film as film_mod
     from .folders import Report
     from deoldify_like.inference import render_factor_for
     from deoldify_like.video import probe_video
-    ray = _ray()
+    ray = ray_module()
     report = report or Report()
-    segment_frames = segment_frames or film_mod.SEGMENT_FRAMES
+    segment_frames = segment_frames or SEGMENT_FRAMES
     tasks, films = [], {}
     photo_jobs = [j for j in jobs if j.kind == 'photo']
     bs = 8
@@ -222,37 +190,34 @@ def farm_jobs(workers, jobs, header, render_factor=None, report=None, segment_fr
 
 
 def _join_film(f, segment_frames, report):
-    "Write the segments to a work folder and remux them with the source's audio, as render_film does."
+    "Write the segments to the output's work folder and join them with the source's audio, as render_film does."
     from deoldify_like.video import probe_video
 
-    from . import film as film_mod
     job = f['job']
     n = -(-f['total'] // segment_frames)
     if sorted(f['segments']) != list(range(n)):
         report.fail(job, f"{n - len(f['segments'])} of its {n} segments could not be rendered on the cluster")
         return
-    work = film_mod.work_dir(job.dest)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    segments = Segments.beside(job.dest, codecs.check(None, job.dest.suffix.lower()), segment_frames)
     try:
-        suffix = codecs.segment_suffix(codecs.check(None, job.dest.suffix.lower()), job.dest.suffix.lower())
-        paths = []
+        segments.clear()
         for k in range(n):
-            p = work / f'seg_{k:05d}{suffix}'
-            p.write_bytes(f['segments'][k][1])
-            paths.append(p)
-        starts = [Fraction(f['segments'][k][0]) for k in range(n)]
-        film_mod._concatenate(job.src, paths, starts, job.dest, probe_video(job.src).fps, None)
+            start, data = f['segments'][k]
+            segments.add(k, start, data)
+        segments.join(job.src, job.dest, probe_video(job.src).fps)
         report.done.append(job.dest)
     except Exception as e:  # noqa: BLE001 - one line per film, the rest goes on
         report.fail(job, f"joining its segments failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        segments.remove()
 
 
 def render_on_ray(address, model, jobs, header, fit, device, bs, precision, render_factor=None, overwrite=False,
-                  report=None, n_workers=None, segment_frames=None, crash_marker=None, engine='torch'):
-    "The farm behind `render --ray`: existing outputs skipped unless `overwrite`; returns the Report."
+                  report=None, n_workers=None, segment_frames=None, crash_marker=None, engine='torch',
+                  join_timeout=JOIN_TIMEOUT):
+    """The farm behind `render --ray`: existing outputs skipped unless `overwrite`; returns the Report. The
+    cluster is render/ray_cluster.py's for `address` (None or 'local': a fresh one on 127.0.0.1, stopped at the
+    end; 'auto' or HOST:PORT: joined within `join_timeout` seconds)."""
     from .folders import Report
     report = report or Report()
     todo = []
@@ -264,13 +229,12 @@ def render_on_ray(address, model, jobs, header, fit, device, bs, precision, rend
             todo.append(job)
     if not todo:
         return report
-    connect(address)
-    model_ref = _ray().put(Path(model).read_bytes())
-    workers = start_workers(model_ref, fit, device, bs, precision, n_workers, crash_marker, engine)
-    say(f"render: {len(workers)} Ray workers, each with the model loaded once")
-    try:
-        return farm_jobs(workers, todo, header, render_factor, report, segment_frames)
-    finally:
-        ray = _ray()
-        for w in workers:
-            ray.kill(w)
+    with cluster(address, join_timeout) as ray:
+        model_ref = ray.put(Path(model).read_bytes())
+        workers = start_workers(model_ref, fit, device, bs, precision, n_workers, crash_marker, engine)
+        say(f"render: {len(workers)} Ray workers, each with the model loaded once")
+        try:
+            return farm_jobs(workers, todo, header, render_factor, report, segment_frames)
+        finally:
+            for w in workers:
+                ray.kill(w)

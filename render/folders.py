@@ -15,12 +15,12 @@ from deoldify_like.inference import OutOfMemory, render_factor_for
 from deoldify_like.progress import progress, say
 
 from . import photos
-from .codecs import Codec, output_suffix as film_suffix
 from .film import is_film_path, render_film, work_dir
+from .film.codecs import Codec, output_suffix as film_suffix
 from .gif import render_gif
-from .span import Span
+from .film.part import Span
 from .sweep import render_sweep
-from .web import web_path, write_web_copy
+from .film.web_copy import web_path, write_web_copy
 
 
 @dataclass

@@ -16,7 +16,7 @@ from deoldify_like.video import iter_frames, probe_video
 
 from .film import is_film_path
 from .gif import read_gif
-from .span import Span, seek_frames, select
+from .film.part import Span, seek_frames, select
 
 PANEL_WIDTH = 480  # px: each picture in the grid is shown at most this wide
 COLUMNS = 4

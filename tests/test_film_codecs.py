@@ -17,13 +17,10 @@ from deoldify_like.colour import recombine_luminance, rgb_to_gray
 from deoldify_like.errors import DeoldifyLikeError
 from deoldify_like.cli_support import run_command
 from deoldify_like.video import iter_frames, probe_video
-from render import codecs
 from render.cli import render as render_command
 from deoldify_like.inference import Colorizer
-from render.film import render_film, work_dir
-from render.span import parse_time
+from render.film import codecs, parse_time, render_film, web_path, work_dir
 from render.sweep import film_frame_luma
-from render.web import web_path
 from render_helpers import decoded_frames, make_film, save_tiny_model
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser') or shutil.which('google-chrome')

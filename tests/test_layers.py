@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ('deoldify_like', 'render', 'train_stages')
 MAX_LINES = 400
-LONG_FOR_NOW = {'render/film.py', 'train_stages/pretrain_gen.py'}  # temporary, see the docstring
+LONG_FOR_NOW = {"train_stages/pretrain_gen.py"}
 ORCHESTRATORS = ('train_stages/cli.py', 'train_stages/quickstart*.py')
 
 

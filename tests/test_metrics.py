@@ -5,9 +5,9 @@ import cv2
 import numpy as np
 import pytest
 
-from deoldify_like.metrics import (CDCMeter, DriftMeter, PhotoMeter, WarpErrorMeter, channel_histograms,
-                                   ciede2000, ciede2000_lab, colourfulness, delta_cf, drift, drift_warning,
-                                   jensen_shannon, photo_scores, psnr, ssim)
+from deoldify_like.film_metrics import CDCMeter, WarpErrorMeter, channel_histograms, jensen_shannon
+from deoldify_like.metrics import (DriftMeter, PhotoMeter, ciede2000, ciede2000_lab, colourfulness, delta_cf, drift,
+                                   drift_warning, photo_scores, psnr, ssim)
 
 
 def solid(rgb, h=4, w=4):

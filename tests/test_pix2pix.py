@@ -17,7 +17,8 @@ from deoldify_like.demo import DEMO_COLOUR
 from deoldify_like.generator import build_generator
 from deoldify_like.images import load_image
 from deoldify_like.model_file import load_generator, read_header, save_generator
-from deoldify_like.pix2pix import gray_lightness, lab_to_rgb, pix2pix_config, rgb_to_lab
+from deoldify_like.colour_loss import lab_ab
+from deoldify_like.pix2pix import gray_lightness, lab_to_rgb, pix2pix_config
 from deoldify_like.tensors import gray_batch_to_input, output_to_rgb
 from train_stages.cli import COMMANDS
 from train_stages.pix2pix import pix2pix
@@ -46,18 +47,19 @@ def quietly(fn, **kw):
 
 def test_lab_in_torch_is_skimage_lab():
     rgb = np.random.default_rng(0).random((2, 3, 8, 8), dtype=np.float32)
-    lab = rgb_to_lab(torch.from_numpy(rgb))
-    expected = np.stack([color.rgb2lab(x.transpose(1, 2, 0)).transpose(2, 0, 1) for x in rgb])
-    assert np.abs(lab.numpy() - expected).max() < 1e-3
-    assert (lab_to_rgb(lab) - torch.from_numpy(rgb)).abs().max() < 1e-4
+    expected = torch.from_numpy(np.stack([color.rgb2lab(x.transpose(1, 2, 0)).transpose(2, 0, 1) for x in rgb]))
+    assert (lab_to_rgb(expected.float()) - torch.from_numpy(rgb)).abs().max() < 1e-4
+    assert (lab_ab(lab_to_rgb(expected.float())) - expected[:, 1:]).abs().max() < 1e-2  # the loss's way back
     gray = torch.from_numpy(rgb[:, :1])
-    assert (gray_lightness(gray) - rgb_to_lab(gray.expand(-1, 3, -1, -1))[:, :1]).abs().max() < 1e-3
+    lightness = [color.rgb2lab(np.repeat(g.transpose(1, 2, 0), 3, -1))[..., 0] for g in rgb[:, :1]]
+    assert (gray_lightness(gray)[:, 0] - torch.from_numpy(np.stack(lightness)).float()).abs().max() < 1e-3
 
 
 @pytest.mark.parametrize('body,output', [('classic', 'lab'), ('classic', 'rgb'), ('resnet', 'lab')])
 def test_a_pix2pix_generator_keeps_the_luminance_and_rebuilds_from_its_file(tmp_path, body, output):
     torch.manual_seed(0)
-    cfg = pix2pix_config(body, output, arch='resnet18', ngf=8, n_down=5, **({'nf_factor': 0.5} if body == 'resnet' else {}))
+    unet = {'nf_factor': 0.5} if body == 'resnet' else {}
+    cfg = pix2pix_config(body, output, arch='resnet18', ngf=8, n_down=5, **unet)
     model = build_generator(cfg).eval()
     gray = np.random.default_rng(1).integers(0, 256, (2, 40, 48), dtype=np.uint8)  # sides not a multiple of 32
     with torch.no_grad():
@@ -106,7 +108,8 @@ def test_a_tiny_run_trains_and_checkpoints(tiny):
     rf = RunFolder(tiny['dir'] / 'whole')
     doc = rf.load()
     assert doc['stages']['pix2pix']['status'] == 'done'
-    assert doc['stages']['pix2pix']['settings']['l1_weight'] == 100.0
+    settings = doc['stages']['pix2pix']['settings']
+    assert settings['l1_weight'] == 100.0 and settings['body'] == 'classic' and settings['decay_start'] == 3
     names = [c['name'] for c in rf.list_checkpoints('generator')]
     assert names == [f'pix2pix-i00000{i}.safetensors' for i in (2, 4, 6)]
     header = read_header(rf.checkpoint_path(names[-1]))

@@ -1,7 +1,6 @@
 """What a long training run relies on: the loss network is a recorded setting (same fingerprint in every stage),
 settings are checked before the run folder is touched, the reference recipe is recorded whole, one resume
 state per stage, checkpoints stamped with their training size's render factor, and --help alike everywhere."""
-import importlib
 import json
 import re
 import shutil
@@ -116,7 +115,10 @@ BAD = [(['--data', '/nonexistent'], 'no such data folder'),
        (['--crappify', 'nonsense'], 'unknown degradation'),
        (['--recipe', 'deoldify-nothing'], 'unknown recipe'),
        (['--vgg-weights', 'nowhere.pth'], 'neither imagenet, random nor an existing file'),
-       (['--bs', '8,4'], 'gives 2 values for 1 sizes')]
+       (['--bs', '8,4'], 'gives 2 values for 1 sizes'),
+       # the recipe's three shares of the data no longer fit --sizes 32: it says so, and what to pass
+       (['--recipe', 'deoldify-stable'], '--recipe deoldify-stable sets --fractions 1,1,0.5 for its 3 sizes, '
+                                         'but --sizes gives 1: pass --fractions too')]
 
 
 def test_bad_settings_are_one_line_exit_2_and_leave_the_run_as_it_was(tmp_path, data_dir, capsys):
@@ -202,16 +204,15 @@ def test_pretrain_gen_recipe_records_every_value_of_the_reference_table(tmp_path
 
 def test_help_marks_required_options_and_lists_shared_choices_alike():
     from deoldify_like.choices import DEVICES
-    for name, target in COMMANDS.items():
-        module, func = target.split(':')
-        parser = command_parser(getattr(importlib.import_module(module), func), f'deoldify-like {name}')
+    for name, load in COMMANDS.items():
+        parser = command_parser(load(), f'deoldify-like {name}')
         for action in parser._actions:
             if action.dest == 'device':
                 assert list(action.choices) == list(DEVICES), name
                 assert action.default == 'auto', name
             if action.required and action.option_strings:
                 assert '(required)' in action.help, (name, action.dest)
-    helps = {n: command_parser(getattr(importlib.import_module(t.split(':')[0]), t.split(':')[1]), n).format_help()
-             for n, t in COMMANDS.items() if n in ('pretrain-gen', 'gan', 'quickstart')}
+    helps = {n: command_parser(load(), n).format_help() for n, load in COMMANDS.items()
+             if n in ('pretrain-gen', 'gan', 'quickstart')}
     assert '--pretrained, --no-pretrained' in helps['quickstart'] and '--pretrained, --no-pretrained' in helps['pretrain-gen']
     assert '--run (str)' in helps['gan'] and '(required)' in helps['gan']

@@ -10,6 +10,7 @@ import pytest
 from deoldify_like.flicker import ChromaDisturbance
 from deoldify_like.stabilize import (ChromaStabilizer, check_strength, make_stabilizer, stabilize_planes,
                                      stabilize_rgb)
+from deoldify_like.two_way import TwoWayStabilizer, stabilize_stream
 
 H, W = 72, 96
 
@@ -145,3 +146,79 @@ def test_the_shot_cuts_of_a_real_film_are_found(shared_data):
             uv = a[h:].reshape(2, h // 2, w // 2)
             stabilize_planes(stab, a[:h], uv[0], uv[1])
     assert stab.cuts == [0, 30, 76, 137, 187, 242]
+
+
+# ---------------------------------------------------------------- the two-way stabiliser
+
+def _two_way(stab, planes):
+    "(y, u, v) planes through a TwoWayStabilizer, streamed; uint8 (y, u, v) back, in order."
+    out = []
+    for y, c in stabilize_stream(stab, ((y, np.stack([u, v], -1), y) for y, u, v in planes)):
+        c = np.clip(np.rint(c), 0, 255).astype(np.uint8)
+        out.append((y, c[..., 0], c[..., 1]))
+    return out
+
+
+def _chroma_error(frames, truth):
+    return np.mean([np.abs(np.stack(f[1:]).astype(float) - np.stack(t[1:])).mean() for f, t in zip(frames, truth)])
+
+
+def test_two_way_removes_flicker_from_the_first_frame_on():
+    # one way, a shot's first frames keep their own flicker (nothing before them); two ways, the frames
+    # after them steady them as well
+    clip = _clip(0, 24)
+    disturb = ChromaDisturbance(seed=3)
+    noisy = [(y, *disturb(i, u, v)) for i, (y, u, v) in enumerate(clip)]
+    stab = TwoWayStabilizer(0.9, window=8)
+    out = _two_way(stab, noisy)
+    assert len(out) == len(noisy) and all(o[0] is n[0] for o, n in zip(out, noisy))  # luminance: the same arrays
+    assert stab.cuts == [0]
+    one_way = _run(ChromaStabilizer(0.9), noisy)
+    assert _chroma_error(out[:4], clip[:4]) < 0.55 * _chroma_error(noisy[:4], clip[:4])
+    assert _chroma_error(out[:4], clip[:4]) < 0.6 * _chroma_error(one_way[:4], clip[:4])
+    assert _chroma_error(out, clip) < 0.4 * _chroma_error(noisy, clip)
+
+
+def test_two_way_follows_real_motion_and_strength_zero_is_the_identity():
+    clip = _clip(5, 24, speed=3)
+    out = _two_way(TwoWayStabilizer(0.97), clip)
+    for (y, u, v), (yo, uo, vo) in zip(clip, out):
+        assert np.abs(uo.astype(int) - u).mean() < 2 and np.abs(vo.astype(int) - v).mean() < 2
+    disturb = ChromaDisturbance(seed=1)
+    noisy = [(y, *disturb(i, u, v)) for i, (y, u, v) in enumerate(clip[:5])]
+    assert all(np.array_equal(o[1], n[1]) and np.array_equal(o[2], n[2])
+               for o, n in zip(_two_way(TwoWayStabilizer(0.0), noisy), noisy))
+
+
+def test_two_way_carries_nothing_across_a_cut():
+    first, second = _clip(0, 10), _clip(7, 10)
+    second = [(255 - y, 255 - u, v // 2 + 20) for y, u, v in second]
+    disturb = ChromaDisturbance(seed=2)
+    noisy = [(y, *disturb(i, u, v)) for i, (y, u, v) in enumerate(first + second)]
+    stab = TwoWayStabilizer(0.9, window=6)
+    out = _two_way(stab, noisy)
+    assert stab.cuts == [0, 10]
+    assert _chroma_error(out[:10], first) < 0.5 * _chroma_error(noisy[:10], first)
+    assert _chroma_error(out[10:], second) < 0.5 * _chroma_error(noisy[10:], second)
+
+
+def test_two_way_state_carries_a_film_across_a_boundary_exactly():
+    clip = _clip(1, 16)
+    disturb = ChromaDisturbance(seed=2)
+    noisy = [(y, *disturb(i, u, v)) for i, (y, u, v) in enumerate(clip)]
+    feed = lambda stab, planes: [c for y, u, v in planes for c in stab.push(y, np.stack([u, v], -1))]  # noqa: E731
+    whole = _two_way(TwoWayStabilizer(0.9, window=4), noisy)
+    a = TwoWayStabilizer(0.9, window=4)
+    head = feed(a, noisy[:7])
+    buf = io.BytesIO()
+    np.savez(buf, **a.state())
+    buf.seek(0)
+    b = TwoWayStabilizer(0.9, window=4)
+    with np.load(buf) as z:
+        b.load_state({k: z[k] for k in z.files})
+    tail = feed(b, noisy[7:]) + b.flush()
+    assert len(head) == 3 and len(head + tail) == len(whole)
+    for (_, u, v), c in zip(whole, head + tail):
+        c = np.clip(np.rint(c), 0, 255).astype(np.uint8)
+        assert np.array_equal(c[..., 0], u) and np.array_equal(c[..., 1], v)
+    assert b.cuts == [0]

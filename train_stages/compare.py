@@ -25,7 +25,7 @@ from deoldify_like.device import pick_device
 from deoldify_like.errors import BadInputError, DeoldifyLikeError, SettingsError
 from deoldify_like.images import atomic_path, load_image
 from deoldify_like.inference import Colorizer
-from deoldify_like.metrics import PhotoMeter, ciede2000
+from deoldify_like.metrics import PhotoMeter, colourfulness, lab_pictures, mean_ciede2000
 from deoldify_like.model_file import load_generator, load_model_file
 from deoldify_like.progress import progress, say
 from deoldify_like.tensors import rgb_batch_to_tensor
@@ -42,6 +42,15 @@ class Picture:
     name: str
     luma: np.ndarray
     truth: np.ndarray | None  # colour original, None for black-and-white material
+    truth_lab: object = None  # the truth's CIE Lab tensor, worked out once for every checkpoint (truth_labs)
+
+
+def truth_labs(pictures, device='cpu'):
+    "The Lab tensors of the pictures' colour truths (those with one), each converted once and kept."
+    todo = [p for p in pictures if p.truth is not None and (p.truth_lab is None or p.truth_lab.device != device)]
+    for p, lab in zip(todo, lab_pictures([p.truth for p in todo], device)):
+        p.truth_lab = lab
+    return [p.truth_lab for p in pictures if p.truth is not None]
 
 
 @dataclass
@@ -50,6 +59,7 @@ class CheckpointResult:
     label: str
     outputs: list  # uint8 RGB, one per picture
     scores: dict = field(default_factory=dict)
+    labs: list = None  # the outputs' Lab tensors while a later checkpoint may still be measured against them
 
 
 def is_burst_checkpoint(entry):
@@ -128,16 +138,18 @@ def critic_judge(rf):
     return CriticJudge(entry['path'], entry.get('size', 64))
 
 
-def score_outputs(pictures, outputs, judge):
+def score_outputs(pictures, outputs, judge, device='cpu', labs=None):
+    """The table's measures of one set of outputs, scored together on `device` (`labs`: the outputs' Lab
+    tensors where already known)."""
+    device = pick_device(device) if isinstance(device, str) else device
     scores = {}
-    with_truth = [(o, p.truth) for o, p in zip(outputs, pictures) if p.truth is not None]
-    if with_truth:
+    has_truth = [p.truth is not None for p in pictures]
+    if any(has_truth):
         meter = PhotoMeter()
-        for o, t in with_truth:
-            meter.add(o, t)
+        meter.add_many([o for o, t in zip(outputs, has_truth) if t], [p.truth for p in pictures if p.truth is not None],
+                       device, truth_labs(pictures, device), labs and [lab for lab, t in zip(labs, has_truth) if t])
         scores.update(meter.summary())
     else:
-        from deoldify_like.metrics import colourfulness
         scores['cf_output'] = float(np.mean([colourfulness(o) for o in outputs]))
     if judge is not None:
         scores['critic_score'] = judge.score(outputs)
@@ -147,6 +159,7 @@ def score_outputs(pictures, outputs, judge):
 def run_checkpoints(rf, pictures, render_factor, bs=4, device='cpu'):
     "Each checkpoint's outputs and scores, in order."
     judge = critic_judge(rf)
+    dev = pick_device(device) if isinstance(device, str) else device
     results = []
     for entry in progress(generators_to_compare(rf), comment='checkpoints'):
         model, _ = load_generator(entry['path'])
@@ -154,34 +167,41 @@ def run_checkpoints(rf, pictures, render_factor, bs=4, device='cpu'):
         outputs = []
         for i in range(0, len(pictures), bs):
             outputs += col.colorize([p.luma for p in pictures[i:i + bs]])
-        results.append(CheckpointResult(entry, checkpoint_label(entry), outputs, score_outputs(pictures, outputs, judge)))
-    add_moves(results)
+        labs = lab_pictures(outputs, dev)
+        results.append(CheckpointResult(entry, checkpoint_label(entry), outputs,
+                                        score_outputs(pictures, outputs, judge, dev, labs), labs))
+        add_move(results)
+    for r in results:
+        r.labs = None
     return results
 
 
-def mean_ciede2000(outputs_a, outputs_b):
-    return float(np.mean([ciede2000(a, b) for a, b in zip(outputs_a, outputs_b)]))
-
-
-def add_moves(results):
-    """Each burst checkpoint's `moved`: the mean ΔE00 between its outputs and those of the checkpoint before
-    it of the same kind (averaged or raw; across cycles too), or of the stage-1 generator for the first."""
+def add_move(results):
+    """The last result's `moved` (a burst checkpoint's): the mean ΔE00 between its outputs and those of the
+    checkpoint before it of the same kind (averaged or raw; across cycles too), or of the stage-1 generator
+    for the first. The Labs of the checkpoint it replaces as the last of its kind are dropped."""
+    r = results[-1]
+    if not is_burst_checkpoint(r.entry):
+        return
     origin, last = None, {}
-    for r in results:
-        if not is_burst_checkpoint(r.entry):
-            origin = r
-            continue
-        before = last.get(weights_kind(r.entry), origin)
-        if before is not None:
-            r.scores['moved'] = mean_ciede2000(r.outputs, before.outputs)
-        last[weights_kind(r.entry)] = r
+    for p in results[:-1]:
+        if is_burst_checkpoint(p.entry):
+            last[weights_kind(p.entry)] = p
+        else:
+            origin = p
+    before = last.get(weights_kind(r.entry), origin)
+    if before is not None:
+        r.scores['moved'] = mean_ciede2000(r.labs, before.labs)
+    if before is not None and before is not origin:
+        before.labs = None
 
 
 def gray_input_row(pictures):
     "The baseline: the gray input itself scored against the colour truth (None without colour truth)."
     if all(p.truth is None for p in pictures):
         return None
-    scores = score_outputs(pictures, [gray_to_rgb(p.luma) for p in pictures], None)
+    device = next((p.truth_lab.device for p in pictures if p.truth_lab is not None), torch.device('cpu'))
+    scores = score_outputs(pictures, [gray_to_rgb(p.luma) for p in pictures], None, device)
     return {'checkpoint': '', 'label': GRAY_INPUT, 'stage': GRAY_INPUT, 'cycle': '', 'iteration': '',
             **{k: scores.get(k, '') for k in ('cf_output', 'cf_truth', 'delta_cf', 'psnr', 'ssim', 'ciede2000')}}
 

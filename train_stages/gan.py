@@ -24,13 +24,11 @@ holds the averaged generator (train_stages/ema.py) and `--save-raw` writes the t
 gan-cN-iXXXXXX-raw.safetensors; the average is kept for resuming too.
 """
 import math
-import time
 import warnings
 from functools import partial
-from typing import Annotated
 
 import torch
-from fastai.callback.core import Callback, CancelFitException, CancelValidException
+from fastai.callback.core import Callback, CancelValidException
 from fastai.learner import Learner
 from fastai.optimizer import OptimWrapper
 from fastai.torch_core import params, set_seed
@@ -40,24 +38,24 @@ from torch import nn
 from deoldify_like.critic import CriticConfig, critic_min_size
 from deoldify_like.data import ColourPairs, dataloaders
 from deoldify_like.device import pick_device
-from deoldify_like.errors import DeoldifyLikeError, SettingsError
+from deoldify_like.errors import DeoldifyLikeError, SettingsError, reraise_as
 from deoldify_like.feature_loss import FeatureLoss
 from deoldify_like.generator import GeneratorConfig
 from deoldify_like.inference import render_factor_for_size
 from deoldify_like.model_file import load_generator, load_model_file, save_generator
+from deoldify_like.train_precision import resolve_train_precision
 
-from . import recipes
 from . import stage as stg
 from .distributed import single_process
 from .ema import GeneratorAverage, check_decay
+from .bookkeeping import BurstCheckpoints, BurstIterations, StageClock
 from .plots import gan_loss_curve, samples_png
 from .pretrain_critic import display_name
 from .pretrain_gen import loss_network_identity
-from .run_folder import (GEN_STAGE, RunFolder, append_csv, burst_checkpoint_name, critic_stage, gan_stage,
+from .run_folder import (GEN_STAGE, RunFolder, burst_checkpoint_name, critic_stage, gan_stage,
                          truncate_csv)
+from .settings import GanSettings, stage_command
 
-CPU_DEFAULTS = {'save_every': 25, 'lr': 2e-5, 'bs': 4, 'size': None, 'adv_weight': 1.0, 'feat_weight': 1.5,
-                'critic_thresh': 0.65, 'critic_lr_mult': 5.0, 'ema': 0.95}  # ema: measured, docs/stages.md
 
 
 class Tracked:
@@ -133,78 +131,28 @@ class AverageGenerator(Callback):
             self.average.update(self.learn.model.generator)
 
 
-class BurstCheckpoints(Callback):
-    """Counts iterations, logs each one's loss, writes a checkpoint every `save_every` and stops at `iters`.
-    Order 70: after GANTrainer and the switcher have recorded the step and chosen the next mode."""
-    order = 70
-
-    def __init__(self, start, iters, save_every, on_iteration, on_checkpoint):
-        self.iteration, self.iters, self.save_every = start, iters, save_every
-        self.on_iteration, self.on_checkpoint = on_iteration, on_checkpoint
-
-    def before_fit(self):
-        if self.iteration >= self.iters:
-            raise CancelFitException
-
-    def before_batch(self):
-        if self.training:
-            self.mode = 'generator' if self.learn.gan_trainer.gen_mode else 'critic'
-
-    def after_batch(self):
-        if not self.training:
-            return
-        self.iteration += 1
-        self.on_iteration(self.iteration, self.mode, float(self.learn.loss.detach()))
-        if self.iteration % self.save_every == 0 or self.iteration == self.iters:
-            self.on_checkpoint(self.iteration)
-        if self.iteration >= self.iters:
-            raise CancelFitException
-
-
-def gan(
-    run: Annotated[str, "run folder (after pretrain-critic)", dict(required=True)] = None,
-    iters: int = 200,  # iterations (critic and generator steps together) in the burst
-    save_every: int = None,  # a generator checkpoint every this many iterations (default 25; the reference 100)
-    from_: str = None,  # generator to start from: a checkpoint name of the run or a model file (default: the one this cycle's critic saw)
-    lr: float = None,  # generator learning rate, constant (default 2e-5; the reference used 2e-5 stable, 1e-5 artistic, 5e-6 video)
-    bs: int = None,  # batch size (default 4)
-    size: int = None,  # training size in pixels (default: the critic's)
-    adv_weight: float = None,  # weight of the adversarial term of the generator's loss (default 1.0)
-    feat_weight: float = None,  # weight of the feature-loss term (default 1.5; the reference's artistic model 2.0)
-    critic_thresh: float = None,  # the critic trains until its loss is below this, then the generator takes a step (default 0.65)
-    critic_lr_mult: float = None,  # the critic's learning rate is this multiple of the generator's (default 5)
-    ema: float = None,  # checkpoints hold an average of the generator's weights, this decay per generator step (default 0.95; 0: off, as the reference)
-    save_raw: bool = False,  # with --ema: also save the trained generator at each checkpoint (NAME-raw)
-    vgg_weights: str = None,  # the loss network: imagenet, random or a FILE (default: what the run recorded in stage 1)
-    seed: int = 42,  # seed of the shuffling and the degradations
-    force: bool = False,  # start this cycle's burst over even if it is done or was interrupted
-    device: str = 'auto',  # where to train
-    **python_only,  # cbs=[fastai callbacks] (from Python only)
-):
-    "Stage 3: the GAN burst; a self-describing generator checkpoint every --save-every iterations."
-    cbs = stg.python_callbacks(python_only)
+def _gan(args, cbs):
+    run, iters, save_every, from_, save_raw, vgg_weights, seed, force, device, workers, precision = (
+        args[k] for k in ('run', 'iters', 'save_every', 'from_', 'save_raw', 'vgg_weights', 'seed', 'force', 'device',
+                          'workers', 'precision'))
     if not single_process('gan'):
         return 0  # under torchrun / accelerate launch: rank 0 trains alone
     if not run:
         raise SettingsError("gan needs --run RUN")
     if iters < 1 or (save_every is not None and save_every < 1):
         raise SettingsError("--iters and --save-every must be 1 or more")
-    pick_device(device)
+    resolve_train_precision(precision, pick_device(device))  # checked before anything is written
     rf = RunFolder(run)
     doc = rf.load()
     cycle = int(doc.get('cycle') or 0)
     crit_st = doc['stages'].get(critic_stage(cycle)) if cycle else None
     if not crit_st or crit_st.get('status') != 'done':
         raise DeoldifyLikeError(f"{rf.path}: no pretrained critic for cycle {max(cycle, 1)}; run `deoldify-like pretrain-critic` first")
-    try:
+    with reraise_as(SettingsError):
         gen_path = rf.resolve_model(from_ or crit_st['settings']['generator'])
-    except DeoldifyLikeError as e:
-        raise SettingsError(str(e)) from None
     loss_spec, loss_print = burst_loss_network(rf, vgg_weights)
     rec = (doc.get('recipe') or {}).get('values') or {}
-    given = {'save_every': save_every, 'lr': lr, 'bs': bs, 'size': size, 'adv_weight': adv_weight,
-             'feat_weight': feat_weight, 'critic_thresh': critic_thresh, 'critic_lr_mult': critic_lr_mult, 'ema': ema}
-    values, overrides = recipes.apply(given, CPU_DEFAULTS, rec.get('gan'))
+    values, overrides = GanSettings.resolve(args, rec.get('gan'))
     check_decay(values['ema'])
     if save_raw and not values['ema']:
         raise SettingsError("--save-raw needs --ema: without an average the checkpoints are the trained generator")
@@ -215,6 +163,7 @@ def gan(
     settings = {'cycle': cycle, 'generator': display_name(rf, gen_path), 'critic': crit_st['checkpoint'], 'iters': iters,
                 **values, 'critic_lr': values['lr'] * values['critic_lr_mult'], 'save_raw': save_raw, 'betas': [0.0, 0.9], 'wd': 1e-3,
                 'vgg_weights': loss_spec, 'vgg_fingerprint': loss_print, 'seed': seed, 'device': device,
+                'workers': workers, 'precision': precision,
                 'recipe': (doc.get('recipe') or {}).get('name'), 'recipe_overrides': overrides}
     st = doc['stages'].get(name)
     if st and st.get('status') == 'done' and not force:
@@ -228,6 +177,10 @@ def gan(
     action, state = stg.begin(rf, name, settings, force, may_change=('iters',))
     with stg.running(rf, name):
         return _burst(rf, name, settings, state, gen_path, cbs)
+
+
+gan = stage_command(GanSettings, _gan,
+                    "Stage 3: the GAN burst; a self-describing generator checkpoint every --save-every iterations.")
 
 
 def burst_loss_network(rf, vgg_weights):
@@ -253,7 +206,8 @@ def _burst(rf, name, s, state, gen_path, cbs):
     gen_settings = doc['stages'][GEN_STAGE]['settings'] if GEN_STAGE in doc['stages'] else {}
     crap = gen_settings.get('crappify', '')
     dls = dataloaders(ColourPairs(rf.split_files('train'), s['size'], True, crap, s['seed']),
-                      ColourPairs(rf.split_files('valid'), s['size'], False, crap, s['seed']), s['bs'], dev, s['seed'])
+                      ColourPairs(rf.split_files('valid'), s['size'], False, crap, s['seed']), s['bs'], dev, s['seed'],
+                      workers=s.get('workers'))
     generator, header = load_generator(gen_path, dev)
     cfg = GeneratorConfig.from_dict(header['config'])
     critic, _ = load_model_file(rf.checkpoint_path(s['critic']), 'critic', dev)
@@ -277,21 +231,8 @@ def _burst(rf, name, s, state, gen_path, cbs):
     else:
         for p in (iter_csv, ckpt_csv):
             p.unlink(missing_ok=True)
-    t0 = time.time() - (float(state.get('seconds', 0.0)) if state else 0.0)  # counted across resumptions
-    counts = {'generator': 0, 'critic': 0}
-    learn = None
-
-    def on_iteration(i, mode, loss):
-        counts[mode] += 1
-        append_csv(iter_csv, {'iteration': i, 'mode': mode, 'loss': f"{loss:.5f}",
-                              'adversarial': f"{learn.adv_loss_part.last:.5f}" if mode == 'generator' else '',
-                              'feature': f"{learn.gen_loss_part.last:.5f}" if mode == 'generator' else '',
-                              'lr_generator': learn.opt.hypers[0]['lr'], 'lr_critic': learn.opt.hypers[1]['lr']})
-        if mode == 'generator':
-            on_iteration.last_gen = (loss, learn.adv_loss_part.last, learn.gen_loss_part.last)
-        else:
-            on_iteration.last_crit = loss
-    on_iteration.last_gen, on_iteration.last_crit = (None, None, None), None
+    clock = StageClock(state.get('seconds', 0.0) if state else 0.0)  # counted across resumptions
+    iterations = BurstIterations(iter_csv, start, s['iters'])
 
     def save(ckpt_name, model, i, losses, make_current=True, **weights):
         ckpt = rf.checkpoint_path(ckpt_name)
@@ -300,35 +241,27 @@ def _burst(rf, name, s, state, gen_path, cbs):
         rf.add_checkpoint(ckpt.name, 'generator', name, make_current, cycle=s['cycle'], iteration=i, **weights, **losses)
         return ckpt
 
-    def on_checkpoint(i):
-        g, adv, feat = on_iteration.last_gen
-        gt = learn.gan_trainer
-        losses = {'gen_loss': g, 'adversarial': adv, 'feature': feat, 'critic_loss': on_iteration.last_crit,
-                  'gen_loss_smooth': _value(gt.gen_loss), 'critic_loss_smooth': _value(gt.crit_loss)}
-        name_ = burst_checkpoint_name(s['cycle'], i)
+    def save_checkpoints(i, losses):
+        "The checkpoint at iteration i: the trained generator, or the average (and with --save-raw the trained one beside it)."
         if average is None:
-            ckpt = save(name_, learn.model.generator, i, losses, weights='raw')
-        else:
-            if s['save_raw']:
-                save(burst_checkpoint_name(s['cycle'], i, raw=True), learn.model.generator, i, losses, make_current=False,
-                     weights='raw')
-            ckpt = save(name_, average.settled(), i, losses, weights='ema', ema=s['ema'], ema_steps=average.steps)
-        append_csv(ckpt_csv, {'iteration': i, 'checkpoint': ckpt.name, **{k: stg.fmt(v, 5) for k, v in losses.items()},
-                              'generator_steps': counts['generator'], 'critic_steps': counts['critic'],
-                              'seconds': round(time.time() - t0, 1)})
-        rf.save_resume(name, {'generator': learn.model.generator.state_dict(), 'critic': learn.model.critic.state_dict(),
-                              'opt': learn.opt.state_dict(), 'iteration': i, 'gen_mode': bool(gt.gen_mode),
-                              'seconds': time.time() - t0, **({'ema': average.state_dict()} if average else {})})
-        rf.set_stage(name, progress={'iteration': i, 'of': s['iters'], 'checkpoint': ckpt.name, **losses})
-        gan_loss_curve(iter_csv, ckpt_csv, png, f"{name}: GAN burst from {s['generator']}")
-        print(f"{name}: iteration {i}/{s['iters']}: generator {stg.fmt(g)} (adversarial {stg.fmt(adv)}, feature {stg.fmt(feat)}), "
-              f"critic {stg.fmt(on_iteration.last_crit)} -> {ckpt.name}", flush=True)
+            return save(burst_checkpoint_name(s['cycle'], i), learn.model.generator, i, losses, weights='raw')
+        if s['save_raw']:
+            save(burst_checkpoint_name(s['cycle'], i, raw=True), learn.model.generator, i, losses, make_current=False,
+                 weights='raw')
+        return save(burst_checkpoint_name(s['cycle'], i), average.settled(), i, losses, weights='ema', ema=s['ema'],
+                    ema_steps=average.steps)
 
-    burst = BurstCheckpoints(start, s['iters'], s['save_every'], on_iteration, on_checkpoint)
+    def resume_state():
+        return {'generator': learn.model.generator.state_dict(), 'critic': learn.model.critic.state_dict(),
+                'opt': learn.opt.state_dict(), **({'ema': average.state_dict()} if average else {})}
+
+    books = [iterations, BurstCheckpoints(rf, name, iterations, s['save_every'], clock, save_checkpoints, resume_state,
+                                          lambda: gan_loss_curve(iter_csv, ckpt_csv, png, f"{name}: GAN burst from {s['generator']}"))]
     averaging = [AverageGenerator(average)] if average else []
     learn = build_gan_learner(dls, generator, critic, floss, s['adv_weight'], s['feat_weight'], s['critic_thresh'],
-                              s['wd'], gen_first, gan_optimizer(tuple(s['betas'])), [*averaging, burst, *cbs], str(rf.path))
+                              s['wd'], gen_first, gan_optimizer(tuple(s['betas'])), [*averaging, *books, *cbs], str(rf.path))
     stg.quiet_progress(learn)
+    stg.train_in_precision(learn, s, dev)
     if state is not None:
         learn.create_opt()
         learn.opt.load_state_dict(state['opt'])
@@ -339,13 +272,10 @@ def _burst(rf, name, s, state, gen_path, cbs):
     _sample_picture(learn.dls, average.settled() if average else learn.model.generator, rf.samples_png(name))
     stg.finish(rf, name, checkpoint=rf.current('generator').name, drop_resume=False)  # kept: a larger --iters goes on
     rf.record_size(name)
+    counts = iterations.counts
     print(f"{name}: done; {s['iters']} iterations ({counts['generator']} generator and {counts['critic']} critic steps "
           f"this session); loss curve {png}", flush=True)
     return 0
-
-
-def _value(smooth):
-    return float(smooth.value) if smooth.count else None
 
 
 @torch.no_grad()

@@ -19,7 +19,6 @@ every iteration a row of RUN/logs/pix2pix.csv (its 'feature' column holds the L1
 the burst's, so its plot reads them). Interrupted, the same command resumes at the last checkpoint.
 """
 import math
-import time
 import warnings
 from pathlib import Path
 
@@ -33,20 +32,21 @@ from torch import nn
 from deoldify_like.critic import build_critic
 from deoldify_like.data import list_images
 from deoldify_like.device import pick_device
-from deoldify_like.errors import DeoldifyLikeError, SettingsError
+from deoldify_like.errors import SettingsError, reraise_as
 from deoldify_like.generator import build_generator
 from deoldify_like.inference import render_factor_for_size
 from deoldify_like.model_file import save_generator
 from deoldify_like.pix2pix import colour_l1, pix2pix_config
 
 from . import stage as stg
+from .bookkeeping import BurstCheckpoints, BurstIterations, StageClock
 from .distributed import single_process
-from .gan import (BurstCheckpoints, IdleStaysIdle, NoValidation, Tracked, _sample_picture, _value, gan_optimizer,
-                  gan_splitter)
-from .pix2pix_settings import Pix2PixSettings, command_signature, critic_config
+from .gan import IdleStaysIdle, NoValidation, Tracked, _sample_picture, gan_optimizer, gan_splitter
+from .pix2pix_settings import Pix2PixSettings, critic_config
 from .plots import gan_loss_curve
 from .pretrain_gen import make_data, record_split
-from .run_folder import RunFolder, append_csv, truncate_csv
+from .run_folder import RunFolder, truncate_csv
+from .settings import stage_command
 
 STAGE = 'pix2pix'
 
@@ -111,8 +111,7 @@ def build_pix2pix_learner(dls, generator, critic, s, gen_first=False, cbs=(), pa
     return learn
 
 
-def _pix2pix(**args):
-    cbs = stg.python_callbacks(args.pop('python_only'))
+def _pix2pix(args, cbs):
     if not single_process(STAGE):
         return 0  # under torchrun / accelerate launch: rank 0 trains alone
     s = dict(args)
@@ -120,35 +119,26 @@ def _pix2pix(**args):
         raise SettingsError("pix2pix needs --data DIR and --run RUN")
     Pix2PixSettings.check(s)
     pick_device(s['device'])
-    try:
+    with reraise_as(SettingsError):
         files = list_images(s['data'])
-    except DeoldifyLikeError as e:
-        raise SettingsError(str(e)) from None
     if len(files[:s['limit'] or None]) < 2:
         raise SettingsError(f"{s['data']}: need at least 2 training pictures, found {len(files[:s['limit'] or None])}")
     s['data'] = str(Path(s['data']).resolve())
     force = s.pop('force')
     s.update(betas=[s['beta1'], 0.999], wd=0.0, decay_start=int(round(s['iters'] * s['decay_from'])),
              generator=generator_config(s).to_dict(), critic=critic_config(s).to_dict())
-    rf = RunFolder(s['run'])
-    rf.create()
-    st = rf.stage(STAGE)
-    if st and st.get('status') == 'done' and not force:
-        print(f"{STAGE}: already done in {rf.path} (last checkpoint: {st.get('checkpoint')}); --force to train it again")
-        return 0
+    rf = RunFolder(s['run']).create()
     action, state = stg.begin(rf, STAGE, s, force)
+    if action == 'done':
+        print(f"{STAGE}: already done in {rf.path} (last checkpoint: {rf.stage(STAGE).get('checkpoint')}); "
+              f"--force to train it again")
+        return 0
     with stg.running(rf, STAGE):
         return _train(rf, s, state, cbs)
 
 
-def pix2pix(*args, **kw):
-    bound = pix2pix.__signature__.bind(*args, **kw)
-    bound.apply_defaults()
-    return _pix2pix(**bound.arguments)
-
-
-pix2pix.__signature__ = command_signature(Pix2PixSettings)
-pix2pix.__doc__ = "pix2pix: a conditional GAN (U-Net and 70x70 PatchGAN, L1 x 100) trained from the start."
+pix2pix = stage_command(Pix2PixSettings, _pix2pix,
+                        "pix2pix: a conditional GAN (U-Net and 70x70 PatchGAN, L1 x 100) trained from the start.")
 
 
 def _train(rf, s, state, cbs):
@@ -157,8 +147,8 @@ def _train(rf, s, state, cbs):
     if state is None or not rf.has_split():
         record_split(rf, Path(s['data']), s['limit'], s['seed'], s['valid_pct'])
     data_info = rf.load()['data']
-    print(f"data: {data_info['n_train']} training and {data_info['n_valid']} validation pictures from {data_info['dir']}",
-          flush=True)
+    print(f"data: {data_info['n_train']} training and {data_info['n_valid']} validation pictures from "
+          f"{data_info['dir']}", flush=True)
     dls = make_data(rf, s, s['size'], s['bs'], dev)
     cfg = generator_config(s)
     generator = build_generator(cfg, pretrained=s['pretrained']).to(dev)
@@ -178,47 +168,24 @@ def _train(rf, s, state, cbs):
     else:
         for p in (iter_csv, ckpt_csv):
             p.unlink(missing_ok=True)
-    t0 = time.time() - (float(state.get('seconds', 0.0)) if state else 0.0)  # counted across resumptions
+    clock = StageClock(state.get('seconds', 0.0) if state else 0.0)  # counted across resumptions
+    iterations = BurstIterations(iter_csv, start, s['iters'])  # its 'feature' column: the L1 term
 
-    def clock():
-        return time.time() - t0
-    counts, last = {'generator': 0, 'critic': 0}, {'gen': (None, None, None), 'crit': None}
-    learn = None
-
-    def on_iteration(i, mode, loss):
-        gen = mode == 'generator'
-        counts[mode] += 1
-        append_csv(iter_csv, {'iteration': i, 'mode': mode, 'loss': f"{loss:.5f}",
-                              'adversarial': f"{learn.adv_loss_part.last:.5f}" if gen else '',
-                              'feature': f"{learn.gen_loss_part.last:.5f}" if gen else '',
-                              'lr_generator': learn.opt.hypers[0]['lr'], 'lr_critic': learn.opt.hypers[1]['lr']})
-        if gen:
-            last['gen'] = (loss, learn.adv_loss_part.last, learn.gen_loss_part.last)
-        else:
-            last['crit'] = loss
-
-    def on_checkpoint(i):
-        g, adv, l1 = last['gen']
-        gt = learn.gan_trainer
-        losses = {'gen_loss': g, 'adversarial': adv, 'l1': l1, 'critic_loss': last['crit'],
-                  'gen_loss_smooth': _value(gt.gen_loss), 'critic_loss_smooth': _value(gt.crit_loss)}
+    def save(i, losses):
         ckpt = rf.checkpoint_path(checkpoint_name(i))
         save_generator(ckpt, learn.model.generator, cfg, render_factor=render_factor_for_size(s['size']), stage=STAGE,
                        iteration=i, run=str(rf.path.resolve()), data=s['data'], weights='raw', **losses)
         rf.add_checkpoint(ckpt.name, 'generator', STAGE, iteration=i, size=s['size'], weights='raw', **losses)
-        append_csv(ckpt_csv, {'iteration': i, 'checkpoint': ckpt.name, **{k: stg.fmt(v, 5) for k, v in losses.items()},
-                              'generator_steps': counts['generator'], 'critic_steps': counts['critic'],
-                              'seconds': round(clock(), 1)})
-        rf.save_resume(STAGE, {'generator': learn.model.generator.state_dict(), 'critic': learn.model.critic.state_dict(),
-                               'opt': learn.opt.state_dict(), 'iteration': i, 'gen_mode': bool(gt.gen_mode),
-                               'seconds': clock()})
-        rf.set_stage(STAGE, progress={'iteration': i, 'of': s['iters'], 'checkpoint': ckpt.name, **losses})
-        gan_loss_curve(iter_csv, ckpt_csv, png, f"{STAGE}: {s['body']} U-Net, {s['output']} output, L1 x {s['l1_weight']:g}")
-        print(f"{STAGE}: iteration {i}/{s['iters']}: generator {stg.fmt(g)} (adversarial {stg.fmt(adv)}, L1 "
-              f"{stg.fmt(l1)}), critic {stg.fmt(last['crit'])} -> {ckpt.name}", flush=True)
+        return ckpt
 
-    books = [LinearDecay(s['lr'], start, s['decay_start'], s['iters']),
-             BurstCheckpoints(start, s['iters'], s['save_every'], on_iteration, on_checkpoint)]
+    def resume_state():
+        return {'generator': learn.model.generator.state_dict(), 'critic': learn.model.critic.state_dict(),
+                'opt': learn.opt.state_dict()}
+
+    title = f"{STAGE}: {s['body']} U-Net, {s['output']} output, L1 x {s['l1_weight']:g} (its 'feature' part)"
+    books = [LinearDecay(s['lr'], start, s['decay_start'], s['iters']), iterations,
+             BurstCheckpoints(rf, STAGE, iterations, s['save_every'], clock, save, resume_state,
+                              lambda: gan_loss_curve(iter_csv, ckpt_csv, png, title))]
     learn = build_pix2pix_learner(dls, generator, critic, s, gen_first, [*books, *cbs], str(rf.path))
     stg.quiet_progress(learn)
     if state is not None:
@@ -231,6 +198,7 @@ def _train(rf, s, state, cbs):
     _sample_picture(learn.dls, learn.model.generator, rf.samples_png(STAGE))
     stg.finish(rf, STAGE, checkpoint=rf.current('generator').name)
     rf.record_size(STAGE)
-    print(f"{STAGE}: done; {s['iters']} iterations ({counts['generator']} generator and {counts['critic']} critic steps "
-          f"this session); loss curve {png}", flush=True)
+    counts = iterations.counts
+    print(f"{STAGE}: done; {s['iters']} iterations ({counts['generator']} generator and {counts['critic']} critic "
+          f"steps this session); loss curve {png}", flush=True)
     return 0

@@ -1,43 +1,37 @@
-"""The settings of `deoldify-like pix2pix`, typed, in one place (the pattern of the `stages` branch's
-train_stages/settings.py): each field carries its type, default and --help text; the command's signature
-derives from them, and run.json records the checked values under the same names.
-
-Until `stages` is merged, `option` and `command_signature` below stand in for that branch's `option`,
-`StageSettings.signature` and `stage_command`; after the merge they go and Pix2PixSettings derives from
-StageSettings."""
+"""The settings of `deoldify-like pix2pix`, typed, in one place, as train_stages/settings.py has the NoGAN
+stages': each field carries its type, default and --help text; the command's signature derives from them
+(`settings.stage_command`), and run.json records the checked values under the same names. Not in
+settings.py itself, which would pass 400 lines; no recipe sets these."""
 import argparse
 import dataclasses
-import inspect
-from typing import Annotated
 
 from deoldify_like.choices import ENCODERS
 from deoldify_like.critic import CriticConfig, critic_min_size
 from deoldify_like.errors import SettingsError
 from deoldify_like.pix2pix import BODIES, OUTPUTS
 
+from .settings import REQUIRED, StageSettings, option
+
 GAN_LOSSES = ('bce', 'lsgan')
-REQUIRED = dict(required=True)
-
-
-def option(help, default=None, **argparse_extra):
-    "One setting: its --help text and default; `argparse_extra`: what fastcore passes on to argparse."
-    return dataclasses.field(default=default, metadata={'help': help, 'extra': argparse_extra})
 
 
 @dataclasses.dataclass
-class Pix2PixSettings:
+class Pix2PixSettings(StageSettings):
     "`pix2pix`: the conditional GAN trained from the start; run.json records these under `stages.pix2pix.settings`."
+    stage = 'pix2pix'
     data: str = option("folder of colour training pictures (see `prepare`)", **REQUIRED)
     run: str = option("run folder (created if new)", **REQUIRED)
     body: str = option("generator: classic (pix2pix's U-Net, --n-down steps) or resnet (the toolkit's ResNet U-Net, "
                        "--arch)", 'classic', choices=BODIES)
     output: str = option("lab: the generator predicts ab on the input's L; rgb: it predicts RGB whose luminance is "
                          "replaced by the input's", 'lab', choices=OUTPUTS)
-    n_down: int = option("classic U-Net: down-sampling steps (pix2pix's: 8 at 256 px; --size must be at least 2 ** n_down)", 8)
+    n_down: int = option("classic U-Net: down-sampling steps (pix2pix's: 8 at 256 px; --size must be at least "
+                         "2 ** n_down)", 8)
     ngf: int = option("classic U-Net: width of the first layer ", 64)
     arch: str = option("resnet U-Net: encoder", 'resnet34')
     nf_factor: float = option("resnet U-Net: decoder width factor", 1.0)
-    pretrained: bool = option("resnet U-Net: ImageNet weights for the encoder (pix2pix trains from scratch)", False, action=argparse.BooleanOptionalAction)
+    pretrained: bool = option("resnet U-Net: ImageNet weights for the encoder (pix2pix trains from scratch)", False,
+                              action=argparse.BooleanOptionalAction)
     size: int = option("training size in pixels (pix2pix's 256)", 256)
     bs: int = option("batch size", 4)
     iters: int = option("iterations (critic and generator steps together)", 2000)
@@ -77,9 +71,11 @@ class Pix2PixSettings:
             raise SettingsError(f"--size: the resnet U-Net takes multiples of 8 from 32 px, got {s['size']}")
         need = critic_min_size(critic_config(s))
         if s['size'] < need:
-            raise SettingsError(f"--size {s['size']}: the PatchGAN with {s['critic_layers']} layers needs {need} px or more")
+            raise SettingsError(f"--size {s['size']}: the PatchGAN with {s['critic_layers']} layers needs {need} px "
+                                f"or more")
         if s['lr'] <= 0 or not 0 <= s['beta1'] < 1 or not 0 <= s['decay_from'] <= 1 or s['l1_weight'] < 0:
-            raise SettingsError("--lr must be positive, --beta1 in [0, 1), --decay-from in [0, 1], --l1-weight 0 or more")
+            raise SettingsError("--lr must be positive, --beta1 in [0, 1), --decay-from in [0, 1], --l1-weight 0 or "
+                                "more")
         if not 0 < s['valid_pct'] < 1:
             raise SettingsError(f"--valid-pct must be between 0 and 1, got {s['valid_pct']}")
         return s
@@ -87,12 +83,3 @@ class Pix2PixSettings:
 
 def critic_config(s):
     return CriticConfig(nf=int(s['critic_nf']), n_blocks=int(s['critic_layers']), style='patchgan')
-
-
-def command_signature(settings):
-    "The command's keyword parameters, in the fields' order, each Annotated with its help; then `**python_only`."
-    P = inspect.Parameter
-    params = [P(f.name, P.KEYWORD_ONLY, default=f.default,
-                annotation=Annotated[f.type, f.metadata['help'], f.metadata['extra']])
-              for f in dataclasses.fields(settings)]
-    return inspect.Signature(params + [P('python_only', P.VAR_KEYWORD)])

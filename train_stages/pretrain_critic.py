@@ -17,7 +17,6 @@ learns colour, not the codec.
 """
 import time
 from pathlib import Path
-from typing import Annotated
 
 import numpy as np
 import torch
@@ -29,23 +28,24 @@ from torch import nn
 
 from deoldify_like.colour import rgb_to_gray
 from deoldify_like.critic import CriticConfig, build_critic, critic_min_size
-from deoldify_like.data import LabelledImages, dataloaders, scale_shorter_side
+from deoldify_like.data import LabelledImages, dataloaders, scaled_pictures
 from deoldify_like.device import pick_device
-from deoldify_like.errors import DeoldifyLikeError, SettingsError
-from deoldify_like.images import load_image, save_image
+from deoldify_like.errors import DeoldifyLikeError, SettingsError, reraise_as
+from deoldify_like.images import save_image
 from deoldify_like.model_file import load_generator, load_model_file, read_header, save_model_file
 from deoldify_like.progress import progress
 from deoldify_like.tensors import gray_batch_to_input, output_to_rgb
+from deoldify_like.train_precision import resolve_train_precision
 
 from . import recipes
 from . import stage as stg
 from .distributed import one_job_shared
-from .plots import epoch_loss_curve, samples_png
+from .bookkeeping import StageClock, epoch_bookkeeping
+from .plots import samples_png
 from .pretrain_gen import loss_network_identity, record_split
 from .run_folder import RunFolder, append_csv, critic_stage, gan_stage, read_csv, truncate_csv
+from .settings import PretrainCriticSettings, stage_command
 
-CPU_DEFAULTS = {'epochs': 1, 'bs': 8, 'size': 128, 'fake_size': None, 'fraction': 1.0, 'nf': 64, 'lr': 1e-3}
-FINETUNE_LR = 1e-4  # the reference's learning rate for fine-tuning the critic in later cycles
 
 
 def check_new_run_from_model(rf, data, model, vgg_weights):
@@ -59,10 +59,8 @@ def check_new_run_from_model(rf, data, model, vgg_weights):
         return None
     if not data.is_dir():
         raise SettingsError(f"{data}: no such folder of training pictures")
-    try:
+    with reraise_as(SettingsError):
         rf.resolve_model(model, 'generator')
-    except DeoldifyLikeError as e:
-        raise SettingsError(str(e)) from None
     return loss_network_identity(vgg_weights or 'imagenet')
 
 
@@ -115,15 +113,15 @@ def choose_cycle(rf, generator):
 
 
 @torch.no_grad()
-def generate_fakes(model, files, out_dir, size, bs, device, names):
-    "The generator's colouring of each file (shorter side `size`) as PNG; files already there are kept."
+def generate_fakes(model, files, out_dir, size, bs, device, names, workers=None):
+    """The generator's colouring of each file (shorter side `size`) as PNG; files already there are kept. `workers`
+    loader processes decode the pictures ahead of the generator (None: the machine's default)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     todo = [(f, out_dir / n) for f, n in zip(files, names) if not (out_dir / n).is_file()]
     if len(todo) < len(files):
         print(f"generated: {len(files) - len(todo)} of {len(files)} already in {out_dir}; making the rest", flush=True)
     groups = {}
-    for f, dest in todo:
-        rgb = scale_shorter_side(load_image(f).rgb, size)
+    for (_, dest), rgb in zip(todo, scaled_pictures([f for f, _ in todo], size, workers)):
         groups.setdefault(rgb.shape[:2], []).append((rgb, dest))
     batches = [g[i:i + bs] for g in groups.values() for i in range(0, len(g), bs)]
     model.eval()
@@ -138,41 +136,24 @@ def fake_name(rf, path):
     return '__'.join(Path(path).relative_to(rf.split_root()).with_suffix('').parts) + '.png'
 
 
-def pretrain_critic(
-    run: Annotated[str, "run folder (after pretrain-gen, or a new one with --data and --from)", dict(required=True)] = None,
-    from_: str = None,  # generator to make the fakes with: a checkpoint name of the run or a model file (default: the current one)
-    data: str = None,  # colour training pictures (see `prepare`) for a NEW run that starts from a model file given by --from, without stage 1
-    vgg_weights: str = None,  # for a NEW run from a model file: the loss network's weights, imagenet, random or a FILE (default imagenet)
-    recipe: str = None,  # for a NEW run from a model file: a reference recipe's critic and GAN settings (deoldify-stable, -artistic, -video)
-    epochs: int = None,  # training epochs (default 1)
-    bs: int = None,  # batch size (default 8)
-    size: int = None,  # training size in pixels (default 128)
-    fake_size: int = None,  # size the fakes are made at (default: --size; the reference made them at 192 and trained at 128)
-    fraction: float = None,  # share of the training pictures to make fakes of (default 1; the reference used 0.085 of ImageNet)
-    nf: int = None,  # critic width (default 64; the reference used 256: 16x the weights and ~15x the time of 64 on a CPU)
-    lr: float = None,  # peak one-cycle learning rate (default 1e-3 for a new critic, 1e-4 when fine-tuning the cycle before's)
-    valid_pct: float = 0.1,  # held-out share (whole pictures: their real and generated versions together)
-    seed: int = 42,  # seed of the choice of pictures, the split and the shuffling
-    force: bool = False,  # train this cycle's critic again even if it is done
-    device: str = 'auto',  # where to train
-    **python_only,  # cbs=[fastai callbacks] (from Python only)
-):
-    "Stage 2: make fakes with the generator, then pretrain the critic on real (1) vs generated (0)."
-    cbs = stg.python_callbacks(python_only)
-    with one_job_shared('pretrain-critic', device, make_fakes_share) as share_fakes:
+def _pretrain_critic(args, cbs):
+    with one_job_shared('pretrain-critic', args['device'], make_fakes_share) as share_fakes:
         if share_fakes is None:
             return 0  # under torchrun / accelerate launch: this rank made its share of the fakes
-        return _pretrain_critic(share_fakes, cbs, run, from_, data, vgg_weights, recipe, epochs, bs, size, fake_size,
-                                fraction, nf, lr, valid_pct, seed, force, device)
+        return _begin_and_train(share_fakes, cbs, **args)
 
 
-def _pretrain_critic(share_fakes, cbs, run, from_, data, vgg_weights, recipe, epochs, bs, size, fake_size, fraction,
-                     nf, lr, valid_pct, seed, force, device):
+pretrain_critic = stage_command(PretrainCriticSettings, _pretrain_critic,
+                                "Stage 2: make fakes with the generator, then pretrain the critic on real (1) vs generated (0).")
+
+
+def _begin_and_train(share_fakes, cbs, run, from_, data, vgg_weights, recipe, epochs, bs, size, fake_size, fraction,
+                     nf, lr, valid_pct, seed, force, device, workers, precision):
     if not run:
         raise SettingsError("pretrain-critic needs --run RUN")
     if fraction is not None and not 0 < fraction <= 1:
         raise SettingsError(f"--fraction must be in (0, 1], got {fraction}")
-    pick_device(device)
+    resolve_train_precision(precision, pick_device(device))  # checked before anything is written
     recipes.recipe(recipe)  # an unknown name is an error before anything is written
     rf = RunFolder(run)
     loss_net = check_new_run_from_model(rf, Path(data), from_, vgg_weights) if data else None
@@ -181,27 +162,28 @@ def _pretrain_critic(share_fakes, cbs, run, from_, data, vgg_weights, recipe, ep
                             "an existing run keeps what it recorded")
     if not data:
         rf.load()
-    try:
+    with reraise_as(SettingsError):
         gen_path = generator_ref(rf, from_) if rf.exists() else rf.resolve_model(from_, 'generator')
-    except DeoldifyLikeError as e:
-        raise SettingsError(str(e)) from None
     if loss_net:
         start_run_from_model(rf, Path(data), from_, seed, loss_net, recipe)
     gen_name = display_name(rf, gen_path)
     cycle = choose_cycle(rf, gen_name)
     rec = (rf.load().get('recipe') or {}).get('values') or {}
     given = {'epochs': epochs, 'bs': bs, 'size': size, 'fake_size': fake_size, 'fraction': fraction, 'nf': nf, 'lr': lr}
-    start = previous_critic(rf, cycle, nf or (rec.get('pretrain-critic') or {}).get('nf') or CPU_DEFAULTS['nf'])
+    defaults = PretrainCriticSettings.recipe_defaults()
+    start = previous_critic(rf, cycle, nf or (rec.get('pretrain-critic') or {}).get('nf') or defaults['nf'])
     if start:  # fine-tuning the critic of the cycle before
-        values, overrides = recipes.apply(given, {**CPU_DEFAULTS, 'lr': FINETUNE_LR}, rec.get('critic-finetune'))
+        values, overrides = PretrainCriticSettings.resolve(given, rec.get('critic-finetune'),
+                                                           {**defaults, 'lr': PretrainCriticSettings.FINETUNE_LR})
     else:
-        values, overrides = recipes.apply(given, CPU_DEFAULTS, rec.get('pretrain-critic'))
+        values, overrides = PretrainCriticSettings.resolve(given, rec.get('pretrain-critic'))
     values['fake_size'] = values['fake_size'] or values['size']
     if values['size'] < critic_min_size(CriticConfig()):
         raise SettingsError(f"--size: the critic needs pictures of at least {critic_min_size(CriticConfig())} px, got {values['size']}")
     name = critic_stage(cycle)
     settings = {'cycle': cycle, 'generator': gen_name, 'start_from': start, **values, 'wd': 1e-3, 'valid_pct': valid_pct,
-                'seed': seed, 'device': device, 'recipe': (rf.load().get('recipe') or {}).get('name'),
+                'seed': seed, 'device': device, 'workers': workers, 'precision': precision,
+                'recipe': (rf.load().get('recipe') or {}).get('name'),
                 'recipe_overrides': overrides}
     action, state = stg.begin(rf, name, settings, force)
     if action == 'done':
@@ -222,7 +204,8 @@ def make_fakes_share(job, device, rank, world):
     "One rank's share of the fakes (every world-th picture from its rank): a job sent by `one_job_shared`."
     gen, _ = load_generator(job['generator'], device)
     mine = slice(rank, None, world)
-    made = generate_fakes(gen, job['files'][mine], Path(job['out_dir']), job['size'], job['bs'], device, job['names'][mine])
+    made = generate_fakes(gen, job['files'][mine], Path(job['out_dir']), job['size'], job['bs'], device, job['names'][mine],
+                          job.get('workers'))
     if world > 1:
         print(f"pretrain-critic: rank {rank} of {world}: {len(made)} of the {len(job['files'])} fakes", flush=True)
     return made
@@ -240,7 +223,7 @@ def _train(rf, name, s, state, gen_path, cbs, share_fakes):
     out_dir = rf.generated / f"c{s['cycle']}"
     names = [fake_name(rf, f) for f in chosen]
     share_fakes({'generator': str(gen_path), 'files': [str(f) for f in chosen], 'out_dir': str(out_dir),
-                 'size': s['fake_size'], 'bs': s['bs'], 'names': names})
+                 'size': s['fake_size'], 'bs': s['bs'], 'names': names, 'workers': s.get('workers')})
     fakes = [out_dir / n for n in names]
     print(f"{name}: {len(fakes)} generated pictures in {out_dir} ({time.time() - t0:.0f} s)", flush=True)
     rf.set_stage(name, generated={'dir': str(out_dir.relative_to(rf.path)), 'count': len(fakes)})
@@ -252,7 +235,7 @@ def _train(rf, name, s, state, gen_path, cbs, share_fakes):
                          [1.0] * sum(map(keep, range(len(chosen)))) + [0.0] * sum(map(keep, range(len(chosen)))))
     (tf, tl), (vf, vl) = part(lambda i: i not in held), part(lambda i: i in held)
     dls = dataloaders(LabelledImages(tf, tl, s['size'], True, s['seed']), LabelledImages(vf, vl, s['size'], False, s['seed']),
-                      s['bs'], dev, s['seed'])
+                      s['bs'], dev, s['seed'], workers=s.get('workers'))
     print(f"{name}: {len(tf)} training and {len(vf)} held-out pictures (half real, half generated)", flush=True)
 
     if s['start_from']:  # a later cycle fine-tunes the critic of the cycle before
@@ -265,6 +248,7 @@ def _train(rf, name, s, state, gen_path, cbs, share_fakes):
     learn = Learner(dls, critic, loss_func=AdaptiveLoss(nn.BCEWithLogitsLoss()),
                     metrics=accuracy_thresh_expand, wd=s['wd'], path=str(rf.path), model_dir='checkpoints', cbs=cbs)
     stg.quiet_progress(learn)
+    stg.train_in_precision(learn, s, dev)
     batch_csv, epoch_csv, png = rf.log_path(name, '_batches'), rf.log_path(name), rf.reports / f'{name}_loss.png'
     e0, n_batches, seconds0 = 0, 0, 0.0
     if state is not None:
@@ -281,26 +265,12 @@ def _train(rf, name, s, state, gen_path, cbs, share_fakes):
         append_csv(epoch_csv, {'epoch': 0, 'batch': 0, 'train_loss': '', 'valid_loss': f"{loss0:.5f}",
                                'accuracy': f"{acc0:.4f}", 'seconds': 0})
         print(f"{name}: before training: held-out loss {loss0:.4f}, accuracy {acc0:.3f}", flush=True)
-    counter = {'batches': n_batches}
-    t_start = time.time() - seconds0  # training time, counted across resumptions
-
-    def on_epoch(epoch, losses, record):
-        for k, v in enumerate(losses):
-            append_csv(batch_csv, {'batch': counter['batches'] + k + 1, 'phase': f"s{s['size']}", 'epoch': epoch + 1, 'loss': f"{v:.5f}"})
-        counter['batches'] += len(losses)
-        acc = record.get('accuracy_thresh_expand')
-        append_csv(epoch_csv, {'epoch': epoch + 1, 'batch': counter['batches'], 'train_loss': f"{sum(losses) / len(losses):.5f}",
-                               'valid_loss': stg.fmt(record.get('valid_loss'), 5), 'accuracy': stg.fmt(acc),
-                               'seconds': round(time.time() - t_start, 1)})
-        rf.save_resume(name, {'model': learn.model.state_dict(), 'opt': learn.opt.state_dict(), 'epoch': epoch + 1,
-                              'batches': counter['batches'], 'seconds': time.time() - t_start})
-        rf.set_stage(name, progress={'epoch': epoch + 1, 'of': s['epochs'], 'accuracy': acc})
-        epoch_loss_curve(batch_csv, epoch_csv, png, f"{name}: real vs generated, {s['size']} px", metric='accuracy')
-        print(f"{name}: epoch {epoch + 1}/{s['epochs']}: train loss {sum(losses) / len(losses):.4f}, held-out loss "
-              f"{stg.fmt(record.get('valid_loss'))}, accuracy {stg.fmt(acc, 3)} ({time.time() - t_start:.0f} s)", flush=True)
-
+    dls.train.next_epoch = e0  # the loader's epoch stream, resumed too
     if e0 < s['epochs']:
-        learn.fit_one_cycle(s['epochs'], s['lr'], start_epoch=e0, cbs=[stg.EpochEnd(on_epoch, e0)])
+        clock = StageClock(seconds0)  # training time, counted across resumptions
+        learn.fit_one_cycle(s['epochs'], s['lr'], start_epoch=e0, cbs=epoch_bookkeeping(
+            rf, name, clock, s['epochs'], e0, n_batches, f"s{s['size']}", f"{name}: real vs generated, {s['size']} px",
+            metric=('accuracy_thresh_expand', 'accuracy'), valid_name='held-out'))
     rows = [r for r in read_csv(epoch_csv) if r.get('accuracy')]
     acc = float(rows[-1]['accuracy']) if rows else None
     ckpt = rf.checkpoint_path(f"critic-c{s['cycle']}")

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 from deoldify_like.images import atomic_path
-from render.web import web_path
+from render.film import web_path
 
 from .run_folder import read_csv
 

@@ -232,12 +232,14 @@ class RunFolder:
         with atomic_path(self.resume_path(stage)) as tmp:
             torch.save(plain(state), tmp)
 
-    def load_resume(self, stage):
+    def load_resume(self, stage, device='cpu'):
+        """The stage's resume state with every tensor on `device`, the stage's: fastai's optimizer takes its
+        state as given, so a state left on the CPU would meet parameters on the GPU in the first step."""
         path = self.resume_path(stage)
         if not path.is_file():
             return None
         try:
-            return torch.load(path, map_location='cpu', weights_only=True)
+            return torch.load(path, map_location=device, weights_only=True)
         except Exception as e:  # damaged: start the stage over rather than fail
             print(f"{path}: unreadable resume state ({str(e).splitlines()[0]}); starting the stage over", file=sys.stderr)
             return None

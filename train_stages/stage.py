@@ -1,38 +1,32 @@
 """What every stage does around its training: decide between starting, resuming and skipping from
 run.json; print and save its settings; mark itself running, interrupted or done; time itself; and the
-fastai plumbing shared by the stages (callbacks with an explicit `order`, quiet progress bars)."""
+fastai plumbing shared by the stages (quiet progress bars). The per-epoch bookkeeping is in
+train_stages.bookkeeping."""
 import contextlib
 import time
 
-from fastai.callback.core import Callback
 from fastai.callback.progress import ProgressCallback
 from fastcore.basics import noop
 
+from deoldify_like.device import pick_device
 from deoldify_like.errors import SettingsError
 from deoldify_like.progress import quiet
+from deoldify_like.train_precision import resolve_train_precision, set_precision
 
 from .run_folder import now, print_settings
 
 # settings that may differ between an interrupted run and its resumption
-MAY_CHANGE_ON_RESUME = {'device', 'force'}
-
-
-def python_callbacks(python_only):
-    """The stage functions take extra fastai callbacks as `cbs=` from Python only: a `**` parameter, which
-    fastcore's command-line parser leaves out. Anything else there is a mistake."""
-    cbs = list(python_only.pop('cbs', None) or [])
-    if python_only:
-        raise TypeError(f"unknown arguments {sorted(python_only)}")
-    return cbs
+MAY_CHANGE_ON_RESUME = {'device', 'force', 'workers'}  # workers: the batches are the same whatever the number
 
 
 def begin(rf, name, settings, force=False, may_change=()):
     """Returns (action, resume_state): action is 'done' (finished before; nothing to do), 'resume' or 'start'.
-    Prints the settings and saves them to RUN/logs/<name>_settings.json unless the stage is done."""
+    Prints the settings and saves them to RUN/logs/<name>_settings.json unless the stage is done. The resume
+    state is loaded onto the device the stage trains on now (settings['device'])."""
     st = rf.load()['stages'].get(name)
     if st and st.get('status') == 'done' and not force:
         return 'done', None
-    state = rf.load_resume(name) if st and not force else None
+    state = rf.load_resume(name, pick_device(settings.get('device', 'cpu'))) if st and not force else None
     if st and not force and state is None:
         # it stopped before saving anything to resume from: start it afresh with whatever settings are given now
         print(f"{name}: an earlier try stopped before its first save; starting afresh", flush=True)
@@ -40,7 +34,9 @@ def begin(rf, name, settings, force=False, may_change=()):
     if st and not force:
         old = st.get('settings') or {}
         skip = MAY_CHANGE_ON_RESUME | set(may_change)
-        diff = [k for k in set(old) | set(settings) if k not in skip and old.get(k) != settings.get(k)]
+        # a setting the run did not record (added by a later version of the toolkit) keeps its default: not a change
+        diff = [k for k in set(old) | set(settings) if k not in skip and (k in old or settings.get(k) not in (None, 'auto'))
+                and old.get(k) != settings.get(k)]
         if diff:
             parts = ', '.join(f"{k}: {old.get(k)!r} -> {settings.get(k)!r}" for k in sorted(diff))
             raise SettingsError(f"{rf.path}: {name} was started with other settings ({parts}); "
@@ -80,6 +76,16 @@ def finish(rf, name, drop_resume=True, **fields):
     rf.event(name, 'done')
 
 
+def train_in_precision(learn, s, device, say=print):
+    """Put the stage's learner in its training precision (`s['precision']`, 'auto' resolved for `device`: fp32
+    until a training check of the device's reduced precision is recorded); says so when it is not fp32."""
+    precision = resolve_train_precision(s.get('precision') or 'auto', device)
+    set_precision(learn, precision)
+    if precision != 'fp32':
+        say(f"training in {precision} mixed precision", flush=True)
+    return precision
+
+
 def quiet_progress(learn):
     "No progress bars in CI or when DEOLDIFY_LIKE_QUIET is set."
     if quiet():
@@ -87,31 +93,6 @@ def quiet_progress(learn):
             learn.remove_cb(ProgressCallback)
         learn.logger = noop  # the stages print their own lines per epoch / checkpoint
     return learn
-
-
-class EpochEnd(Callback):
-    """Collects the training loss of every batch and, after each epoch that really ran (not one skipped
-    by `start_epoch` on resume), calls `on_epoch(epoch, batch_losses, record)` where `record` holds the
-    Recorder's values of the epoch (valid_loss, metrics). Order 65: after Recorder (50) and
-    ProgressCallback (60), before SkipToEpoch (70) cancels skipped epochs."""
-    order = 65
-
-    def __init__(self, on_epoch, start_epoch=0):
-        self.on_epoch, self.start_epoch = on_epoch, start_epoch
-
-    def before_epoch(self):
-        self.losses = []
-
-    def after_batch(self):
-        if self.training:
-            self.losses.append(float(self.learn.loss.detach()))
-
-    def after_epoch(self):
-        if self.epoch < self.start_epoch or not self.losses:
-            return
-        rec = self.learn.recorder
-        record = dict(zip(rec.metric_names[1:], rec.log[1:]))
-        self.on_epoch(self.epoch, self.losses, record)
 
 
 def fmt(v, digits=4):

@@ -25,7 +25,7 @@ import cv2
 from PIL import Image
 
 from deoldify_like.choices import DEVICES
-from deoldify_like.errors import BadInputError, DeoldifyLikeError, SettingsError
+from deoldify_like.errors import BadInputError, DeoldifyLikeError, SettingsError, reraise_as
 from deoldify_like.images import load_image
 from deoldify_like.inference import DEFAULT_BS, DEFAULT_PRECISION, PRECISION_CHOICES, Colorizer
 from deoldify_like.progress import say
@@ -258,10 +258,8 @@ def serve(model: str = None,  # model file; default: the quickstart's promoted m
     path = find_model(model)
     if bs < 1:
         raise DeoldifyLikeError(f"--bs must be at least 1, got {bs}")
-    try:
+    with reraise_as(DeoldifyLikeError, ValueError):
         colorizer = SharedColorizer.from_file(path, device=device, bs=bs, precision=precision)
-    except ValueError as e:
-        raise DeoldifyLikeError(str(e)) from None
     app = create_app(colorizer, work, limit, path.name, precision)
     restored = app.state.store.restored
     if sum(restored.values()):

@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from deoldify_like.errors import BadInputError, DeoldifyLikeError
+from deoldify_like.errors import BadInputError, DeoldifyLikeError, reraise_as
 from deoldify_like.images import atomic_path
 from deoldify_like.inference import resolve_precision
 
@@ -215,10 +215,8 @@ class JobStore:
             if 'bs' in settings:
                 colorizer.bs = int(settings.pop('bs'))
             if 'precision' in settings:
-                try:
+                with reraise_as(DeoldifyLikeError, ValueError, f"{job.name}: "):
                     colorizer.precision = resolve_precision(settings.pop('precision'), colorizer.device)
-                except ValueError as e:
-                    raise DeoldifyLikeError(f"{job.name}: {e}") from None
                 if colorizer.precision == 'fp16' and colorizer.device.type != 'cuda':
                     raise DeoldifyLikeError(f"{job.name}: precision fp16 needs a CUDA device; use bf16 or auto on CPU")
             try:

@@ -1,0 +1,178 @@
+"""Brightness deflicker: old film's frame-to-frame changes of exposure removed, real changes kept.
+
+Old film flickers in brightness: uneven exposure and development scale each frame's luminance by a gain,
+over the whole frame and in slowly varying regions. `BrightnessDeflicker` is fed the luminance planes of a
+film in order and gives them back, `window` frames later, with that flicker divided out:
+
+1. Along the motion: for each pair of frames t−1, t, OpenCV DIS flow (which normalises patch means, so a
+   change of exposure does not derail it) matches frame t's pixels in t−1; over the pixels that pass the
+   forward–backward check (`film_metrics.checked_flow`) and are neither dark nor clipped in either frame, the log
+   ratio log Y_t − log Y_{t−1}(x + B(x)) is fitted by a smooth field: a polynomial of degree `degree` in x,
+   y (degree 2: 6 terms; 0: one global gain), with one robust refit that drops outliers (something that
+   really changed: a lamp, a passing shadow). A surface that moves into shade is matched to itself, so a
+   pan into shade gives no change here, and is kept.
+2. Within a shot the fields add up to the log exposure L_t of each frame, relative to the shot's first.
+3. The flicker is what does not persist: L_t against its own trend over `window` frames on both sides
+   (`lookahead.local_trend`: a Gaussian-weighted straight line, σ = window / 2, so ramps such as a fade
+   or an explosion's slow decay are kept). Frame t is multiplied by exp(trend_t − L_t).
+
+A cut (luminance histograms, normalised to the frame's mean so that flicker alone does not look like a
+cut, or fewer than `min_trusted` of the pixels matched by the flow) starts a new shot; so does a change of the global gain of
+more than `step` (log; 0.45 ≈ ×1.57) between two frames: a light switched on, a flash. Frames on either
+side of such a break are never smoothed together, so the break is kept as it was.
+
+Streaming: frames come out `window` frames after they go in (or when their shot ends); `flush()` gives the
+rest. `state()` / `load_state()` hold everything (the pending frames, the chained gains of the last
+2·window + 1 frames), for a resumed render.
+"""
+from collections import deque
+
+import cv2
+import numpy as np
+
+from .lookahead import local_trend, pack, unpack
+from .film_metrics import checked_flow
+from .stabilize import CUT_DISTANCE, MIN_TRUSTED, PRESETS, luma_histogram, work_size
+
+WINDOW = 24  # frames each side
+WORK_SIDE = 320  # longer side of the working resolution: the gain field is smooth
+DEGREE = 2
+STEP = 0.45  # log gain between two frames above which the change is taken as real (a new light, a flash)
+DARK, BRIGHT = 16, 240  # levels: pixels outside this range in either frame say nothing about the gain
+
+
+def _basis(h, w, degree):
+    "Polynomial terms x^i y^j (i + j <= degree) on a (h, w) grid of x, y in [-1, 1]: (terms, h, w)."
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    x, y = 2 * xs / max(w - 1, 1) - 1, 2 * ys / max(h - 1, 1) - 1
+    return np.stack([x ** i * y ** (d - i) for d in range(degree + 1) for i in range(d, -1, -1)])
+
+
+def _normalised_histogram(gray):
+    "32-bin histogram of the frame scaled to a mean of 128: a global gain leaves it (nearly) as it is."
+    g = gray.astype(np.float32) * (128.0 / max(float(gray.mean()), 1.0))
+    return luma_histogram(np.clip(g, 0, 255).astype(np.uint8))
+
+
+class BrightnessDeflicker:
+    """Streaming brightness deflicker; `push(luma)` (uint8 (H, W), in order) returns the frames now finished,
+    `flush()` the rest, each uint8 of its input's shape. `cuts`: the frames that started a shot;
+    `events`: those that started one at a real change of brightness (`step`)."""
+
+    def __init__(self, window=WINDOW, work_side=WORK_SIDE, degree=DEGREE, step=STEP, preset='fast',
+                 cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED):
+        if int(window) < 1:
+            raise ValueError(f'window must be at least 1 frame, got {window}')
+        self.window, self.work_side, self.degree, self.step = int(window), int(work_side), int(degree), float(step)
+        self.cut_distance, self.min_trusted, self.preset = cut_distance, min_trusted, preset
+        self.dis = cv2.DISOpticalFlow_create(PRESETS[preset])
+        self.frames, self.cuts, self.events, self._bases = 0, [], [], {}
+        self.pending = deque()  # frames waiting to go out: dict(index, luma)
+        self.logs = deque()  # the last 2·window + 1 frames: dict(index, shot, gains = L_t)
+        self.prev_gray = self.prev_hist = None
+        self.shot = -1
+
+    def _basis(self, h, w):
+        if (h, w) not in self._bases:
+            self._bases[h, w] = _basis(h, w, self.degree)
+        return self._bases[h, w]
+
+    def _pair_gains(self, g0, g1):
+        """The log gain field from frame t−1 (g0) to t (g1) as polynomial coefficients, or None where the flow
+        matches too little (fewer than `min_trusted` of the pixels): then frame t starts a new shot. (Taking the
+        ratio of the frame means there instead, as FFmpeg's filter does, measured worse: new content is not a
+        change of exposure.)"""
+        fwd, bwd = self.dis.calc(g1, g0, None), self.dis.calc(g0, g1, None)
+        mask, mapx, mapy = checked_flow(fwd, bwd)
+        if mask.mean() < self.min_trusted:
+            return None
+        g0_at = cv2.remap(g0, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        mask &= (g1 > DARK) & (g1 < BRIGHT) & (g0_at > DARK) & (g0_at < BRIGHT)
+        if mask.sum() < 16:
+            return None
+        d = np.log(g1[mask].astype(np.float64)) - np.log(g0_at[mask].astype(np.float64))
+        a = self._basis(*g1.shape)[:, mask].T.astype(np.float64)
+        coef = np.linalg.lstsq(a, d, rcond=None)[0]
+        r = d - a @ coef
+        keep = np.abs(r) <= max(3 * 1.4826 * float(np.median(np.abs(r))), 0.02)
+        if keep.sum() >= a.shape[1] * 4:
+            coef = np.linalg.lstsq(a[keep], d[keep], rcond=None)[0]
+        return coef
+
+    def push(self, luma):
+        luma = np.asarray(luma)
+        if luma.ndim != 2 or luma.dtype != np.uint8:
+            raise ValueError(f'expected a uint8 luminance plane (H, W), got {luma.dtype} {luma.shape}')
+        size = work_size(*luma.shape, self.work_side)
+        gray = cv2.resize(luma, size, interpolation=cv2.INTER_AREA) if luma.shape[::-1] != size else luma
+        gray = np.ascontiguousarray(gray)
+        hist = _normalised_histogram(gray)
+        gains = None
+        if self.prev_gray is not None and self.prev_gray.shape == gray.shape and \
+                cv2.compareHist(self.prev_hist, hist, cv2.HISTCMP_BHATTACHARYYA) <= self.cut_distance:
+            gains = self._pair_gains(self.prev_gray, gray)
+            if gains is not None and abs(gains[0]) > self.step:
+                self.events.append(self.frames)
+                gains = None
+        if gains is None:
+            self.cuts.append(self.frames)
+            self.shot += 1
+            gains = np.zeros(len(self._basis(2, 2)))
+        else:
+            gains = self.logs[-1]['gains'] + gains
+        self.logs.append(dict(index=self.frames, shot=self.shot, gains=gains))
+        while len(self.logs) > 2 * self.window + 1:
+            self.logs.popleft()
+        self.pending.append(dict(index=self.frames, luma=luma))
+        self.frames += 1
+        self.prev_gray, self.prev_hist = gray, hist
+        done = []
+        while self.pending and (len(self.pending) > self.window or self.logs[-1]['shot'] != self._log(
+                self.pending[0]['index'])['shot']):
+            done.append(self._finish(self.pending.popleft()))
+        return done
+
+    def flush(self):
+        "The frames still held, finished with the frames there are."
+        done = [self._finish(p) for p in self.pending]
+        self.pending.clear()
+        return done
+
+    def _log(self, index):
+        return self.logs[index - self.logs[0]['index']]
+
+    def _finish(self, item):
+        me = self._log(item['index'])
+        near = [g for g in self.logs if g['shot'] == me['shot'] and abs(g['index'] - me['index']) <= self.window]
+        if len(near) < 2:
+            return item['luma']
+        trend = local_trend([g['index'] for g in near], [g['gains'] for g in near], me['index'], self.window / 2)
+        correction = np.tensordot(trend - me['gains'], self._basis(*item['luma'].shape), 1)
+        return np.clip(np.rint(item['luma'] * np.exp(correction)), 0, 255).astype(np.uint8)
+
+    # -- state at a segment boundary (resumable renders)
+    def state(self):
+        if self.prev_gray is None:
+            return {}
+        return dict(prev_gray=self.prev_gray, prev_hist=self.prev_hist,
+                    counters=np.array([self.frames, self.shot]), cuts=np.array(self.cuts, np.int64),
+                    events=np.array(self.events, np.int64), **pack('log', self.logs), **pack('pending', self.pending))
+
+    def load_state(self, state):
+        self.__init__(self.window, self.work_side, self.degree, self.step, self.preset, cut_distance=self.cut_distance,
+                      min_trusted=self.min_trusted)
+        if not state:
+            return
+        self.prev_gray, self.prev_hist = np.asarray(state['prev_gray'], np.uint8), np.asarray(state['prev_hist'], np.float32)
+        self.frames, self.shot = (int(x) for x in state['counters'])
+        self.cuts, self.events = [int(x) for x in state['cuts']], [int(x) for x in state['events']]
+        self.logs = deque(dict(index=int(g['index']), shot=int(g['shot']), gains=g['gains']) for g in unpack('log', state))
+        self.pending = deque(dict(index=int(p['index']), luma=p['luma']) for p in unpack('pending', state))
+
+
+def deflicker_brightness(lumas, **options):
+    "Every luminance plane of `lumas` (an iterable, in order) deflickered: a generator, streamed."
+    bd = BrightnessDeflicker(**options)
+    for luma in lumas:
+        yield from bd.push(luma)
+    yield from bd.flush()

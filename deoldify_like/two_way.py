@@ -1,0 +1,248 @@
+"""Two-way chroma stabiliser: a frame's colour from the frames before it AND after it, along the motion.
+
+`stabilize.ChromaStabilizer` looks only back, so a frame's colour is a lagging memory of the past, and a
+shot's first frames keep their own flicker. `TwoWayStabilizer` is offline (a film on disk, or a render whose
+output may wait a few frames): it holds a window of `window` frames ahead and gives frame t out when frame
+t + window has come in (or its shot has ended). Luminance is never touched: chroma in, chroma out.
+
+For each pair of frames (t−1, t), one pair of OpenCV DIS flows on the luminance gives both directions, each
+with its per-pixel trust τ (0..1): the forward–backward check (`film_metrics.checked_flow`), times a photometric
+check (warped luminance within `photo_tolerance` levels: full trust, none from twice that), times a motion
+term 1 / (1 + (|flow| / (motion · side))²) (fast motion and its blur make the match and the colour less
+certain). Then:
+
+1. Global: the similarity of the (U, V) plane z -> a z + b (a complex: a hue turn and a saturation scale;
+   spreads matched, not a least-squares slope) that takes frame t−1's chroma, warped, to frame t's over the
+   trusted pixels. Chained within a shot, M_t maps the shot's first frame's colours to frame t's;
+   c̃_t = M_t⁻¹(c_t) is every frame in one common colour frame. The trend M̄_t of M (log a and b, their
+   Gaussian-weighted mean over `window` frames each side, σ = window / 2, `lookahead.local_trend`; a
+   straight line instead would extrapolate the noise at a shot's ends) is the colour the shot really has at
+   t: slow changes of light kept, a frame's own turn removed, even where nothing is tracked.
+2. Per pixel: weighted sums carried along the flow, forward over the whole shot and backward over the
+   window, each term shrunk by `strength` · τ a frame: A_t = c̃_t + s τ warp(A_{t−1}), W_t = 1 + s τ warp(W_{t−1})
+   (and the same backward, from frame t + window). The frame's colour is (A_fwd + A_bwd − c̃_t) /
+   (W_fwd + W_bwd − 1): a weighted mean over the frames that truly show this point, before and after it; a
+   newly visible pixel takes its colour from the frames after it, an occluded one from those before. The
+   sums are re-warped every frame, bicubically (bilinear would blur them a little more each time).
+3. A pixel seen in few other frames (weight of others below `FULL_SUPPORT`) takes, in that proportion, the
+   correction of its well-seen neighbours instead of its own (a Gaussian of σ `fill` × the longer side,
+   normalised by their support): flicker is smooth in space, so an occluded or fast-moving area is
+   steadied with what is around it.
+4. The result is M̄_t(that mean); only the smooth correction is upscaled to a larger chroma plane.
+
+Cuts (luminance histograms, or too few pixels with consistent flow) end a shot: nothing is carried or
+smoothed across them. Memory: `window` + 1 frames of working-resolution chroma, sums and flow maps plus
+their full chroma (about 11 MB a frame at 640×360). `state()` / `load_state()` hold all of it for a
+resumed render.
+"""
+import cmath
+import math
+from collections import deque
+
+import cv2
+import numpy as np
+
+from .colour import luma_with_colour_of, yuv_to_rgb
+from .lookahead import local_trend, pack, unpack
+from .film_metrics import checked_flow
+from .stabilize import (CUT_DISTANCE, MIN_TRUSTED, PHOTO_TOLERANCE, PRESETS, WORK_SIDE, luma_histogram,
+                        apply_similarity, check_strength, chroma_similarity, work_size)
+
+STRENGTH = 0.97
+WINDOW = 16  # frames ahead (and the half-width of the global trend)
+HEAVY = ('chroma', 'small', 'flat', 'acc', 'next_trust', 'next_mapx', 'next_mapy')
+CARRY_INTERPOLATION = cv2.INTER_CUBIC  # the carried sums are warped again every frame: bilinear would blur them
+FILL = 0.1  # σ of the filling of poorly seen pixels' correction from their neighbours', share of the longer side
+FULL_SUPPORT = 2.0  # weight of other frames at which a pixel's own correction is used alone
+MOTION = 0.05  # share of the working frame's longer side a frame at which the motion term halves trust
+
+
+class TwoWayStabilizer:
+    """Streaming two-way chroma stabiliser: `push(luma, chroma)` for each frame in order returns the list of
+    frames now finished (float32 chroma of each input's shape, in order), `flush()` the rest.
+
+    `luma` uint8 (H, W); `chroma` (h, w, 2) U and V centred on `centre` (128 for 8-bit planes; float
+    YUV scaled to 0..255), at the luma's resolution or lower. `strength` 0 gives every frame's chroma back unchanged.
+    """
+
+    def __init__(self, strength=STRENGTH, window=WINDOW, work_side=WORK_SIDE, preset='fast', centre=128.0,
+                 motion=MOTION, fill=FILL, photo_tolerance=PHOTO_TOLERANCE, cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED):
+        self.strength = check_strength(strength)
+        if int(window) < 1:
+            raise ValueError(f'window must be at least 1 frame, got {window}')
+        if preset not in PRESETS:
+            raise ValueError(f'flow preset must be one of {", ".join(PRESETS)}, got {preset!r}')
+        self.options = dict(strength=strength, window=window, work_side=work_side, preset=preset, centre=centre,
+                            motion=motion, fill=fill, photo_tolerance=photo_tolerance, cut_distance=cut_distance,
+                            min_trusted=min_trusted)
+        self.window, self.work_side, self.centre, self.motion = int(window), int(work_side), float(centre), motion
+        self.fill = fill
+        self.photo_tolerance, self.cut_distance, self.min_trusted = photo_tolerance, cut_distance, min_trusted
+        self.dis = cv2.DISOpticalFlow_create(PRESETS[preset])
+        self.frames, self.shot, self.cuts, self.trusted_sum = 0, -1, [], 0.0
+        self.items = deque()  # the frames held: the last one that went out's successors, and the history the trend needs
+        self.prev_gray = self.prev_hist = None
+
+    @property
+    def trusted_fraction(self):
+        "Mean share of pixels whose flow to the previous frame passes the forward–backward check, over frames with a past."
+        n = self.frames - len(self.cuts)
+        return self.trusted_sum / n if n > 0 else math.nan
+
+    def _trust(self, fwd, bwd, g_from, g_to):
+        "τ for the pixels of `g_from` pulled from `g_to` along `fwd` (checked against `bwd`), and the maps."
+        mask, mapx, mapy = checked_flow(fwd, bwd)
+        at = cv2.remap(g_to, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        err = np.abs(g_from.astype(np.float32) - at.astype(np.float32))
+        trust = mask * np.clip(2 - err / self.photo_tolerance, 0, 1)
+        scale = self.motion * max(g_from.shape)
+        trust = trust / (1 + (fwd ** 2).sum(-1) / scale ** 2)
+        return cv2.GaussianBlur(trust.astype(np.float32), (3, 3), 0), mapx, mapy, float(mask.mean())
+
+    def _carry(self, flat, trust, carried):
+        """The sums of a frame (its colour `flat` and weight 1) plus the `carried` sums of its neighbour, each
+        pixel's share s·τ."""
+        return np.dstack([flat, np.ones(flat.shape[:2], np.float32)]) + self.strength * trust[..., None] * carried
+
+    def push(self, luma, chroma):
+        luma, chroma = np.asarray(luma), np.asarray(chroma, dtype=np.float32)
+        if luma.ndim != 2 or chroma.ndim != 3 or chroma.shape[-1] != 2:
+            raise ValueError(f'expected luma (H, W) and chroma (h, w, 2), got {luma.shape} and {chroma.shape}')
+        if self.strength == 0:
+            self.frames += 1
+            return [chroma]
+        ch, cw = chroma.shape[:2]
+        size = work_size(ch, cw, self.work_side)
+        gray = np.ascontiguousarray(cv2.resize(luma, size, interpolation=cv2.INTER_AREA) if luma.shape[::-1] != size
+                                    else luma, dtype=np.uint8)
+        small = (cv2.resize(chroma, size, interpolation=cv2.INTER_AREA) if (cw, ch) != size else chroma) - self.centre
+        hist = luma_histogram(gray)
+        prev = self.items[-1] if self.items else None
+        pair = None
+        if prev is not None and self.prev_gray.shape == gray.shape and \
+                cv2.compareHist(self.prev_hist, hist, cv2.HISTCMP_BHATTACHARYYA) <= self.cut_distance:
+            back, ahead = self.dis.calc(gray, self.prev_gray, None), self.dis.calc(self.prev_gray, gray, None)
+            trust, mapx, mapy, share = self._trust(back, ahead, gray, self.prev_gray)  # frame t's pixels from t−1
+            if share >= self.min_trusted:  # else too little matches: a cut
+                pair = trust, mapx, mapy
+                self.trusted_sum += share
+                prev['next_trust'], prev['next_mapx'], prev['next_mapy'], _ = self._trust(ahead, back, self.prev_gray, gray)
+        if pair is None:  # a new shot: its first frame is the colour frame of the chain
+            self.cuts.append(self.frames)
+            self.shot += 1
+            log_a, b = 0j, 0j
+            flat = small
+            acc = np.dstack([flat, np.ones(size[::-1], np.float32)])
+        else:
+            trust, mapx, mapy = pair
+            carried = cv2.remap(prev['acc'], mapx, mapy, CARRY_INTERPOLATION, borderMode=cv2.BORDER_REPLICATE)
+            warped_prev = cv2.remap(prev['small'], mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            a, b_pair = chroma_similarity(warped_prev, small, trust)
+            a_prev = cmath.exp(complex(prev['log_a']))
+            log_a = complex(prev['log_a']) + cmath.log(a)
+            b = a * complex(prev['b']) + b_pair
+            flat = apply_similarity(small, 1 / (a * a_prev), -b / (a * a_prev))  # M_t⁻¹: into the shot's colour frame
+            acc = self._carry(flat, trust, carried)
+        self.items.append(dict(index=self.frames, shot=self.shot, chroma=chroma, small=small, flat=flat, acc=acc,
+                               log_a=np.complex128(log_a), b=np.complex128(b)))
+        self.prev_gray, self.prev_hist = gray, hist
+        self.frames += 1
+        return self._ready(final=False)
+
+    def flush(self):
+        "The frames still held, finished with the frames there are."
+        return self._ready(final=True)
+
+    def _ready(self, final):
+        out = []
+        newest = self.items[-1] if self.items else None
+        while True:
+            waiting = [it for it in self.items if 'done' not in it]
+            if not waiting:
+                break
+            me = waiting[0]
+            if not final and newest['shot'] == me['shot'] and newest['index'] - me['index'] < self.window:
+                break
+            out.append(self._finish(me))
+            for k in HEAVY:  # what is left is what the trend of the frames after it needs
+                me.pop(k, None)
+            me['done'] = True
+        while self.items and 'done' in self.items[0] and self.items[-1]['index'] - self.items[0]['index'] >= 2 * self.window:
+            self.items.popleft()  # no longer needed by any trend
+        if final:
+            self.items.clear()
+        return out
+
+    def _finish(self, me):
+        t = me['index']
+        shot = [it for it in self.items if it['shot'] == me['shot'] and abs(it['index'] - t) <= self.window]
+        ahead = [it for it in shot if it['index'] >= t]
+        back = np.dstack([ahead[-1]['flat'], np.ones(ahead[-1]['flat'].shape[:2], np.float32)])
+        for it in reversed(ahead[:-1]):  # from the farthest frame ahead back to t, along the flow
+            carried = cv2.remap(back, it['next_mapx'], it['next_mapy'], CARRY_INTERPOLATION, borderMode=cv2.BORDER_REPLICATE)
+            back = self._carry(it['flat'], it['next_trust'], carried)
+        total = me['acc'] + back
+        mean = (total[..., :2] - me['flat']) / (total[..., 2:] - 1)
+        corr = mean - me['flat']
+        if self.fill:  # pixels seen in few other frames: the correction of their well-seen neighbours
+            support = np.clip((total[..., 2] - 1) / FULL_SUPPORT, 0, 1)
+            sigma = self.fill * max(corr.shape[:2])
+            near = cv2.GaussianBlur(corr * support[..., None], (0, 0), sigma) / \
+                np.maximum(cv2.GaussianBlur(support, (0, 0), sigma), 1e-3)[..., None]
+            corr = corr + (1 - support[..., None]) * (near - corr)
+        mean = me['flat'] + corr
+        trend = local_trend([it['index'] for it in shot],
+                            [[it['log_a'].real, it['log_a'].imag, it['b'].real, it['b'].imag] for it in shot], t,
+                            self.window / 2, degree=0)
+        steady = apply_similarity(mean, cmath.exp(complex(trend[0], trend[1])), complex(trend[2], trend[3]))
+        chroma = me['chroma']
+        if steady.shape == chroma.shape:
+            return steady + self.centre
+        ch, cw = chroma.shape[:2]
+        return chroma + cv2.resize(steady - me['small'], (cw, ch), interpolation=cv2.INTER_LINEAR)
+
+    # -- state at a segment boundary (resumable renders)
+    def state(self):
+        "Everything held, as a flat dict of arrays (empty before the first frame)."
+        if self.prev_gray is None:
+            return {}
+        items = [{k: (np.array(1) if k == 'done' else v) for k, v in it.items()} for it in self.items]
+        return dict(prev_gray=self.prev_gray, prev_hist=self.prev_hist, cuts=np.array(self.cuts, np.int64),
+                    counters=np.array([self.frames, self.shot]), trusted_sum=np.array(self.trusted_sum), **pack('item', items))
+
+    def load_state(self, state):
+        self.__init__(**self.options)
+        if not state:
+            return
+        self.prev_gray, self.prev_hist = np.asarray(state['prev_gray'], np.uint8), np.asarray(state['prev_hist'], np.float32)
+        self.frames, self.shot = (int(x) for x in state['counters'])
+        self.cuts, self.trusted_sum = [int(x) for x in state['cuts']], float(state['trusted_sum'])
+        for it in unpack('item', state):
+            it['index'], it['shot'] = int(it['index']), int(it['shot'])
+            it['log_a'], it['b'] = np.complex128(it['log_a']), np.complex128(it['b'])
+            self.items.append(it)
+
+
+def stabilize_stream(stabilizer, frames):
+    """(luma, chroma, tag) triples in order -> (tag, stabilised chroma) pairs in the same order, streamed
+    through a `TwoWayStabilizer` (the tag, e.g. a frame's index, timestamps or its luma, travels alongside)."""
+    tags = deque()
+    for luma, chroma, tag in frames:
+        tags.append(tag)
+        for c in stabilizer.push(luma, chroma):
+            yield tags.popleft(), c
+    for c in stabilizer.flush():
+        yield tags.popleft(), c
+
+
+def stabilize_rgb_stream(stabilizer, frames, interpolation=cv2.INTER_CUBIC):
+    """`stabilize.stabilize_rgb` for a `TwoWayStabilizer` (centre 128): (luma, rgb, tag) triples in order ->
+    (tag, uint8 RGB) pairs in the same order; the colour of `rgb` (any size, e.g. the model's prediction)
+    stabilised, the luminance set to `luma`."""
+    def yuvs():
+        for luma, rgb, tag in frames:
+            yuv = luma_with_colour_of(luma, rgb, interpolation)
+            yield luma, yuv[..., 1:] * 255, (tag, yuv)
+    for (tag, yuv), chroma in stabilize_stream(stabilizer, yuvs()):
+        yuv[..., 1:] = chroma / 255
+        yield tag, yuv_to_rgb(yuv)

@@ -1,0 +1,222 @@
+"""The thread pipeline that colorizes a film into segments: decode -> colorize -> encode.
+
+Three threads joined by bounded queues, so memory does not grow with the film and decoding and encoding
+run beside the model instead of in front of it:
+  reader (PyAV decode, luminance)  ->  main (Colorizer.predict, `bs` frames at a time)  ->  writer
+  (full-resolution colour, encode into segments: render/film/encode.py).
+A resumed render (or a Ray worker's piece) decodes without colorizing up to its first unfinished segment.
+"""
+import queue
+import threading
+import time
+
+import av
+import numpy as np
+
+from deoldify_like.colour import recombine_luminance
+from deoldify_like.errors import BadInputError
+from deoldify_like.images import atomic_path
+from deoldify_like.progress import progress, quiet, say
+from deoldify_like.stabilize import stabilize_rgb
+
+from .encode import Frame, SegmentWriter, film_timing
+from .part import seek_frames
+
+QUEUE_BATCHES = 3  # batches waiting on each side of the model
+
+
+class _Stopped(Exception):
+    "A worker thread was told to stop."
+
+
+def _put(q, item, stop, workers=()):
+    "Put `item` on the bounded queue `q`, waiting; give up when told to stop or when a worker failed."
+    while True:
+        if stop.is_set():
+            raise _Stopped
+        for w in workers:
+            _raise_from(w)
+        try:
+            return q.put(item, timeout=0.1)
+        except queue.Full:
+            pass
+
+
+def _get(q, stop):
+    while True:
+        if stop.is_set():
+            raise _Stopped
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            pass
+
+
+def _raise_from(worker):
+    if worker.error is not None:
+        raise worker.error
+
+
+def _get_checked(q, stop, workers):
+    "Next item of `q`, raising a worker's error as soon as it has one."
+    while True:
+        for w in workers:
+            _raise_from(w)
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            if stop.is_set():
+                raise _Stopped from None
+
+
+class _Worker(threading.Thread):
+    "A thread whose exception is kept for the main thread to raise."
+
+    def __init__(self, target, name):
+        super().__init__(name=name, daemon=True)
+        self._target_fn, self.error = target, None
+
+    def run(self):
+        try:
+            self._target_fn()
+        except _Stopped:
+            pass
+        except BaseException as e:  # noqa: BLE001 - handed to the main thread
+            self.error = e
+
+
+def _save_stabilizer(segments, segment, stabilizer):
+    "The stabiliser's state after the last frame of `segment`: where a resumed render picks it up."
+    with atomic_path(segments.stabilizer_path(segment)) as tmp:
+        with open(tmp, 'wb') as f:
+            np.savez(f, **stabilizer.state())
+
+
+def _resume_stabilizer(segments, start_segment, stabilizer):
+    "Load the state saved at the end of the segment before `start_segment` (a fresh start when there is none)."
+    path = segments.stabilizer_path(start_segment - 1)
+    if start_segment > 0 and path.is_file():
+        with np.load(path) as z:
+            stabilizer.load_state({k: z[k] for k in z.files})
+
+
+class _FrameTicker:
+    "Progress bar over frames with a frames/s comment (nothing when quiet)."
+
+    def __init__(self, total, already):
+        self.bar = None if quiet() else progress(range(total), total=total)
+        self.it = iter(self.bar) if self.bar is not None else None
+        self.start, self.done = time.perf_counter(), 0
+        for _ in range(already):
+            self.tick(count=False)
+
+    def tick(self, n=1, count=True):
+        if count:
+            self.done += n
+        if self.it is None:
+            return
+        for _ in range(n):
+            next(self.it, None)
+        if count:
+            self.bar.comment = f'{self.done / max(time.perf_counter() - self.start, 1e-9):.2f} frames/s'
+
+    def close(self):
+        if self.it is not None:
+            for _ in self.it:
+                pass
+
+
+def colorize_segments(colorizer, src, segments, render_factor, total, hook=None, crf=None, selection=None,
+                      stabilizer=None):
+    """Colorize the first `total` frames of film `src` (or of the `selection` of it) into `segments`, from
+    its first unfinished one on; returns the number of frames done. `hook(frames_done)` after every batch;
+    `stabilizer`: a ChromaStabilizer the colour passes through, in frame order."""
+    stop = threading.Event()
+    segment_frames = segments.segment_frames
+    start = segments.done * segment_frames
+    frames_in, frames_out = queue.Queue(QUEUE_BATCHES * colorizer.bs), queue.Queue(QUEUE_BATCHES)
+    END = object()
+
+    container = av.open(str(src))
+    vs = container.streams.video[0]
+    # On CPU the model needs every core and coding is a few per cent of the work: one thread each for
+    # decoding and encoding keeps them from crowding the model. On a GPU they are the bottleneck: all threads.
+    threads = 1 if colorizer.device.type == 'cpu' else 0
+    vs.codec_context.thread_count = threads
+    if not threads:
+        vs.thread_type = 'AUTO'
+    width, height = vs.codec_context.width, vs.codec_context.height
+    timing = film_timing(container, vs, segments.film_suffix, selection.first_pts if selection else 0)
+
+    def read():
+        try:
+            frames = container.decode(vs) if selection is None else seek_frames(container, vs, selection)
+            for i, frame in enumerate(frames):
+                if i >= total:
+                    break
+                if i >= start:
+                    _put(frames_in, Frame(i, frame.pts, frame.duration, frame.to_ndarray(format='gray')), stop)
+        except av.error.FFmpegError as e:
+            raise BadInputError(src, f'damaged film, decoding stopped ({str(e).splitlines()[0]})') from None
+        _put(frames_in, END, stop)
+
+    def segment_done(k, start_seconds):
+        segments.finished(k, start_seconds, total)
+
+    writer = SegmentWriter(segments, width, height, timing, segment_done, threads, segments.codec, crf)
+    if stabilizer is not None:
+        _resume_stabilizer(segments, segments.done, stabilizer)
+
+    def write():
+        while (batch := _get(frames_out, stop)) is not END:
+            for frame, pred in batch:
+                if stabilizer is None:
+                    rgb = recombine_luminance(frame.luma, pred)
+                else:  # frames arrive here in order, so the stabiliser sees the film as it runs
+                    rgb = stabilize_rgb(stabilizer, frame.luma, pred)
+                    if (frame.index + 1) % segment_frames == 0:
+                        _save_stabilizer(segments, frame.index // segment_frames, stabilizer)
+                writer.write(frame.index // segment_frames, frame, rgb)
+        writer.close()
+
+    reader_t, writer_t = _Worker(read, 'film-reader'), _Worker(write, 'film-writer')
+    ticker = _FrameTicker(total, start)
+    reader_t.start(), writer_t.start()
+    done = start
+    try:
+        batch = []
+
+        def flush():
+            nonlocal done
+            preds = colorizer.predict([f.luma for f in batch], render_factor)
+            _put(frames_out, list(zip(batch, preds)), stop, [writer_t])
+            done += len(batch)
+            ticker.tick(len(batch))
+            batch.clear()
+            if hook is not None:
+                hook(done)
+
+        while True:
+            item = _get_checked(frames_in, stop, [reader_t, writer_t])
+            if item is END:
+                break
+            batch.append(item)
+            if len(batch) >= colorizer.bs or (item.index + 1) % segment_frames == 0:
+                flush()
+        if batch:
+            flush()
+        _put(frames_out, END, stop, [writer_t])
+        while writer_t.is_alive():
+            writer_t.join(0.1)
+            _raise_from(writer_t)
+        _raise_from(writer_t)
+        _raise_from(reader_t)
+        ticker.close()
+    finally:
+        stop.set()
+        reader_t.join(), writer_t.join()
+        writer.abandon()
+        container.close()
+    if done < total:
+        say(f"{src}: only {done} of its {total} frames could be decoded; the output has {done}")
+    return done

@@ -1,0 +1,81 @@
+"""Colorizing a film, from source to output: `render_film`.
+
+The film is colorized into resumable segments (render/film/segments.py) by the thread pipeline
+(render/film/pipeline.py: decode -> colorize -> encode); when all are done they are joined with the
+original audio (render/film/mux.py) into the output, written atomically, and the work folder is removed.
+
+H.264 4:2:0 needs even sizes, so films with an odd width or height are encoded 4:4:4 (High 4:4:4 profile:
+exact size, full colour resolution, though some browsers do not play it) rather than padded or cropped;
+`web=True` adds a browser-safe copy (render/film/web_copy.py). The encoder comes from the codec table
+(render/film/codecs.py: H.264 by default, H.265, AV1, VP9, lossless FFV1, ProRes 422 HQ, NVENC where it
+opens). A part of a film (render/film/part.py) starts at time 0 in the output; whenever the output is
+shorter than the source its audio is cut to the same span.
+"""
+from fractions import Fraction
+from pathlib import Path
+
+from deoldify_like.errors import BadInputError, DeoldifyLikeError
+from deoldify_like.stabilize import DEFAULT_STRENGTH, make_stabilizer
+from deoldify_like.video import VIDEO_SUFFIXES, probe_video
+
+from . import codecs
+from .part import Span, select
+from .pipeline import colorize_segments
+from .segments import SEGMENT_FRAMES, Segments
+from .web_copy import web_path, write_web_copy
+
+
+def is_film_path(path):
+    return Path(path).suffix.lower() in VIDEO_SUFFIXES
+
+
+def _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, crf, span, stabilize=('none', None)):
+    "What a resumed render must match: the source file, the model and every setting that changes the output."
+    st = Path(src).stat()
+    return {'source': str(Path(src).resolve()), 'source_size': st.st_size, 'source_mtime': st.st_mtime,
+            'model': colorizer.header.get('info', {}).get('saved_at'), 'model_config': colorizer.header.get('config'),
+            **colorizer.settings(), 'render_factor': render_factor, 'segment_frames': segment_frames, 'limit': limit,
+            **codec.key(crf), 'span': span.key(), **({} if stabilize[0] == 'none' else {'stabilize': list(stabilize)})}
+
+
+def render_film(colorizer, src, dest, render_factor, resume=False, segment_frames=SEGMENT_FRAMES, limit=None,
+                hook=None, codec=None, crf=None, start=None, duration=None, web=False, stabilize='none',
+                strength=DEFAULT_STRENGTH):
+    """Colorize film `src` into `dest` (same size, frame rate, frame count and audio); returns the number of
+    frames. `codec`: a name from render/film/codecs.py (default: H.264, VP9 for WebM) and `crf` its quality;
+    `start`/`duration` (seconds or hh:mm:ss) and `limit` (a number of frames) render a part, which starts at
+    0 in the output with its audio cut to the same span; `web`: also write a browser-safe copy (NAME.web.mp4).
+    `stabilize` 'flow' passes the colour of every frame, in order, through a `ChromaStabilizer` of `strength`
+    (its state is saved at each segment's end, so a resumed render continues it exactly).
+    `hook(frames_done)` is called after every batch (tests interrupt a render with it)."""
+    try:
+        stabilizer = make_stabilizer(stabilize, strength)
+    except ValueError as e:
+        raise DeoldifyLikeError(str(e)) from None
+    src, dest = Path(src), Path(dest)
+    codec = codecs.check(codec, dest.suffix.lower(), crf)
+    span = Span.of(start, duration, limit)
+    info = probe_video(src)
+    if info.frames == 0:
+        raise BadInputError(src, 'film has no frames')
+    selection = None if span.whole else select(src, span, info.fps)
+    total = selection.count if selection else min(info.frames, limit) if limit else info.frames
+    origin = selection.origin if selection else Fraction(0)
+    key = _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, crf, span,
+                        (stabilize, strength) if stabilizer is not None else ('none', None))
+    segments = Segments.beside(dest, codec, segment_frames).open(key, resume)
+    try:
+        if not segments.complete:
+            frames = colorize_segments(colorizer, src, segments, render_factor, total, hook, crf, selection, stabilizer)
+            segments.mark_complete(frames)
+        # whenever the video is shorter than the source (a part, a limit, a truncated film) the audio is cut to it
+        shorter = selection is not None or segments.frames_done < info.frames
+        audio_span = (origin if selection else None, origin + segments.frames_done / info.fps) if shorter else None
+        segments.join(src, dest, info.fps, audio_span)
+    except BadInputError:
+        segments.remove()
+        raise
+    segments.remove()
+    if web:
+        write_web_copy(dest, web_path(dest))
+    return segments.frames_done

@@ -1,0 +1,119 @@
+"""Colour from a reference (deoldify_like.reference_colour): carried through its shot, the fallback's colour
+after the cut, any reference size, one-line errors. Small real frames (DAVIS clips at 142x80)."""
+import cv2
+import numpy as np
+import pytest
+
+from deoldify_like.colour import recombine_luminance, rgb_to_gray
+from deoldify_like.colour_match import encoder_features, transfer_colour
+from deoldify_like.errors import BadInputError, SettingsError
+from deoldify_like.generator import build_generator
+from deoldify_like.metrics import psnr
+from deoldify_like.reference_colour import (Reference, colorize_with_references, keyframe_from_name,
+                                            load_reference, scan_film)
+from deoldify_like.video import iter_frames
+
+SIZE = (142, 80)
+FRAMES = 8
+
+
+def _clip(shared_data, name):
+    frames = []
+    for i, rgb in iter_frames(shared_data / 'video' / 'davis' / f'davis_{name}.mp4'):
+        if i >= FRAMES:
+            break
+        frames.append(cv2.resize(rgb, SIZE, interpolation=cv2.INTER_AREA))
+    return frames
+
+
+@pytest.fixture(scope='module')
+def spliced(shared_data):
+    "Two clips one after the other: a cut at frame 8."
+    return _clip(shared_data, 'car-shadow') + _clip(shared_data, 'goat')
+
+
+def _tinted(luma):
+    "A stand-in for the model: every frame a flat blue-ish tint, far from both clips' colours."
+    rgb = np.repeat(luma[..., None], 3, -1).astype(np.int16)
+    rgb[..., 2] += 40
+    rgb[..., 0] -= 20
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def _render(frames, refs):
+    lumas = [rgb_to_gray(f) for f in frames]
+    return lumas, list(colorize_with_references(lambda: iter(lumas), refs, _tinted))
+
+
+def test_spliced_film_keeps_reference_in_its_shot_and_fallback_from_the_cut(spliced):
+    lumas, out = _render(spliced, [Reference(spliced[0], 0)])
+    assert len(out) == len(spliced) and scan_film(iter(lumas), []).shot_starts == [0, FRAMES]
+    for t in range(1, FRAMES):  # the reference's colours, far closer to the truth than the fallback's
+        fallback = recombine_luminance(lumas[t], _tinted(lumas[t]))
+        assert psnr(out[t], spliced[t]) > psnr(fallback, spliced[t]) + 8
+    for t in range(FRAMES, 2 * FRAMES):  # exactly the fallback's colours from the cut on
+        np.testing.assert_array_equal(out[t], recombine_luminance(lumas[t], _tinted(lumas[t])))
+    for t in range(len(out)):  # the film's own luminance (up to the 8-bit round trip and gamut clipping)
+        assert np.abs(rgb_to_gray(out[t]).astype(int) - lumas[t]).mean() < 1.0
+
+
+def test_keyframe_in_the_middle_carries_backward_too_and_is_found_without_a_number(spliced):
+    lumas, out = _render(spliced, [Reference(spliced[4], None)])
+    assert scan_film(iter(lumas), [Reference(spliced[4], None)]).keyframes == [4]
+    for t in range(FRAMES):
+        assert psnr(out[t], spliced[t]) > psnr(recombine_luminance(lumas[t], _tinted(lumas[t])), spliced[t]) + 8
+    np.testing.assert_array_equal(out[FRAMES], recombine_luminance(lumas[FRAMES], _tinted(lumas[FRAMES])))
+
+
+@pytest.mark.parametrize('size', [(284, 160), (100, 100)], ids=['larger', 'square'])
+def test_reference_of_another_size_or_aspect_is_accepted(spliced, size):
+    ref = cv2.resize(spliced[0], size, interpolation=cv2.INTER_AREA)
+    lumas, out = _render(spliced, [Reference(ref, 0)])
+    assert all(o.shape == (SIZE[1], SIZE[0], 3) for o in out)
+    fallback = recombine_luminance(lumas[2], _tinted(lumas[2]))
+    margin = 8 if size == (284, 160) else 2  # the exact frame, or a match by features
+    assert psnr(out[2], spliced[2]) > psnr(fallback, spliced[2]) + margin
+
+
+def test_unreadable_or_colourless_reference_is_one_line_error(tmp_path, spliced):
+    bad = tmp_path / 'ref_f3.png'
+    bad.write_bytes(b'not a picture at all')
+    with pytest.raises(BadInputError) as e:
+        load_reference(bad)
+    assert 'ref_f3.png' in str(e.value) and '\n' not in str(e.value)
+    gray = tmp_path / 'gray.png'
+    cv2.imwrite(str(gray), rgb_to_gray(spliced[0]))
+    with pytest.raises(BadInputError, match='no colour'):
+        load_reference(gray)
+    lumas = [rgb_to_gray(f) for f in spliced]
+    with pytest.raises(SettingsError, match='past'):
+        next(colorize_with_references(lambda: iter(lumas), [Reference(spliced[0], 99)]))
+    assert sorted(tmp_path.iterdir()) == sorted([bad, gray])  # nothing written beside them
+
+
+def test_keyframe_from_name_and_load(tmp_path, spliced):
+    assert keyframe_from_name('shot2_f120.png') == 120 and keyframe_from_name('frame7.jpg') == 7
+    assert keyframe_from_name('street_4.5s.png', fps=24) == 108 and keyframe_from_name('photo2.jpg') is None
+    path = tmp_path / 'frame5.png'
+    cv2.imwrite(str(path), cv2.cvtColor(spliced[5], cv2.COLOR_RGB2BGR))
+    ref = load_reference(path)
+    assert ref.frame == 5 and ref.rgb.shape == spliced[5].shape
+    assert load_reference(path, frame=2).frame == 2
+
+
+def test_photo_colour_from_a_similar_photo(spliced):
+    "Frame 6 coloured from frame 0 of the same shot by feature matching: far nearer the truth than the fallback."
+    luma = rgb_to_gray(spliced[6])
+    out = transfer_colour(luma, spliced[0], _tinted(luma))
+    assert out.shape == spliced[6].shape
+    assert psnr(out, spliced[6]) > psnr(recombine_luminance(luma, _tinted(luma)), spliced[6]) + 5
+
+
+def test_encoder_features_match_a_photo(spliced):
+    "The generator's encoder as the feature extractor: a feature grid, and a transfer that runs on it."
+    features = encoder_features(build_generator(pretrained=False).eval())
+    luma = rgb_to_gray(spliced[6])
+    grid = features(luma, 16)
+    assert grid.ndim == 3 and max(grid.shape[:2]) == 16 and np.isfinite(grid).all()
+    out = transfer_colour(luma, spliced[0], _tinted(luma), features, side=16)
+    assert out.shape == spliced[6].shape
