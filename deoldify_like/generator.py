@@ -4,6 +4,8 @@ Spectral norm, blur, self-attention and `y_range` as in fastai's `DynamicUnet`, 
 (`nf_factor`, the reference used 1.5 to 2). Everything needed to rebuild a generator is in
 `GeneratorConfig`, which model files store beside the weights.
 """
+from functools import partial
+
 import torch
 from fastai.callback.hook import dummy_eval, hook_outputs, model_sizes
 from fastai.layers import (BatchNorm, ConvLayer, MergeLayer, NormType, PixelShuffle_ICNR, ResBlock,
@@ -17,6 +19,7 @@ from torch.nn.utils.spectral_norm import SpectralNorm
 from .deoldify_compat import build_deoldify_unet
 from .generator_parts import GeneratorConfig, match_size, resnet_encoder
 from .generator_parts import any_input_size  # noqa: F401 - offered here too (the export traces inside it)
+from .pix2pix import build_pix2pix
 
 NORMS = {'spectral': NormType.Spectral, 'batch': NormType.Batch, 'weight': NormType.Weight, 'none': None}
 
@@ -135,6 +138,7 @@ GENERATOR_STYLES = {
     'unet': build_unet,
     'deoldify_deep': build_deoldify_unet,
     'deoldify_wide': build_deoldify_unet,
+    'pix2pix': partial(build_pix2pix, resnet_body=build_unet),  # pix2pix's U-Net, or the one above as its body
 }
 
 

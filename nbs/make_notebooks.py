@@ -1,11 +1,13 @@
-"""Writes every notebook in nbs/ (00-06) with nbformat. Run it after changing a cell here:
+"""Writes every notebook in nbs/ (00-07) with nbformat. Run it after changing a cell here:
 
-    python nbs/make_notebooks.py
+    python nbs/make_notebooks.py              # all of them
+    python nbs/make_notebooks.py 07_pix2pix   # only those named
 
 The notebooks are generated, not edited by hand, and committed without outputs. They are thin drivers:
 they call the same library functions as the command line, with small settings in the cell tagged
 `parameters` (override them there, or inject a cell after it as the tests do).
 """
+import sys
 from pathlib import Path
 
 import nbformat
@@ -339,15 +341,50 @@ print(f'{dest}: {frames} frames, {info.width}x{info.height} at {info.fps} frames
 ])
 
 
+NB07 = nb([
+    new_markdown_cell('''# 7. pix2pix: the conditional GAN trained from the start
+
+pix2pix's recipe in the toolkit's run folder: a U-Net (pix2pix's classic one, or the toolkit's ResNet U-Net)
+predicts ab on L (or RGB with the luminance replaced), a 70x70 PatchGAN judges it; L1 x 100 plus the
+adversarial loss; Adam 2e-4, beta1 0.5, then a linear decay. Same as `deoldify-like pix2pix --data TRAIN --run
+RUN ...`; `checkpoints`, `promote`, `render` take its checkpoints (notebooks 04-06); docs/pix2pix.md compares it.'''),
+    new_code_cell(SETUP),
+    params('''DATA = os.environ.get('DEOLDIFY_LIKE_DATA', '../../shared/data')
+SOURCES = [f'{DATA}/photos/bsds500_train']
+TRAIN, RUN, MAX_SIZE, LIMIT = 'runs/notebook_pix2pix_data', 'runs/notebook_pix2pix', 96, 16
+BODY, OUTPUT, GAN_LOSS = 'classic', 'lab', 'bce'   # or 'resnet'; 'rgb'; 'lsgan'
+SIZE, N_DOWN, NGF, BS, ITERS, SAVE_EVERY = 32, 5, 16, 4, 20, 10  # tiny; pix2pix's: 256, 8, 64, 1, 1000s, -
+HELD_OUT = f'{DATA}/photos/bsds500_val'            # scored at every checkpoint'''),
+    new_code_cell('''from train_stages.prepare import prepare
+from train_stages.pix2pix import pix2pix
+from train_stages.run_folder import RunFolder
+prepare(SOURCES, out=TRAIN, max_size=MAX_SIZE)
+pix2pix(data=TRAIN, run=RUN, body=BODY, output=OUTPUT, gan_loss=GAN_LOSS, size=SIZE, n_down=N_DOWN, ngf=NGF, bs=BS,
+        iters=ITERS, save_every=SAVE_EVERY, limit=LIMIT)
+rf = RunFolder(RUN)'''),
+    new_code_cell('''display(pd.read_csv(rf.log_path('pix2pix', '_checkpoints')))  # losses per checkpoint
+display(Image(rf.reports / 'pix2pix_loss.png'))
+display(Image(rf.samples_png('pix2pix')))  # input / output / target'''),
+    new_markdown_cell('## Every checkpoint on held-out photos, then the chosen one as a model file'),
+    new_code_cell('''from train_stages.compare import checkpoints
+from train_stages.promote import promote
+checkpoints(run=RUN, images=HELD_OUT, limit=4, rows=4)
+display(Image(rf.reports / 'checkpoints.png'))
+promote(run=RUN, checkpoint=rf.current('generator').name, out=f'{RUN}/pix2pix.safetensors')'''),
+])
+
 
 NOTEBOOKS = {'00_quickstart': NB00, '01_pretrain_generator': NB01, '02_pretrain_critic': NB02,
-             '03_gan_burst': NB03, '04_pick_checkpoint': NB04, '05_colorize_photos': NB05, '06_colorize_film': NB06}
+             '03_gan_burst': NB03, '04_pick_checkpoint': NB04, '05_colorize_photos': NB05, '06_colorize_film': NB06,
+             '07_pix2pix': NB07}
 
 
-def main(folder=HERE):
-    "Writes every notebook into `folder` (nbs/ by default); returns the paths."
+def main(folder=HERE, names=None):
+    "Writes every notebook (or those `names`) into `folder` (nbs/ by default); returns the paths."
     paths = []
     for name, book in NOTEBOOKS.items():
+        if names and name not in names:
+            continue
         for i, cell in enumerate(book.cells):
             cell.id = f'cell-{i:02d}'  # stable ids: a rebuild changes only what changed
         nbformat.validate(book)
@@ -357,5 +394,5 @@ def main(folder=HERE):
 
 
 if __name__ == '__main__':
-    for p in main():
+    for p in main(names=sys.argv[1:]):  # e.g. `python nbs/make_notebooks.py 07_pix2pix`: only that one
         print(f'wrote {p}')

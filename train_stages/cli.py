@@ -30,6 +30,11 @@ def _gan():
     return gan
 
 
+def _pix2pix():
+    from train_stages.pix2pix import pix2pix
+    return pix2pix
+
+
 def _checkpoints():
     from train_stages.compare import checkpoints
     return checkpoints
@@ -56,6 +61,7 @@ COMMANDS = {
     'pretrain-gen': _pretrain_gen,
     'pretrain-critic': _pretrain_critic,
     'gan': _gan,
+    'pix2pix': _pix2pix,
     'checkpoints': _checkpoints,
     'promote': _promote,
     **RENDER_COMMANDS,  # render, evaluate, bench, deflicker, export, serve
