@@ -25,10 +25,11 @@ SHOWN_COLUMNS = {'label': 'checkpoint', 'cf_output': 'CF out', 'delta_cf': 'ΔCF
 MARKED = 'background:#ffe9a8;font-weight:bold'
 
 
-def gan_iterations(rf, cycle):
-    "The GAN losses per iteration of one cycle, from RUN/logs/gan-cN.csv: [{'iteration', 'gen_loss' | 'crit_loss'}]."
+def gan_iterations(rf, stage):
+    """The GAN losses per iteration of an adversarial stage (a burst, gan-cN, or pix2pix), from RUN/logs/STAGE.csv:
+    [{'iteration', 'gen_loss' | 'crit_loss'}]."""
     rows = []
-    for r in read_csv(rf.log_path(gan_stage(cycle))):
+    for r in read_csv(rf.log_path(stage)):
         key = 'gen_loss' if r.get('mode') == 'generator' else 'crit_loss'
         rows.append({'iteration': int(r['iteration']), key: float(r['loss'])})
     return rows
@@ -126,8 +127,10 @@ class CheckpointPicker:
         self.pictures_view.value = _png(grid_image(self.pictures, [r], cell_height=224))
         self.metrics_view.value = metrics_html(self.rows, index)
         cycle = r.entry.get('cycle', self.rf.load().get('cycle') or 1)
-        self.loss_view.value = loss_plot_png(gan_iterations(self.rf, cycle), r.entry.get('iteration'),
-                                             f'GAN losses, cycle {cycle}')
+        # an adversarial checkpoint (a burst's or pix2pix's) has an iteration: its own stage's log; else the cycle's burst
+        stage = r.entry['stage'] if r.entry.get('iteration') is not None and r.entry.get('stage') else gan_stage(cycle)
+        self.loss_view.value = loss_plot_png(gan_iterations(self.rf, stage), r.entry.get('iteration'),
+                                             f'GAN losses, {stage}')
         warn = r.scores.get('drift')
         self.status.value = f'<span style="color:#b00">{html.escape(warn)}</span>' if warn else ''
 

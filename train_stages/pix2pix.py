@@ -22,7 +22,6 @@ import math
 import warnings
 from pathlib import Path
 
-import torch
 from fastai.callback.core import Callback
 from fastai.learner import Learner
 from fastai.torch_core import set_seed
