@@ -42,6 +42,7 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
            precision: Annotated[str, "model arithmetic: auto is bf16 where the CPU does it natively (same quality; its speed per engine: `deoldify-like bench`) or a GPU check recorded it holds, else fp32", dict(choices=PRECISION_CHOICES)] = DEFAULT_PRECISION,
            stabilize: Annotated[str, "films: 'flow' steadies the colour along the motion (chroma only; see docs/render.md), 'none' renders frame by frame", dict(choices=STABILIZE_CHOICES)] = 'none',
            strength: float = DEFAULT_STRENGTH,  # films with --stabilize flow: 0..1 (below 1), how much colour carried along the motion is kept
+           deflicker_brightness: bool = False,  # films: remove brightness flicker from the input luminance before the model (exposure changes that do not follow the motion; cuts and real changes kept)
            engine: Annotated[str, ENGINE_HELP, dict(choices=ENGINE_CHOICES)] = DEFAULT_ENGINE,
            resume: bool = False,  # continue unfinished film renders where they stopped (finished outputs are skipped)
            overwrite: bool = False,  # redo outputs that exist already
@@ -58,7 +59,7 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
     "Colorize photos, GIFs, films and folders of them with a model file."
     with reraise_as(SettingsError):  # mistakes in the film flags are usage errors: one line, exit 2, nothing written
         film = FilmOptions(codecs.check(codec, None, crf) if codec else None, crf, web, Span.of(start, duration, frames),
-                           stabilize, strength)
+                           stabilize, strength, deflicker_brightness)
         if crf is not None and codec is None:
             codecs.check(None, '.mp4', crf)
         at_time = parse_time(at, '--at') if at is not None else None
@@ -78,8 +79,8 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
         report.add(f"{' '.join(inputs)}: no photos, GIFs or films found")
     if ray_timeout <= 0:
         raise SettingsError(f"--ray-timeout {ray_timeout:g}: give a number of seconds above 0")
-    if ray and (stabilize != 'none' or codec or crf is not None or web or start or duration or frames):
-        raise SettingsError("--ray renders whole films with the default codec for now: --stabilize, --codec, --crf, "
+    if ray and (stabilize != 'none' or deflicker_brightness or codec or crf is not None or web or start or duration or frames):
+        raise SettingsError("--ray renders whole films with the default codec for now: --stabilize, --deflicker-brightness, --codec, --crf, "
                             "--web and parts (--start, --duration, --frames) are for a local render")
     if jobs and ray and not factors:
         from .farm import FARM_KINDS, render_on_ray

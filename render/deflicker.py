@@ -14,7 +14,6 @@ VP9 for WebM). `--lossless` makes any input's output lossless. Size, frame rate,
 frame count, display rotation and audio are kept through the film renderer's own pieces (`render.film`).
 """
 import time
-from collections import deque
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +28,7 @@ from deoldify_like.two_way import STRENGTH, TwoWayStabilizer, stabilize_stream
 from deoldify_like.video import probe_video
 
 from .film import Segments, codecs, film_timing
+from .film.pipeline import brightness_stream
 
 PLANAR_YUV = {'yuv420p', 'yuv422p', 'yuv444p', 'yuvj420p', 'yuvj422p', 'yuvj444p'}
 
@@ -92,17 +92,6 @@ def _decoded(container, vs, src, fmt_of):
         say(f'{src}: damaged film, decoding stopped after {n} frames ({str(e).splitlines()[0]})')
 
 
-def _brightness_steadied(frames, deflicker):
-    "(frame, Y, U, V) in order -> the same with Y through a `BrightnessDeflicker` (which holds `window` frames)."
-    held = deque()
-    for frame, y, u, v in frames:
-        held.append((frame, u, v))
-        for y_out in deflicker.push(y):
-            yield (*held[0][:1], y_out, *held.popleft()[1:])
-    for y_out in deflicker.flush():
-        yield (*held[0][:1], y_out, *held.popleft()[1:])
-
-
 def deflicker_film(src, dest, strength=STRENGTH, lossless=False, brightness=False, crf=None, **stabilizer_options):
     """Write `src` to `dest` with its chroma stabilised (`TwoWayStabilizer`) and, with `brightness`, its luminance
     deflickered first (`BrightnessDeflicker`; else the Y plane is untouched); same size, frame rate, timestamps,
@@ -133,7 +122,8 @@ def deflicker_film(src, dest, strength=STRENGTH, lossless=False, brightness=Fals
             timing = film_timing(c, vs, suffix)
             frames = _decoded(c, vs, src, _working_format)
             if stab.brightness is not None:
-                frames = _brightness_steadied(frames, stab.brightness)
+                steadied = brightness_stream(stab.brightness, ((y, (f, u, v)) for f, y, u, v in frames))
+                frames = ((f, y, u, v) for (f, u, v), y in steadied)
             planes = ((y, np.dstack([u, v]), (f, y)) for f, y, u, v in frames)
             for (frame, y), uv in progress(stabilize_stream(stab, planes), total=info.frames,
                                            comment=f'deflicker {src.name}'):

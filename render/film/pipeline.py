@@ -9,6 +9,7 @@ A resumed render (or a Ray worker's piece) decodes without colorizing up to its 
 import queue
 import threading
 import time
+from collections import deque
 
 import av
 import numpy as np
@@ -23,6 +24,18 @@ from .encode import Frame, SegmentWriter, film_timing
 from .part import seek_frames
 
 QUEUE_BATCHES = 3  # batches waiting on each side of the model
+
+
+def brightness_stream(deflicker, items):
+    """(luma, tag) pairs in order -> (tag, deflickered luma) pairs in the same order, through a
+    `BrightnessDeflicker` (which gives a frame back `window` frames after it went in)."""
+    tags = deque()
+    for luma, tag in items:
+        tags.append(tag)
+        for out in deflicker.push(luma):
+            yield tags.popleft(), out
+    for out in deflicker.flush():
+        yield tags.popleft(), out
 
 
 class _Stopped(Exception):
@@ -127,10 +140,12 @@ class _FrameTicker:
 
 
 def colorize_segments(colorizer, src, segments, render_factor, total, hook=None, crf=None, selection=None,
-                      stabilizer=None):
+                      stabilizer=None, brightness=None):
     """Colorize the first `total` frames of film `src` (or of the `selection` of it) into `segments`, from
     its first unfinished one on; returns the number of frames done. `hook(frames_done)` after every batch;
-    `stabilizer`: a ChromaStabilizer the colour passes through, in frame order."""
+    `stabilizer`: a ChromaStabilizer the colour passes through, in frame order; `brightness`: a
+    BrightnessDeflicker the input luminance passes through before the model (a resumed render runs it again
+    over the frames before its first unfinished segment, so it continues exactly)."""
     stop = threading.Event()
     segment_frames = segments.segment_frames
     start = segments.done * segment_frames
@@ -150,12 +165,16 @@ def colorize_segments(colorizer, src, segments, render_factor, total, hook=None,
 
     def read():
         try:
-            frames = container.decode(vs) if selection is None else seek_frames(container, vs, selection)
-            for i, frame in enumerate(frames):
-                if i >= total:
-                    break
-                if i >= start:
-                    _put(frames_in, Frame(i, frame.pts, frame.duration, frame.to_ndarray(format='gray')), stop)
+            decoded = container.decode(vs) if selection is None else seek_frames(container, vs, selection)
+            needed = 0 if brightness is not None else start  # the deflicker sees every frame, even those already done
+            frames = (Frame(i, frame.pts, frame.duration, frame.to_ndarray(format='gray') if i >= needed else None)
+                      for i, frame in zip(range(total), decoded))
+            if brightness is not None:
+                frames = (Frame(f.index, f.pts, f.duration, luma) for f, luma in
+                          brightness_stream(brightness, ((f.luma, f) for f in frames)))
+            for frame in frames:
+                if frame.index >= start:
+                    _put(frames_in, frame, stop)
         except av.error.FFmpegError as e:
             raise BadInputError(src, f'damaged film, decoding stopped ({str(e).splitlines()[0]})') from None
         _put(frames_in, END, stop)
