@@ -70,7 +70,7 @@ CODECS = {c.name: c for c in [
     Codec('av1', 'libsvtav1', '.mp4', ('.mp4', '.mkv', '.webm'), 'yuv420p', 'yuv420p',
           {'crf': '35', 'preset': '8'}, crf_max=63),
     Codec('vp9', 'libvpx-vp9', '.webm', ('.webm', '.mkv', '.mp4'), 'yuv420p', 'yuv420p',
-          {'crf': '30', 'b': '0', 'deadline': 'good', 'cpu-used': '5', 'row-mt': '1'}, crf_max=63, segment='.webm'),
+          {'crf': '8', 'b': '0', 'deadline': 'good', 'cpu-used': '5', 'row-mt': '1'}, crf_max=63, segment='.webm'),  # crf 8: >= 38 dB, as H.264's 10
     Codec('ffv1', 'ffv1', '.mkv', ('.mkv', '.avi'), 'bgr0', 'bgr0',
           {'level': '3', 'g': '1', 'slicecrc': '1', 'slices': '4'}, lossless=True, crf_option=None, rgb=True),
     Codec('prores', 'prores_ks', '.mov', ('.mov', '.mkv'), 'yuv422p10le', 'yuv422p10le',
