@@ -49,11 +49,13 @@ def planes_frame(planes, width, height, fmt):
 
 
 def _working_format(frame):
-    "The planar YUV format frames are stabilised in: the film's own where it is one, else 8-bit 4:2:0 / 4:4:4."
+    """The planar YUV format frames are stabilised in: the film's own where it is one, else 8-bit 4:4:4 for
+    full-colour films (RGB, 4:4:4 at other depths) and odd sizes, 8-bit 4:2:0 for the rest."""
     name = frame.format.name
     if name in PLANAR_YUV:
         return name
-    return 'yuv420p' if frame.width % 2 == 0 and frame.height % 2 == 0 else 'yuv444p'
+    odd = frame.width % 2 or frame.height % 2
+    return 'yuv444p' if odd or codecs.full_chroma(name) else 'yuv420p'
 
 
 def _open_encoder(path, vs_in, fmt, width, height, timing, codec):

@@ -94,7 +94,8 @@ def test_the_codec_rule():
     assert codecs.codec_for_input(codecs.Source('ffv1', 'yuv420p', True), '.mkv').name == 'ffv1'
     assert codecs.codec_for_input(codecs.Source('ffv1', 'yuv420p', True), '.mp4').options['qp'] == '0'
     assert codecs.codec_for_input(codecs.Source('prores', 'yuv422p10le', False), '.mov').name == 'prores'
-    assert codecs.codec_for_input(codecs.Source('prores', 'yuv444p10le', False), '.mov').pix_fmt == 'yuv444p10le'
+    assert codecs.codec_for_input(codecs.Source('prores', 'yuva444p12le', False), '.mov').pix_fmt == 'yuv444p10le'
+    assert codecs.codec_for_input(codecs.Source('h264', 'gray', False), '.mp4').pix_fmt == 'yuv420p'  # no colour: 4:2:0
     default = codecs.codec_for_input(lossy, '.mp4')
     assert default is codecs.CODECS['h264'] and not default.lossless
     assert codecs.codec_for_input(lossless_h264, '.mp4', crf=20).options['crf'] == '20'  # --crf wins

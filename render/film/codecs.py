@@ -154,7 +154,15 @@ def check(codec, suffix=None, crf=None):
 LOSSLESS_OPTIONS = {'libx264': {'qp': '0', 'preset': 'veryfast', 'bf': '0'},
                     'libx265': {'preset': 'veryfast', 'x265-params': 'lossless=1:bframes=0:log-level=error'},
                     'libvpx-vp9': {'lossless': '1', 'deadline': 'good', 'cpu-used': '5', 'row-mt': '1'}}
-FULL_CHROMA = {'yuv444p', 'yuvj444p', 'yuv444p10le', 'gbrp', 'rgb24', 'bgr24', 'bgr0', 'rgb0'}
+
+
+def full_chroma(pix_fmt):
+    "Whether frames of `pix_fmt` carry colour at every pixel (4:4:4 YUV with or without alpha, RGB; gray: no)."
+    try:
+        components = av.VideoFormat(pix_fmt, 16, 16).components
+    except (ValueError, av.error.FFmpegError):
+        return False
+    return len(components) >= 3 and all((c.width, c.height) == (16, 16) for c in components)
 
 
 def lossless(codec):
@@ -190,7 +198,7 @@ class Source:
 
     @property
     def full_chroma(self):
-        return self.pix_fmt in FULL_CHROMA
+        return full_chroma(self.pix_fmt)
 
 
 def codec_for_input(source, suffix, codec=None, crf=None):
