@@ -58,6 +58,7 @@ def test_deflicker_brightness_before_the_model_resumes_exactly_and_lossless_stay
         render_film(colorizer, flickering, out, 2, segment_frames=10, hook=stop_after_14, deflicker_brightness=True)
     state = json.loads((work_dir(out) / 'progress.json').read_text())
     assert state['segments_done'] == 1 and state['settings']['deflicker_brightness'] is True
+    assert (work_dir(out) / 'brightness_00000.npz').is_file()  # where the resumed deflicker starts from
     render_film(colorizer, flickering, out, 2, segment_frames=10, resume=True, deflicker_brightness=True)
     a, b = decoded_frames(whole), decoded_frames(out)
     assert len(a) == len(b) == 30
