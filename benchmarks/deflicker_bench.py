@@ -9,7 +9,7 @@ strengths: CDC, warp error (flow on the original's luminance), PSNR against the 
 Brightness (`--brightness`): the film, the film with its luminance disturbed (`flicker.BrightnessDisturbance`),
 and both through `brightness.BrightnessDeflicker` (`--bright k=v,...`) and through FFmpeg's `deflicker`
 filter (PyAV filter graph; `--ffmpeg size:mode,...`): the brightness-flicker figure and the warp error of
-the luminance (`flicker_metrics`), PSNR against the original.
+the luminance (`film_metrics`), PSNR against the original.
 
     python benchmarks/deflicker_bench.py FILM [FILM...] [--brightness] [--frames N] [--json OUT.json]
 """

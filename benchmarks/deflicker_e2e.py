@@ -16,9 +16,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from deflicker_bench import _rgb, _split  # noqa: E402
 
 from deoldify_like.flicker import ChromaDisturbance  # noqa: E402
-from deoldify_like.metrics import psnr
 from deoldify_like.film_metrics import CDCMeter, WarpErrorMeter  # noqa: E402
-from deoldify_like.stabilize import DEFLICKER_STRENGTH  # noqa: E402
+from deoldify_like.metrics import psnr  # noqa: E402
+from deoldify_like.two_way import STRENGTH  # noqa: E402  (deflicker's default: the two-way stabiliser)
 
 
 def write_disturbed(src, dest, seed=0):
@@ -40,7 +40,7 @@ def write_disturbed(src, dest, seed=0):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('film')
-    ap.add_argument('--strength', type=float, default=DEFLICKER_STRENGTH)
+    ap.add_argument('--strength', type=float, default=STRENGTH)
     ap.add_argument('--work', default='/tmp')
     a = ap.parse_args(argv)
     name = Path(a.film).stem

@@ -35,11 +35,10 @@ from .colour import luma_with_colour_of, yuv_to_rgb
 from .film_metrics import consistent_matches
 
 STABILIZE_CHOICES = ('none', 'flow')
-# Chosen by measurement (docs/render.md "Films without flicker"), one per use: rendering with this toolkit's
-# model (0.99 raised a promoted model's warp error on the demo film, 0.95 lowered it), and `deflicker` of a
-# film colorized by anything (a per-frame disturbance of a still scene needs 0.99 to reach its CDC).
+# Chosen by measurement (docs/render.md "Films without flicker") for rendering with this toolkit's model (0.99
+# raised a promoted model's warp error on the demo film, 0.95 lowered it). `deflicker` uses the two-way
+# stabiliser (deoldify_like/two_way.py, docs/deflicker.md).
 DEFAULT_STRENGTH = 0.95
-DEFLICKER_STRENGTH = 0.99
 WORK_SIDE = 640  # longer side of the working resolution, pixels
 CUT_DISTANCE = 0.35  # Bhattacharyya distance of luma histograms above which frame t starts a new shot
 MIN_TRUSTED = 0.2  # fewer pixels than this with consistent flow: treated as a cut as well

@@ -42,6 +42,7 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
            precision: Annotated[str, "model arithmetic: auto is bf16 where the CPU does it natively (same quality; its speed per engine: `deoldify-like bench`) or a GPU check recorded it holds, else fp32", dict(choices=PRECISION_CHOICES)] = DEFAULT_PRECISION,
            stabilize: Annotated[str, "films: 'flow' steadies the colour along the motion (chroma only; see docs/render.md), 'none' renders frame by frame", dict(choices=STABILIZE_CHOICES)] = 'none',
            strength: float = DEFAULT_STRENGTH,  # films with --stabilize flow: 0..1 (below 1), how much colour carried along the motion is kept
+           deflicker_brightness: bool = False,  # films: remove brightness flicker from the input luminance before the model (exposure changes that do not follow the motion; cuts and real changes kept)
            engine: Annotated[str, ENGINE_HELP, dict(choices=ENGINE_CHOICES)] = DEFAULT_ENGINE,
            resume: bool = False,  # continue unfinished film renders where they stopped (finished outputs are skipped)
            overwrite: bool = False,  # redo outputs that exist already
@@ -49,7 +50,7 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
                           dict(nargs='?', const='local')] = None,
            ray_timeout: float = JOIN_TIMEOUT,  # seconds --ray auto / HOST:PORT may take to reach the cluster; one that does not answer is one line, exit 1
            codec: Annotated[str, "film encoder: h264 (default; VP9 for .webm), h265 and av1 for small copies, ffv1 (lossless, MKV) and prores (422 HQ, MOV) for masters, h264_nvenc/hevc_nvenc where an NVIDIA GPU opens them", dict(choices=codecs.CODEC_CHOICES)] = None,
-           crf: int = None,  # film quality for h264/h265/av1/vp9/nvenc (lower is better; default 17, 20, 35, 30, 19)
+           crf: int = None,  # film quality for h264/h265/av1/vp9/nvenc (lower is better; default 10, 20, 35, 8, 19)
            web: bool = False,  # also write NAME.web.mp4 beside each film: H.264 4:2:0, even size, faststart (plays in browsers)
            start: str = None,  # render a film from this time on (seconds or hh:mm:ss[.fff]), cut on exact frames, audio cut too
            duration: str = None,  # render only this long a part of a film (seconds or hh:mm:ss[.fff])
@@ -58,7 +59,7 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
     "Colorize photos, GIFs, films and folders of them with a model file."
     with reraise_as(SettingsError):  # mistakes in the film flags are usage errors: one line, exit 2, nothing written
         film = FilmOptions(codecs.check(codec, None, crf) if codec else None, crf, web, Span.of(start, duration, frames),
-                           stabilize, strength)
+                           stabilize, strength, deflicker_brightness)
         if crf is not None and codec is None:
             codecs.check(None, '.mp4', crf)
         at_time = parse_time(at, '--at') if at is not None else None
@@ -78,8 +79,8 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
         report.add(f"{' '.join(inputs)}: no photos, GIFs or films found")
     if ray_timeout <= 0:
         raise SettingsError(f"--ray-timeout {ray_timeout:g}: give a number of seconds above 0")
-    if ray and (stabilize != 'none' or codec or crf is not None or web or start or duration or frames):
-        raise SettingsError("--ray renders whole films with the default codec for now: --stabilize, --codec, --crf, "
+    if ray and (stabilize != 'none' or deflicker_brightness or codec or crf is not None or web or start or duration or frames):
+        raise SettingsError("--ray renders whole films with the default codec for now: --stabilize, --deflicker-brightness, --codec, --crf, "
                             "--web and parts (--start, --duration, --frames) are for a local render")
     if jobs and ray and not factors:
         from .farm import FARM_KINDS, render_on_ray

@@ -1,15 +1,17 @@
-"""`deoldify-like deflicker`: stabilise the colour of a film that is already in colour.
+"""`deoldify-like deflicker`: stabilise the colour of a film that is already in colour, and its brightness.
 
-Works on the decoded YUV planes themselves (PyAV `frame.planes`), so each frame's Y plane goes to the encoder
-bit for bit as it was decoded and only U and V pass through the `ChromaStabilizer` (flow on that Y). Films
-in 8-bit planar YUV (4:2:0, 4:2:2, 4:4:4, full or limited range: nearly every film) keep their pixel format
-and colour tags; anything else (10-bit, RGB, packed formats) is converted once to 8-bit YUV first, and it
-is that Y which is kept. With `--lossless` the encoder is lossless too (H.264 qp 0, VP9 lossless), so the
-output's luminance equals the input's exactly; by default it is H.264 crf 17 / VP9 as `render` writes, so
-the luminance is as exact as that encoding.
+Works on the decoded YUV planes themselves (PyAV `frame.planes`): U and V pass through the two-way
+`TwoWayStabilizer` (flow on Y; a frame comes out 16 frames after it went in, or at its shot's end), and each
+frame's Y plane goes to the encoder bit for bit as it was decoded, unless `--brightness` first passes it
+through the `BrightnessDeflicker` (the stabiliser then works on the corrected Y). Films in 8-bit planar YUV
+(4:2:0, 4:2:2, 4:4:4, full or limited range: nearly every film) keep their pixel format and colour tags;
+anything else (10-bit, RGB, packed formats) is converted once to 8-bit YUV first, and it is that Y which is kept.
 
-Size, frame rate, every frame's timestamp, frame count, display rotation and audio are kept through the
-film renderer's own pieces (`render.film`: timing, codec choice by container, `Segments` and the audio remux).
+The output is written as well as the input came (`codecs.codec_for_input`, the rule `render` follows too): a
+lossless input (FFV1, H.264 / H.265 lossless) gives a lossless output, so the luminance equals the input's
+exactly; ProRes gives ProRes; 4:4:4 stays 4:4:4; anything else the container's default (H.264 at its crf,
+VP9 for WebM). `--lossless` makes any input's output lossless. Size, frame rate, every frame's timestamp,
+frame count, display rotation and audio are kept through the film renderer's own pieces (`render.film`).
 """
 import time
 from pathlib import Path
@@ -20,14 +22,15 @@ import numpy as np
 
 from deoldify_like.errors import BadInputError, DeoldifyLikeError, reraise_as
 from deoldify_like.progress import progress, say
-from deoldify_like.stabilize import DEFLICKER_STRENGTH, ChromaStabilizer, check_strength, stabilize_planes
+from deoldify_like.brightness import BrightnessDeflicker
+from deoldify_like.stabilize import check_strength
+from deoldify_like.two_way import STRENGTH, TwoWayStabilizer, stabilize_stream
 from deoldify_like.video import probe_video
 
 from .film import Segments, codecs, film_timing
+from .film.pipeline import brightness_stream
 
 PLANAR_YUV = {'yuv420p', 'yuv422p', 'yuv444p', 'yuvj420p', 'yuvj422p', 'yuvj444p'}
-LOSSLESS = {'libx264': {'qp': '0', 'preset': 'veryfast', 'bf': '0'},
-            'libvpx-vp9': {'lossless': '1', 'deadline': 'good', 'cpu-used': '5', 'row-mt': '1'}}
 
 
 def frame_planes(frame):
@@ -46,21 +49,27 @@ def planes_frame(planes, width, height, fmt):
 
 
 def _working_format(frame):
-    "The planar YUV format frames are stabilised in: the film's own where it is one, else 8-bit 4:2:0 / 4:4:4."
+    """The planar YUV format frames are stabilised in: the film's own where it is one, else 8-bit 4:4:4 for
+    full-colour films (RGB, 4:4:4 at other depths) and odd sizes, 8-bit 4:2:0 for the rest."""
     name = frame.format.name
     if name in PLANAR_YUV:
         return name
-    return 'yuv420p' if frame.width % 2 == 0 and frame.height % 2 == 0 else 'yuv444p'
+    odd = frame.width % 2 or frame.height % 2
+    return 'yuv444p' if odd or codecs.full_chroma(name) else 'yuv420p'
 
 
-def _open_encoder(path, vs_in, fmt, width, height, timing, suffix, lossless):
-    codec = codecs.default_codec(suffix)  # what `render` writes to this container: H.264, VP9 for WebM
-    options = LOSSLESS[codec.encoder] if lossless else codec.settings(width, height)[1]
+def _open_encoder(path, vs_in, fmt, width, height, timing, codec):
+    "The output stream: `codec`'s encoder on the working format `fmt` (ProRes and AV1: their own), the film's colour tags."
+    options = codec.settings(width, height)[1]
+    pix_fmt = fmt.replace('yuvj', 'yuv')  # the j formats are full range: said by color_range instead
+    if codec.encoder == 'prores_ks' or (codec.encoder == 'libsvtav1' and pix_fmt != 'yuv420p'):
+        pix_fmt = codec.pix_fmt
     out = av.open(str(path), 'w')
     s = out.add_stream(codec.encoder, rate=timing.rate, options=dict(options))
-    s.width, s.height = width, height
-    s.pix_fmt = fmt.replace('yuvj', 'yuv')  # the j formats are full range: said by color_range instead
+    s.width, s.height, s.pix_fmt = width, height, pix_fmt
     s.time_base = s.codec_context.time_base = timing.out_tb
+    if codec.tag and Path(path).suffix in codecs.MP4_LIKE:
+        s.codec_tag = codec.tag
     cc_in, cc = vs_in.codec_context, s.codec_context
     for attr in ('colorspace', 'color_primaries', 'color_trc', 'color_range'):  # the film's own colour tags
         if hasattr(cc_in, attr) and hasattr(cc, attr):
@@ -70,17 +79,42 @@ def _open_encoder(path, vs_in, fmt, width, height, timing, suffix, lossless):
     return out, s
 
 
-def deflicker_film(src, dest, strength=DEFLICKER_STRENGTH, lossless=False, **stabilizer_options):
-    """Write `src` to `dest` with its chroma stabilised (`ChromaStabilizer`), luminance untouched; same
-    size, frame rate, timestamps, frame count and audio. Returns `(frames, stabilizer, seconds)`."""
+def _decoded(container, vs, src, fmt_of):
+    "(frame, Y, U, V) of each decoded frame in the working format; a damaged film stops with a line (none: an error)."
+    n = 0
+    try:
+        for frame in container.decode(vs):
+            fmt = fmt_of(frame)
+            f = frame if frame.format.name == fmt else frame.reformat(format=fmt)
+            yield (f, *frame_planes(f))
+            n += 1
+    except av.error.FFmpegError as e:
+        if not n:
+            raise BadInputError(src, f'damaged film ({str(e).splitlines()[0]})') from None
+        say(f'{src}: damaged film, decoding stopped after {n} frames ({str(e).splitlines()[0]})')
+
+
+def deflicker_film(src, dest, strength=STRENGTH, lossless=False, brightness=False, crf=None, **stabilizer_options):
+    """Write `src` to `dest` with its chroma stabilised (`TwoWayStabilizer`) and, with `brightness`, its luminance
+    deflickered first (`BrightnessDeflicker`; else the Y plane is untouched); same size, frame rate, timestamps,
+    frame count and audio, written as `codecs.codec_for_input` says (`lossless`: the container's default codec
+    made lossless; `crf`: that crf). Returns `(frames, stabilizer, seconds)`; the stabiliser's `brightness`
+    attribute is the BrightnessDeflicker or None."""
     src, dest = Path(src), Path(dest)
     info = probe_video(src)
     if info.frames == 0:
         raise BadInputError(src, 'film has no frames')
     suffix = dest.suffix.lower()
-    segments = Segments.beside(dest).clear()  # one segment: the whole film
+    try:
+        source = codecs.Source.probe(src)
+    except (av.error.FFmpegError, IndexError) as e:
+        raise BadInputError(src, f'cannot be read ({e})') from None
+    codec = codecs.lossless(codecs.default_codec(suffix)) if lossless else \
+        codecs.codec_for_input(source, suffix, crf=crf)
+    segments = Segments.beside(dest, codec).clear()  # one segment: the whole film
     seg = segments.path(0)
-    stab = ChromaStabilizer(strength, **stabilizer_options)
+    stab = TwoWayStabilizer(strength, **stabilizer_options)
+    stab.brightness = BrightnessDeflicker() if brightness else None
     n, t0, offset, last = 0, time.perf_counter(), None, None
     out = vs_out = None
     try:
@@ -88,27 +122,29 @@ def deflicker_film(src, dest, strength=DEFLICKER_STRENGTH, lossless=False, **sta
             vs = c.streams.video[0]
             vs.thread_type = 'AUTO'
             timing = film_timing(c, vs, suffix)
-            try:
-                for frame in progress(c.decode(vs), total=info.frames, comment=f'deflicker {src.name}'):
-                    fmt = _working_format(frame)
-                    f = frame if frame.format.name == fmt else frame.reformat(format=fmt)
-                    y, u, v = frame_planes(f)
-                    if out is None:
-                        out, vs_out = _open_encoder(seg, vs, fmt, f.width, f.height, timing, suffix, lossless)
-                    vf = planes_frame(stabilize_planes(stab, y, u, v), f.width, f.height, fmt)
-                    pts = timing.out_pts(frame.pts, n)
-                    if last is not None and pts <= last:  # damaged timestamps: keep them increasing
-                        pts = last + 1
-                    last = pts
-                    offset = pts if offset is None else offset
-                    vf.pts, vf.time_base = pts - offset, timing.out_tb
-                    vf.duration = timing.out_duration(frame.duration)
-                    out.mux(vs_out.encode(vf))
-                    n += 1
-            except av.error.FFmpegError as e:
-                if not n:
-                    raise BadInputError(src, f'damaged film ({str(e).splitlines()[0]})') from None
-                say(f'{src}: damaged film, decoding stopped after {n} frames ({str(e).splitlines()[0]})')
+            frames = _decoded(c, vs, src, _working_format)
+            if stab.brightness is not None:
+                steadied = brightness_stream(stab.brightness, ((y, (f, u, v)) for f, y, u, v in frames))
+                frames = ((f, y, u, v) for (f, u, v), y in steadied)
+            planes = ((y, np.dstack([u, v]), (f, y)) for f, y, u, v in frames)
+            for (frame, y), uv in progress(stabilize_stream(stab, planes), total=info.frames,
+                                           comment=f'deflicker {src.name}'):
+                fmt = frame.format.name
+                if out is None:
+                    out, vs_out = _open_encoder(seg, vs, fmt, frame.width, frame.height, timing, codec)
+                uv = np.clip(np.rint(uv), 0, 255).astype(np.uint8)
+                vf = planes_frame((y, uv[..., 0], uv[..., 1]), frame.width, frame.height, fmt)
+                if vs_out.pix_fmt != fmt.replace('yuvj', 'yuv'):
+                    vf = vf.reformat(format=vs_out.pix_fmt)
+                pts = timing.out_pts(frame.pts, n)
+                if last is not None and pts <= last:  # damaged timestamps: keep them increasing
+                    pts = last + 1
+                last = pts
+                offset = pts if offset is None else offset
+                vf.pts, vf.time_base = pts - offset, timing.out_tb
+                vf.duration = timing.out_duration(frame.duration)
+                out.mux(vs_out.encode(vf))
+                n += 1
         if out is None:
             raise BadInputError(src, 'no frame could be decoded')
         out.mux(vs_out.encode(None))
@@ -127,10 +163,11 @@ def deflicker_film(src, dest, strength=DEFLICKER_STRENGTH, lossless=False, **sta
 
 def deflicker(film: Annotated[str, "a film already in colour (colorized by this toolkit or anything else)"],
               out: Annotated[str, "the output film (its suffix picks the container), or an existing folder", dict(opt=True, required=True)],
-              strength: float = DEFLICKER_STRENGTH,  # 0..1 (below 1): how much of the colour carried along the motion is kept; 0 copies the colour
-              lossless: bool = False,  # encode losslessly (H.264 qp 0 / VP9 lossless): luminance bit for bit as decoded, large files
+              strength: float = STRENGTH,  # 0..1 (below 1): how much of the colour carried along the motion (both ways) is kept; 0 copies the colour
+              brightness: bool = False,  # also remove brightness flicker (exposure changes that do not follow the motion; cuts and real changes kept): the luminance is then changed
+              lossless: bool = False,  # encode losslessly (H.264 qp 0 / VP9 lossless) whatever the input; a lossless input is written lossless anyway
               overwrite: bool = False):  # replace an existing output
-    "Stabilise the colour of a colour film along its motion (luminance kept exactly); same size, rate, frames and audio."
+    "Stabilise the colour of a colour film along its motion, both ways (luminance kept exactly unless --brightness); same size, rate, frames and audio, written as well as it came."
     src = Path(film)
     with reraise_as(DeoldifyLikeError, ValueError, '--strength: '):
         strength = check_strength(strength)
@@ -143,6 +180,8 @@ def deflicker(film: Annotated[str, "a film already in colour (colorized by this 
         raise DeoldifyLikeError(f'{dest}: the output would replace the input')
     if dest.exists() and not overwrite:
         raise DeoldifyLikeError(f'{dest}: exists (--overwrite to replace it)')
-    n, stab, seconds = deflicker_film(src, dest, strength, lossless)
-    say(f'{src} -> {dest}: {n} frames, {len(stab.cuts)} shot start(s), {n / max(seconds, 1e-9):.1f} frames/s')
+    n, stab, seconds = deflicker_film(src, dest, strength, lossless, brightness)
+    light = f', brightness: {len(stab.brightness.cuts)} shot start(s), {len(stab.brightness.events)} change(s) of light kept' \
+        if stab.brightness is not None else ''
+    say(f'{src} -> {dest}: {n} frames, {len(stab.cuts)} shot start(s){light}, {n / max(seconds, 1e-9):.1f} frames/s')
     return 0

@@ -4,7 +4,8 @@ Each colour original is turned to gray (its BT.601 luminance, all the model ever
 the shared inference path, and compared with the original (deoldify_like.metrics). Several render factors
 in one call give one row each. Photos: mean CF of outputs and truth, ΔCF, PSNR, SSIM, CIEDE2000 and the
 colour drift. Films: the same per frame (mean), plus CDC (d = 1, 2, 4) and warp error with optical flow
-on the input frames, beside the same two figures of the colour original: the floor real motion sets.
+on the input frames, and the brightness flicker (frame-mean luminance about its running median) and the
+luminance's warp error, beside the same figures of the colour original: the floor real motion sets.
 """
 import csv
 import itertools
@@ -18,7 +19,8 @@ from deoldify_like.colour import rgb_to_gray
 from deoldify_like.errors import BadInputError, DeoldifyLikeError, reraise_as
 from deoldify_like.images import atomic_path, find_photos, load_image
 from deoldify_like.inference import DEFAULT_FIT, Colorizer, model_side, render_factor_for
-from deoldify_like.film_metrics import CDC_DISTANCES, FB_ALPHA, FB_BETA, CDCMeter, WarpErrorMeter
+from deoldify_like.film_metrics import (CDC_DISTANCES, FB_ALPHA, FB_BETA, FLICKER_TREND, BrightnessFlickerMeter, CDCMeter,
+                                        WarpErrorMeter)
 from deoldify_like.metrics import PHOTO_COLUMNS, SSIM_WINDOW, PhotoMeter
 from deoldify_like.progress import progress, say
 from deoldify_like.stabilize import DEFAULT_STRENGTH, check_strength, make_stabilizer, stabilize_rgb
@@ -27,7 +29,8 @@ from deoldify_like.video import iter_frames, probe_video
 SUMMARY_COLUMNS = ('render_factor', 'count', 'cf_output', 'cf_truth', 'delta_cf', 'psnr', 'ssim', 'ciede2000',
                    'saturation_ratio', 'hue_shift', 'seconds_per_item', 'drift')
 FILM_COLUMNS = ('render_factor', 'stabilize') + SUMMARY_COLUMNS[1:-2] + (
-    'cdc', 'cdc_truth', 'warp_error', 'warp_error_truth', 'flow_kept', 'seconds_per_item', 'frames_per_s', 'drift')
+    'cdc', 'cdc_truth', 'warp_error', 'warp_error_truth', 'brightness_flicker', 'brightness_flicker_truth',
+    'warp_luma_error', 'warp_luma_error_truth', 'flow_kept', 'seconds_per_item', 'frames_per_s', 'drift')
 DEFINITIONS = {
     'cf': 'Hasler-Susstrunk colourfulness, absolute-value form, RGB 0..255',
     'delta_cf': '|mean CF of outputs - mean CF of truths|',
@@ -42,6 +45,10 @@ DEFINITIONS = {
                   f'OpenCV DIS flow of the input frames, over pixels passing the forward-backward check '
                   f'|F+B|^2 < {FB_ALPHA}(|F|^2+|B|^2) + {FB_BETA}',
     'flow_kept': 'mean fraction of pixels that passed that check',
+    'brightness_flicker': f'RMS of the frame-mean BT.601 luminance (levels) about its running median over '
+                          f'{FLICKER_TREND} frames (deoldify_like.film_metrics.brightness_flicker)',
+    'warp_luma_error': 'mean |Y_t - Y_t+1 warped back| (levels) along the DIS flow of the input frames, over the '
+                       'pixels passing the forward-backward check',
     'seconds_per_item': 'seconds spent colorizing (films: decoding, colorizing and stabilising) per photo or '
                         'frame, not counting the measuring',
     'stabilize': "films: the chroma stabiliser applied to the colorized frames (none, or flow and its strength)",
@@ -50,7 +57,8 @@ DEFINITIONS = {
 HEADINGS = {'render_factor': 'rf', 'count': 'n', 'cf_output': 'CF out', 'cf_truth': 'CF truth',
             'delta_cf': 'dCF', 'psnr': 'PSNR', 'ssim': 'SSIM', 'ciede2000': 'dE00', 'saturation_ratio': 'sat x',
             'hue_shift': 'hue deg', 'cdc': 'CDC', 'cdc_truth': 'CDC truth', 'warp_error': 'warp err',
-            'warp_error_truth': 'warp truth', 'flow_kept': 'kept', 'seconds_per_item': 's/item', 'drift': 'drift',
+            'warp_error_truth': 'warp truth', 'brightness_flicker': 'bright fl', 'brightness_flicker_truth': 'bright truth',
+            'warp_luma_error': 'warp Y', 'warp_luma_error_truth': 'warp Y truth', 'flow_kept': 'kept', 'seconds_per_item': 's/item', 'drift': 'drift',
             'stabilize': 'stabilize', 'frames_per_s': 'frames/s'}
 
 
@@ -155,8 +163,8 @@ def evaluate_film(path, colorize, render_factors, bs=4, max_frames=None, stabili
     colorized frames in the same pass.
 
     Returns `(rows, summaries)`: a row per frame, render factor and setting (`PHOTO_COLUMNS`), and a summary
-    per render factor and setting (`FILM_COLUMNS`) with CDC and warp error of the output beside those of
-    the colour original (`cdc_truth`, `warp_error_truth`, measured in the first pass, with the same flow).
+    per render factor and setting (`FILM_COLUMNS`) with CDC, warp error, brightness flicker and the warp error
+    of the luminance of the output beside those of the colour original (`..._truth`, measured in the first pass).
     """
     total = probe_video(path).frames
     total = min(total, max_frames) if max_frames else total
@@ -168,6 +176,7 @@ def evaluate_film(path, colorize, render_factors, bs=4, max_frames=None, stabili
         stab_seconds = [0.0 for _ in settings]
         truth_cdc = CDCMeter() if truth is None else None
         warp = WarpErrorMeter(streams=len(settings) + (1 if truth is None else 0))
+        light = BrightnessFlickerMeter(streams=len(settings) + (1 if truth is None else 0))
         t0, n, measuring = time.perf_counter(), 0, 0.0
         for i, rgb, luma, out in progress(film_frames(path, colorize, rf, bs, max_frames), total=total,
                                           comment=f'film at render factor {rf}'):
@@ -181,6 +190,7 @@ def evaluate_film(path, colorize, render_factors, bs=4, max_frames=None, stabili
                 rows.append(dict(render_factor=rf, frame=i, **photo.add(o, rgb), stabilize=_label(setting)))
                 cdc.add(o)
             warp.add(luma, outs + [rgb] if truth_cdc else outs)
+            light.add(luma, [rgb_to_gray(o) for o in outs] + ([luma] if truth_cdc else []))
             if truth_cdc:
                 truth_cdc.add(rgb)
             n += 1
@@ -188,12 +198,15 @@ def evaluate_film(path, colorize, render_factors, bs=4, max_frames=None, stabili
         if not n:
             raise BadInputError(path, 'no frames could be decoded')
         if truth_cdc:
-            truth = dict(cdc_truth=truth_cdc.value, warp_error_truth=warp.values[-1])
+            truth = dict(cdc_truth=truth_cdc.value, warp_error_truth=warp.values[-1],
+                         brightness_flicker_truth=light.values[-1]['flicker'],
+                         warp_luma_error_truth=light.values[-1]['warp_luma_error'])
         colorizing = time.perf_counter() - t0 - measuring - sum(stab_seconds)
         for k, setting in enumerate(settings):
             per_item = (colorizing + stab_seconds[k]) / n
             summaries.append(dict(render_factor=rf, stabilize=_label(setting), **photos[k].summary(), cdc=cdcs[k].value,
-                                  **truth, warp_error=warp.values[k], flow_kept=warp.kept_fraction,
+                                  **truth, warp_error=warp.values[k], brightness_flicker=light.values[k]['flicker'],
+                                  warp_luma_error=light.values[k]['warp_luma_error'], flow_kept=warp.kept_fraction,
                                   seconds_per_item=per_item, frames_per_s=1 / per_item if per_item > 0 else math.nan))
     return rows, summaries
 
@@ -260,7 +273,7 @@ def evaluate(model: str = None,  # model file (as `promote` writes it); required
              max_frames: int = None,  # films: measure only the first N frames
              stabilize: str = 'none',  # films: chroma stabiliser settings, comma-separated, one row each: none, flow (default strength) or flow:S
              ):
-    "Measure a model on colour photos or a colour film: CF, dCF, PSNR, SSIM, CIEDE2000, drift; CDC and warp error."
+    "Measure a model on colour photos or a colour film: CF, dCF, PSNR, SSIM, CIEDE2000, drift; CDC, warp error and brightness flicker."
     if model is None:
         raise DeoldifyLikeError('give the model file: --model M')
     if (images is None) == (film is None):

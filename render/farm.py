@@ -69,7 +69,7 @@ class _Worker:
             src = work / f'source{Path(name).suffix}'
             src.write_bytes(film)
             suffix = output_suffix(name)
-            codec = codecs.check(None, suffix)  # the local render's default codec for this container
+            codec = codecs.codec_for_input(codecs.Source.probe(src), suffix)  # the local render's rule
             segments = Segments(work / 'parts', codec, suffix, segment_frames).clear(first)
             colorize_segments(self.colorizer, src, segments, render_factor, min(total, end * segment_frames))
             return name, [(k, str(segments.start(k)), segments.path(k).read_bytes()) for k in range(first, segments.done)]
@@ -198,7 +198,8 @@ def _join_film(f, segment_frames, report):
     if sorted(f['segments']) != list(range(n)):
         report.fail(job, f"{n - len(f['segments'])} of its {n} segments could not be rendered on the cluster")
         return
-    segments = Segments.beside(job.dest, codecs.check(None, job.dest.suffix.lower()), segment_frames)
+    segments = Segments.beside(job.dest, codecs.codec_for_input(codecs.Source.probe(job.src), job.dest.suffix.lower()),
+                               segment_frames)
     try:
         segments.clear()
         for k in range(n):

@@ -26,13 +26,14 @@ from .film.web_copy import web_path, write_web_copy
 @dataclass
 class FilmOptions:
     """How films are written: codec (None: H.264, VP9 for WebM) and crf, a web copy, the part rendered, and the
-    chroma stabiliser ('none' or 'flow', its strength; None for the default)."""
+    chroma stabiliser ('none' or 'flow', its strength; None for the default) and the brightness deflicker."""
     codec: Codec | None = None
     crf: int | None = None
     web: bool = False
     span: Span = field(default_factory=Span)
     stabilize: str = 'none'
     strength: float | None = None
+    deflicker_brightness: bool = False
 
 
 @dataclass
@@ -151,7 +152,8 @@ def _render_one(colorizer, job, render_factor, resume, sweep, film, at):
         s = film.span
         return render_film(colorizer, job.src, job.dest, render_factor_for(colorizer, 'film', render_factor), resume=resume,
                            codec=film.codec, crf=film.crf, start=s.start, duration=s.duration, limit=s.frames, web=film.web,
-                           stabilize=film.stabilize, **({} if film.strength is None else dict(strength=film.strength)))
+                           stabilize=film.stabilize, deflicker_brightness=film.deflicker_brightness,
+                           **({} if film.strength is None else dict(strength=film.strength)))
     return render_gif(colorizer, job.src, job.dest, render_factor_for(colorizer, 'photo', render_factor))
 
 

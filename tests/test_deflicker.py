@@ -79,7 +79,7 @@ def test_containers_keep_size_rate_frames_timestamps_and_audio(tmp_path, suffix)
     assert (b.width, b.height, b.fps, b.frames) == (a.width, a.height, a.fps, a.frames) and b.audio_codec
     if suffix != '.avi':  # AVI counts frames instead of storing timestamps
         _same_timing(src, out)
-    # default encoding is lossy (crf 17): the luminance stays within its error
+    # default encoding is lossy (crf 10): the luminance stays within its error
     ya = [p[0].astype(float) for p in _planes(src)]
     yb = [p[0].astype(float) for p in _planes(out)]
     assert max(np.abs(x - y).mean() for x, y in zip(ya, yb)) < 3
@@ -119,7 +119,8 @@ def test_real_clips_spliced(tmp_path, shared_data):
     _, stab, _ = deflicker_film(src, tmp_path / 'out.mkv', 0.95, lossless=True)
     assert stab.cuts == [0, 6]
     got = _planes(tmp_path / 'out.mkv')
-    assert np.array_equal(got[6][1], b[0][1]) and np.array_equal(got[6][2], b[0][2])
+    # the two-way stabiliser averages a shot's frames both ways, but nothing of the first clip's colour crosses the cut
+    assert max(np.abs(g[k].astype(int) - s[k]).mean() for g, s in zip(got[6:], b) for k in (1, 2)) < 1.5
 
 
 def test_command_errors(tmp_path, capsys):

@@ -153,6 +153,13 @@ def test_film_measures_of_the_truth_and_of_a_flicker(tmp_path):
     _, (f,) = evaluate_film(film, flicker, [4])
     assert f['cdc'] > 3 * f['cdc_truth'] and f['warp_error'] > 20 * f['warp_error_truth']
     assert f['warp_error'] == pytest.approx((30 / 255) ** 2 / 3, rel=0.2)
+    assert s['brightness_flicker'] == s['brightness_flicker_truth'] and s['warp_luma_error'] == s['warp_luma_error_truth']
+
+    def darker(lumas, rf):  # every other frame 20 % darker: brightness flicker
+        return [(f * (0.8 if rgb_to_gray(f).tobytes() in odd else 1.0)).astype(np.uint8) for f in right(lumas, rf)]
+    _, (d,) = evaluate_film(film, darker, [4])
+    assert d['brightness_flicker'] > 5 * max(d['brightness_flicker_truth'], 0.5)
+    assert d['warp_luma_error'] > 5 * d['warp_luma_error_truth']
 
 
 def test_evaluate_film_command(tiny_model, tmp_path, shared_data, capsys):

@@ -9,6 +9,7 @@ A resumed render (or a Ray worker's piece) decodes without colorizing up to its 
 import queue
 import threading
 import time
+from collections import deque
 
 import av
 import numpy as np
@@ -23,6 +24,19 @@ from .encode import Frame, SegmentWriter, film_timing
 from .part import seek_frames
 
 QUEUE_BATCHES = 3  # batches waiting on each side of the model
+
+
+def brightness_stream(deflicker, items, held=()):
+    """(luma, tag) pairs in order -> (tag, deflickered luma) pairs in the same order, through a
+    `BrightnessDeflicker` (which gives a frame back `window` frames after it went in); `held`: the tags of the
+    frames a deflicker resumed from a saved state still holds."""
+    tags = deque(held)
+    for luma, tag in items:
+        tags.append(tag)
+        for out in deflicker.push(luma):
+            yield tags.popleft(), out
+    for out in deflicker.flush():
+        yield tags.popleft(), out
 
 
 class _Stopped(Exception):
@@ -85,19 +99,45 @@ class _Worker(threading.Thread):
             self.error = e
 
 
-def _save_stabilizer(segments, segment, stabilizer):
-    "The stabiliser's state after the last frame of `segment`: where a resumed render picks it up."
-    with atomic_path(segments.stabilizer_path(segment)) as tmp:
+def _save_state(path, filter_):
+    "A stabiliser's or deflicker's state (`state()`), written atomically to `path`."
+    with atomic_path(path) as tmp:
         with open(tmp, 'wb') as f:
-            np.savez(f, **stabilizer.state())
+            np.savez(f, **filter_.state())
 
 
-def _resume_stabilizer(segments, start_segment, stabilizer):
-    "Load the state saved at the end of the segment before `start_segment` (a fresh start when there is none)."
-    path = segments.stabilizer_path(start_segment - 1)
-    if start_segment > 0 and path.is_file():
-        with np.load(path) as z:
-            stabilizer.load_state({k: z[k] for k in z.files})
+def _load_state(path, filter_):
+    "Load the state saved at `path` into `filter_`; False (nothing loaded) when there is none."
+    if not path.is_file():
+        return False
+    with np.load(path) as z:
+        filter_.load_state({k: z[k] for k in z.files})
+    return True
+
+
+def _brightness_frames(frames, deflicker, segments, start):
+    """Decoded `Frame`s (from the film's or the selection's first) -> the same with the luminance through the
+    `BrightnessDeflicker`, from frame `start` on. Its state is saved after each segment's last frame went in, so
+    a resumed render loads it and goes on from `start` (the frames still held then come out again, before
+    `start`, and are dropped); without a saved state it runs again from the first frame."""
+    n = segments.segment_frames
+    first = start if start and _load_state(segments.brightness_path(start // n - 1), deflicker) else 0
+    held = [Frame(p['index'], None, None, None) for p in deflicker.pending] if first else []
+    cleared = 0
+
+    def pushed():
+        nonlocal cleared
+        for f in frames:
+            if f.index < first:
+                continue
+            yield f.luma, f
+            if (f.index + 1) % n == 0:  # it has gone in: the state a render resumed at the next segment needs
+                _save_state(segments.brightness_path(f.index // n), deflicker)
+                while cleared < min(f.index // n, segments.done - 1):  # a resume needs only the last finished one's
+                    segments.brightness_path(cleared).unlink(missing_ok=True)
+                    cleared += 1
+    for f, luma in brightness_stream(deflicker, pushed(), held):
+        yield Frame(f.index, f.pts, f.duration, luma)
 
 
 class _FrameTicker:
@@ -127,10 +167,12 @@ class _FrameTicker:
 
 
 def colorize_segments(colorizer, src, segments, render_factor, total, hook=None, crf=None, selection=None,
-                      stabilizer=None):
+                      stabilizer=None, brightness=None):
     """Colorize the first `total` frames of film `src` (or of the `selection` of it) into `segments`, from
     its first unfinished one on; returns the number of frames done. `hook(frames_done)` after every batch;
-    `stabilizer`: a ChromaStabilizer the colour passes through, in frame order."""
+    `stabilizer`: a ChromaStabilizer the colour passes through, in frame order; `brightness`: a
+    BrightnessDeflicker the input luminance passes through before the model (a resumed render runs it again
+    over the frames before its first unfinished segment, so it continues exactly)."""
     stop = threading.Event()
     segment_frames = segments.segment_frames
     start = segments.done * segment_frames
@@ -150,12 +192,16 @@ def colorize_segments(colorizer, src, segments, render_factor, total, hook=None,
 
     def read():
         try:
-            frames = container.decode(vs) if selection is None else seek_frames(container, vs, selection)
-            for i, frame in enumerate(frames):
-                if i >= total:
-                    break
-                if i >= start:
-                    _put(frames_in, Frame(i, frame.pts, frame.duration, frame.to_ndarray(format='gray')), stop)
+            decoded = container.decode(vs) if selection is None else seek_frames(container, vs, selection)
+            # the deflicker may need frames before `start` (when it has no saved state to resume from)
+            needed = 0 if brightness is not None else start
+            frames = (Frame(i, frame.pts, frame.duration, frame.to_ndarray(format='gray') if i >= needed else None)
+                      for i, frame in zip(range(total), decoded))
+            if brightness is not None:
+                frames = _brightness_frames(frames, brightness, segments, start)
+            for frame in frames:
+                if frame.index >= start:
+                    _put(frames_in, frame, stop)
         except av.error.FFmpegError as e:
             raise BadInputError(src, f'damaged film, decoding stopped ({str(e).splitlines()[0]})') from None
         _put(frames_in, END, stop)
@@ -165,7 +211,8 @@ def colorize_segments(colorizer, src, segments, render_factor, total, hook=None,
 
     writer = SegmentWriter(segments, width, height, timing, segment_done, threads, segments.codec, crf)
     if stabilizer is not None:
-        _resume_stabilizer(segments, segments.done, stabilizer)
+        if segments.done:
+            _load_state(segments.stabilizer_path(segments.done - 1), stabilizer)
 
     def write():
         while (batch := _get(frames_out, stop)) is not END:
@@ -175,7 +222,7 @@ def colorize_segments(colorizer, src, segments, render_factor, total, hook=None,
                 else:  # frames arrive here in order, so the stabiliser sees the film as it runs
                     rgb = stabilize_rgb(stabilizer, frame.luma, pred)
                     if (frame.index + 1) % segment_frames == 0:
-                        _save_stabilizer(segments, frame.index // segment_frames, stabilizer)
+                        _save_state(segments.stabilizer_path(frame.index // segment_frames), stabilizer)
                 writer.write(frame.index // segment_frames, frame, rgb)
         writer.close()
 

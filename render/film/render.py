@@ -14,6 +14,7 @@ shorter than the source its audio is cut to the same span.
 from fractions import Fraction
 from pathlib import Path
 
+from deoldify_like.brightness import BrightnessDeflicker
 from deoldify_like.errors import BadInputError, DeoldifyLikeError
 from deoldify_like.stabilize import DEFAULT_STRENGTH, make_stabilizer
 from deoldify_like.video import VIDEO_SUFFIXES, probe_video
@@ -29,44 +30,52 @@ def is_film_path(path):
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
-def _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, crf, span, stabilize=('none', None)):
+def _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, crf, span, stabilize=('none', None),
+                  brightness=False):
     "What a resumed render must match: the source file, the model and every setting that changes the output."
     st = Path(src).stat()
     return {'source': str(Path(src).resolve()), 'source_size': st.st_size, 'source_mtime': st.st_mtime,
             'model': colorizer.header.get('info', {}).get('saved_at'), 'model_config': colorizer.header.get('config'),
             **colorizer.settings(), 'render_factor': render_factor, 'segment_frames': segment_frames, 'limit': limit,
-            **codec.key(crf), 'span': span.key(), **({} if stabilize[0] == 'none' else {'stabilize': list(stabilize)})}
+            **codec.key(crf), 'span': span.key(), **({} if stabilize[0] == 'none' else {'stabilize': list(stabilize)}),
+            **({'deflicker_brightness': True} if brightness else {})}
 
 
 def render_film(colorizer, src, dest, render_factor, resume=False, segment_frames=SEGMENT_FRAMES, limit=None,
                 hook=None, codec=None, crf=None, start=None, duration=None, web=False, stabilize='none',
-                strength=DEFAULT_STRENGTH):
+                strength=DEFAULT_STRENGTH, deflicker_brightness=False):
     """Colorize film `src` into `dest` (same size, frame rate, frame count and audio); returns the number of
     frames. `codec`: a name from render/film/codecs.py (default: H.264, VP9 for WebM) and `crf` its quality;
     `start`/`duration` (seconds or hh:mm:ss) and `limit` (a number of frames) render a part, which starts at
     0 in the output with its audio cut to the same span; `web`: also write a browser-safe copy (NAME.web.mp4).
     `stabilize` 'flow' passes the colour of every frame, in order, through a `ChromaStabilizer` of `strength`
     (its state is saved at each segment's end, so a resumed render continues it exactly).
+    `deflicker_brightness`: the input luminance passes through a `BrightnessDeflicker` before the model.
+    The output is written as `codecs.codec_for_input` says: `codec`/`crf` win, else as good as the source
+    (lossless kept lossless, ProRes kept, 4:4:4 kept).
     `hook(frames_done)` is called after every batch (tests interrupt a render with it)."""
     try:
         stabilizer = make_stabilizer(stabilize, strength)
     except ValueError as e:
         raise DeoldifyLikeError(str(e)) from None
     src, dest = Path(src), Path(dest)
-    codec = codecs.check(codec, dest.suffix.lower(), crf)
+    if codec is not None or crf is not None:
+        codecs.check(codec, dest.suffix.lower(), crf)  # bad flags: one line before the film is read
     span = Span.of(start, duration, limit)
     info = probe_video(src)
     if info.frames == 0:
         raise BadInputError(src, 'film has no frames')
+    codec = codecs.codec_for_input(codecs.Source.probe(src), dest.suffix.lower(), codec, crf)
     selection = None if span.whole else select(src, span, info.fps)
     total = selection.count if selection else min(info.frames, limit) if limit else info.frames
     origin = selection.origin if selection else Fraction(0)
     key = _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, crf, span,
-                        (stabilize, strength) if stabilizer is not None else ('none', None))
+                        (stabilize, strength) if stabilizer is not None else ('none', None), deflicker_brightness)
     segments = Segments.beside(dest, codec, segment_frames).open(key, resume)
     try:
         if not segments.complete:
-            frames = colorize_segments(colorizer, src, segments, render_factor, total, hook, crf, selection, stabilizer)
+            frames = colorize_segments(colorizer, src, segments, render_factor, total, hook, crf, selection, stabilizer,
+                                       BrightnessDeflicker() if deflicker_brightness else None)
             segments.mark_complete(frames)
         # whenever the video is shorter than the source (a part, a limit, a truncated film) the audio is cut to it
         shorter = selection is not None or segments.frames_done < info.frames

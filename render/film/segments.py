@@ -59,6 +59,10 @@ class Segments:
         "The chroma stabiliser's state after the last frame of segment `k`."
         return self.work / f'stabilizer_{k:05d}.npz'
 
+    def brightness_path(self, k):
+        "The brightness deflicker's state after the last frame of segment `k` went into it."
+        return self.work / f'brightness_{k:05d}.npz'
+
     # progress
     def open(self, settings, resume):
         """Continue an earlier render with the same `settings` when `resume` (its progress.json says so),
