@@ -15,14 +15,16 @@ The burst (gan) counts iterations instead, after every training batch:
                           state, run.json's progress, the loss curve, a printed line; stops at --iters
 
 Each stage builds its learner, adds these and fits."""
+import math
 import time
+import warnings
 
 import torch
 from fastai.callback.core import Callback, CancelFitException
 
 from . import distributed as dd
 from .plots import epoch_loss_curve
-from .run_folder import append_csv
+from .run_folder import append_csv, truncate_csv
 from .stage import fmt
 
 
@@ -188,6 +190,35 @@ class BurstIterations(Callback):
             self.last_gen = (loss, learn.adv_loss_part.last, learn.gen_loss_part.last)
         else:
             self.last_crit = loss
+
+
+def adversarial_start(rf, name, state, iters, generator, critic):
+    """Where an adversarial stage (a GAN burst, pix2pix) starts: fresh logs, or the networks loaded from the
+    resume `state` and the logs cut back to its iteration. Returns (start iteration, whether the generator
+    steps first, iteration log, checkpoint log, the stage's clock, its `BurstIterations` callback)."""
+    start, gen_first = 0, False
+    iter_csv, ckpt_csv = rf.log_path(name), rf.log_path(name, '_checkpoints')
+    if state is not None:
+        start, gen_first = int(state['iteration']), bool(state['gen_mode'])
+        generator.load_state_dict(state['generator'])
+        critic.load_state_dict(state['critic'])
+        for p in (iter_csv, ckpt_csv):
+            truncate_csv(p, lambda r: int(r['iteration']) <= start)
+        print(f"{name}: resumed from {rf.resume_path(name)} at iteration {start} of {iters} "
+              f"(next step: {'generator' if gen_first else 'critic'})", flush=True)
+    else:
+        for p in (iter_csv, ckpt_csv):
+            p.unlink(missing_ok=True)
+    clock = StageClock(state.get('seconds', 0.0) if state else 0.0)  # counted across resumptions
+    return start, gen_first, iter_csv, ckpt_csv, clock, BurstIterations(iter_csv, start, iters)
+
+
+def fit_iterations(learn, iters, start, lr):
+    "Fit an adversarial learner for the iterations left (`BurstIterations` stops it at `iters`)."
+    n_epochs = math.ceil((iters - start) / max(1, len(learn.dls.train))) + 1
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='You are shadowing an attribute')  # fastai's GANTrainer, harmless
+        learn.fit(n_epochs, lr=lr)
 
 
 class BurstCheckpoints(Callback):

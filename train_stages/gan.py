@@ -23,8 +23,6 @@ the weights of both networks plus the optimizer state are kept for resuming. Wit
 holds the averaged generator (train_stages/ema.py) and `--save-raw` writes the trained one beside it as
 gan-cN-iXXXXXX-raw.safetensors; the average is kept for resuming too.
 """
-import math
-import warnings
 from functools import partial
 
 import torch
@@ -48,12 +46,11 @@ from deoldify_like.train_precision import resolve_train_precision
 from . import stage as stg
 from .distributed import single_process
 from .ema import GeneratorAverage, check_decay
-from .bookkeeping import BurstCheckpoints, BurstIterations, StageClock
+from .bookkeeping import BurstCheckpoints, adversarial_start, fit_iterations
 from .plots import gan_loss_curve, samples_png
 from .pretrain_critic import display_name
 from .pretrain_gen import loss_network_identity
-from .run_folder import (GEN_STAGE, RunFolder, burst_checkpoint_name, critic_stage, gan_stage,
-                         truncate_csv)
+from .run_folder import GEN_STAGE, RunFolder, burst_checkpoint_name, critic_stage, gan_stage
 from .settings import GanSettings, stage_command
 
 
@@ -214,25 +211,12 @@ def _burst(rf, name, s, state, gen_path, cbs):
     floss = FeatureLoss(vgg_weights=s['vgg_weights']).to(dev)  # built on the target device
     print(f"{name}: loss network vgg16_bn, weights {s['vgg_weights']} (fingerprint {floss.fingerprint[:16]})", flush=True)
 
-    start, gen_first = 0, False
-    iter_csv, ckpt_csv, png = rf.log_path(name), rf.log_path(name, '_checkpoints'), rf.reports / f'{name}_loss.png'
-    if state is not None:
-        start, gen_first = int(state['iteration']), bool(state['gen_mode'])
-        generator.load_state_dict(state['generator'])
-        critic.load_state_dict(state['critic'])
+    start, gen_first, iter_csv, ckpt_csv, clock, iterations = adversarial_start(rf, name, state, s['iters'], generator,
+                                                                                  critic)
+    png = rf.reports / f'{name}_loss.png'
     average = GeneratorAverage(generator, s['ema']) if s['ema'] else None
     if average is not None and state is not None:
         average.load_state_dict(state['ema'])
-    if state is not None:
-        truncate_csv(iter_csv, lambda r: int(r['iteration']) <= start)
-        truncate_csv(ckpt_csv, lambda r: int(r['iteration']) <= start)
-        print(f"{name}: resumed from {rf.resume_path(name)} at iteration {start} of {s['iters']} "
-              f"(next step: {'generator' if gen_first else 'critic'})", flush=True)
-    else:
-        for p in (iter_csv, ckpt_csv):
-            p.unlink(missing_ok=True)
-    clock = StageClock(state.get('seconds', 0.0) if state else 0.0)  # counted across resumptions
-    iterations = BurstIterations(iter_csv, start, s['iters'])
 
     def save(ckpt_name, model, i, losses, make_current=True, **weights):
         ckpt = rf.checkpoint_path(ckpt_name)
@@ -265,10 +249,7 @@ def _burst(rf, name, s, state, gen_path, cbs):
     if state is not None:
         learn.create_opt()
         learn.opt.load_state_dict(state['opt'])
-    n_epochs = math.ceil((s['iters'] - start) / max(1, len(dls.train))) + 1
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='You are shadowing an attribute')  # fastai's GANTrainer, harmless
-        learn.fit(n_epochs, lr=gan_lrs(s['lr'], s['critic_lr_mult']))
+    fit_iterations(learn, s['iters'], start, gan_lrs(s['lr'], s['critic_lr_mult']))
     _sample_picture(learn.dls, average.settled() if average else learn.model.generator, rf.samples_png(name))
     stg.finish(rf, name, checkpoint=rf.current('generator').name, drop_resume=False)  # kept: a larger --iters goes on
     rf.record_size(name)

@@ -18,8 +18,6 @@ losses), a row of RUN/logs/pix2pix_checkpoints.csv, the resume state, run.json's
 every iteration a row of RUN/logs/pix2pix.csv (its 'feature' column holds the L1 term: the column names are
 the burst's, so its plot reads them). Interrupted, the same command resumes at the last checkpoint.
 """
-import math
-import warnings
 from pathlib import Path
 
 from fastai.callback.core import Callback
@@ -38,13 +36,13 @@ from deoldify_like.model_file import save_generator
 from deoldify_like.pix2pix import colour_l1, pix2pix_config
 
 from . import stage as stg
-from .bookkeeping import BurstCheckpoints, BurstIterations, StageClock
+from .bookkeeping import BurstCheckpoints, adversarial_start, fit_iterations
 from .distributed import single_process
 from .gan import IdleStaysIdle, NoValidation, Tracked, _sample_picture, gan_optimizer, gan_splitter
 from .pix2pix_settings import Pix2PixSettings, critic_config
 from .plots import gan_loss_curve
 from .pretrain_gen import make_data, record_split
-from .run_folder import RunFolder, truncate_csv
+from .run_folder import RunFolder
 from .settings import stage_command
 
 STAGE = 'pix2pix'
@@ -154,21 +152,10 @@ def _train(rf, s, state, cbs):
     critic = build_critic(critic_config(s)).to(dev)
     rf.update(lambda doc: doc.update(generator=cfg.to_dict(), critic=s['critic']))
 
-    start, gen_first = 0, False
-    iter_csv, ckpt_csv, png = rf.log_path(STAGE), rf.log_path(STAGE, '_checkpoints'), rf.reports / f'{STAGE}_loss.png'
-    if state is not None:
-        start, gen_first = int(state['iteration']), bool(state['gen_mode'])
-        generator.load_state_dict(state['generator'])
-        critic.load_state_dict(state['critic'])
-        truncate_csv(iter_csv, lambda r: int(r['iteration']) <= start)
-        truncate_csv(ckpt_csv, lambda r: int(r['iteration']) <= start)
-        print(f"{STAGE}: resumed from {rf.resume_path(STAGE)} at iteration {start} of {s['iters']} "
-              f"(next step: {'generator' if gen_first else 'critic'})", flush=True)
-    else:
-        for p in (iter_csv, ckpt_csv):
-            p.unlink(missing_ok=True)
-    clock = StageClock(state.get('seconds', 0.0) if state else 0.0)  # counted across resumptions
-    iterations = BurstIterations(iter_csv, start, s['iters'])  # its 'feature' column: the L1 term
+    # the iteration log's 'feature' column holds the L1 term
+    start, gen_first, iter_csv, ckpt_csv, clock, iterations = adversarial_start(rf, STAGE, state, s['iters'], generator,
+                                                                                  critic)
+    png = rf.reports / f'{STAGE}_loss.png'
 
     def save(i, losses):
         ckpt = rf.checkpoint_path(checkpoint_name(i))
@@ -190,10 +177,7 @@ def _train(rf, s, state, cbs):
     if state is not None:
         learn.create_opt()
         learn.opt.load_state_dict(state['opt'])
-    n_epochs = math.ceil((s['iters'] - start) / max(1, len(dls.train))) + 1
-    with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', message='You are shadowing an attribute')  # fastai's GANTrainer, harmless
-        learn.fit(n_epochs, lr=s['lr'])
+    fit_iterations(learn, s['iters'], start, s['lr'])
     _sample_picture(learn.dls, learn.model.generator, rf.samples_png(STAGE))
     stg.finish(rf, STAGE, checkpoint=rf.current('generator').name)
     rf.record_size(STAGE)
