@@ -1,4 +1,7 @@
 """A stage stopped in the middle, as Ctrl-C or a killed process would stop it (for the resume tests)."""
+import contextlib
+import io
+
 from fastai.callback.core import Callback
 
 
@@ -17,3 +20,14 @@ class InterruptAfter(Callback):
             self.seen += 1
             if self.seen >= self.n:
                 raise Interrupt(f'test interruption after {self.n} batches')
+
+
+def call(fn, **kw):
+    "Run a stage, returning (result or the Interrupt that stopped it, printed text)."
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        try:
+            result = fn(**kw)
+        except Interrupt as e:
+            result = e
+    return result, buf.getvalue()

@@ -1,8 +1,6 @@
 """`deoldify-like pix2pix`: the networks (Lab in torch, the classic U-Net, the PatchGAN), and a tiny run that
 trains, checkpoints, resumes after an interruption as an uninterrupted run goes, and whose promoted model
 renders a photo and a film."""
-import contextlib
-import io
 import shutil
 
 import numpy as np
@@ -24,7 +22,7 @@ from train_stages.cli import COMMANDS
 from train_stages.pix2pix import pix2pix
 from train_stages.run_folder import RunFolder, read_csv
 
-from interrupts import Interrupt, InterruptAfter
+from interrupts import Interrupt, InterruptAfter, call
 from notebook_runner import outputs_of, run_notebook
 from render_helpers import decoded_frames, make_film
 
@@ -33,16 +31,6 @@ TINY = dict(size=32, n_down=5, ngf=8, critic_nf=8, iters=6, save_every=2, bs=4, 
 
 def cli(*args):
     return dispatch(COMMANDS, [str(a) for a in args])
-
-
-def quietly(fn, **kw):
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        try:
-            result = fn(**kw)
-        except Interrupt as e:
-            result = e
-    return result, buf.getvalue()
 
 
 def test_lab_in_torch_is_skimage_lab():
@@ -94,11 +82,11 @@ def tiny(tmp_path_factory):
     assert cli('prepare', DEMO_COLOUR, '--out', data, '--max-size', 96) == 0
     out = {'dir': d, 'data': data}
     # interrupted in iteration 3 (checkpoints at 2, 4, 6): resumes from iteration 2
-    out['interrupted'] = quietly(pix2pix, data=str(data), run=str(d / 'run'), cbs=[InterruptAfter(3)], **TINY)
+    out['interrupted'] = call(pix2pix, data=str(data), run=str(d / 'run'), cbs=[InterruptAfter(3)], **TINY)
     out['status_after_interrupt'] = RunFolder(d / 'run').stage('pix2pix')['status']
-    out['resumed'] = quietly(pix2pix, data=str(data), run=str(d / 'run'), **TINY)
-    out['again'] = quietly(pix2pix, data=str(data), run=str(d / 'run'), **TINY)
-    out['whole'] = quietly(pix2pix, data=str(data), run=str(d / 'whole'), **TINY)
+    out['resumed'] = call(pix2pix, data=str(data), run=str(d / 'run'), **TINY)
+    out['again'] = call(pix2pix, data=str(data), run=str(d / 'run'), **TINY)
+    out['whole'] = call(pix2pix, data=str(data), run=str(d / 'whole'), **TINY)
     return out
 
 

@@ -1,8 +1,6 @@
 """The three NoGAN stages end to end on a handful of tiny real pictures, each one interrupted by an exception
 from a callback and then resumed, plus a second cycle from a chosen GAN checkpoint. One run is shared by
 the tests of this module (module fixture) to keep the suite fast."""
-import contextlib
-import io
 import json
 import shutil
 import subprocess
@@ -23,7 +21,7 @@ from train_stages.pretrain_critic import pretrain_critic
 from train_stages.pretrain_gen import pretrain_gen
 from train_stages.run_folder import RunFolder, read_csv
 
-from interrupts import Interrupt, InterruptAfter
+from interrupts import Interrupt, InterruptAfter, call
 
 
 class CountBatches(Callback):
@@ -33,17 +31,6 @@ class CountBatches(Callback):
     def after_batch(self):
         if self.training:
             self.n += 1
-
-
-def call(fn, **kw):
-    "Run a stage, returning (result or exception, printed text)."
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        try:
-            result = fn(**kw)
-        except Interrupt as e:
-            result = e
-    return result, buf.getvalue()
 
 
 GEN = dict(arch='resnet18', nf_factor=0.5, sizes='32,64', epochs='1,2', frozen_epochs=1, bs=4, limit=12,
