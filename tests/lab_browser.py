@@ -120,7 +120,10 @@ def wait_for(driver, condition, timeout, what):
 
 
 NOTEBOOK_STATE = """
-const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+// the notebook shown: the shell's current widget, or (a headless browser may leave no widget current, as
+// JupyterLab 4.6 does when the page never had focus) the one widget of the main area
+const app = window.jupyterapp;
+const panel = app && (app.shell.currentWidget || Array.from(app.shell.widgets('main')).pop());
 if (!panel || !panel.sessionContext || !panel.sessionContext.session || !panel.sessionContext.session.kernel) return null;
 const cells = panel.content.widgets.filter(c => c.model.type === 'code');
 return {kernel: panel.sessionContext.session.kernel.status,
