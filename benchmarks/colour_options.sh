@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 DEVICE=cpu
 if [[ "${1:-}" == "--device" ]]; then DEVICE=$2; shift 2; fi
 BENCH=${1:-runs/colour_options}
-PY=${PYTHON:-/work/main/.venv/bin/python}
+PY=${PYTHON:-.venv/bin/python}
 DATA=${DEOLDIFY_LIKE_DATA:-../shared/data}/photos
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 rm -rf "$BENCH/data"; mkdir -p "$BENCH/data/train" "$BENCH/data/imagenet_heldout"

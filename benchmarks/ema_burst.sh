@@ -8,9 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DECAY=${1:?usage: benchmarks/ema_burst.sh DECAY}
 DATA=${DEOLDIFY_LIKE_DATA:-../shared/data}
-RUN=${RUN:-/work/runs/long}
-OUT=${OUT:-/work/runs/long_ema$DECAY}
-PY=${PYTHON:-/work/venv/bin/python}
+RUN=${RUN:-runs/long}
+OUT=${OUT:-runs/long_ema$DECAY}
+PY=${PYTHON:-.venv/bin/python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} DEOLDIFY_LIKE_QUIET=1
 [ -d "$OUT" ] || cp -r "$RUN" "$OUT"
 rm -f "$OUT"/checkpoints/gan-c1-*.safetensors  # the copied burst's checkpoints

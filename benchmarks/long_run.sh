@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # The longer CPU run behind the figures in docs/readme_stages.md: 200 BSDS500 photos, resnet34, 64 then
 # 128 px, critic at 64 px, a 150-iteration GAN burst at 64 px with a checkpoint every 25.
-# Run from the worktree root:  nohup benchmarks/long_run.sh > /work/runs/long.log 2>&1 &
+# Run from the worktree root:  nohup benchmarks/long_run.sh > runs/long.log 2>&1 &
 # Running it again resumes: every stage picks up from the run folder (or says it is done).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DEOLDIFY_LIKE_DATA:-}
 if [ -z "$DATA" ]; then for d in ../shared/data ../../shared/data; do [ -d "$d" ] && DATA=$d && break; done; fi
 [ -d "${DATA:-}" ] || { echo "no data folder: set DEOLDIFY_LIKE_DATA"; exit 2; }
-RUN=${RUN:-/work/runs/long}
-TRAIN=${TRAIN:-/work/runs/long_data}
-PY=${PYTHON:-/work/venv/bin/python}
+RUN=${RUN:-runs/long}
+TRAIN=${TRAIN:-runs/long_data}
+PY=${PYTHON:-.venv/bin/python}
 # One thread per process: on a CPU shared by several jobs, OpenMP threads that spin waiting for each other
 # cost far more than they give (measured here: a training step 4x faster with 1 thread than with 2).
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} DEOLDIFY_LIKE_QUIET=1

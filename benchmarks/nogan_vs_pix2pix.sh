@@ -17,7 +17,7 @@ DEVICE=cpu
 DATA=${DEOLDIFY_LIKE_DATA:-../shared/data}
 TRAIN=$DATA/photos/bsds500_train VAL=$DATA/photos/bsds500_val
 OUT=${OUT:-/tmp/nogan_vs_pix2pix}
-PY=${PYTHON:-/work/main/.venv/bin/python}
+PY=${PYTHON:-.venv/bin/python}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH} DEOLDIFY_LIKE_QUIET=1
 if [ "$DEVICE" = cuda ]; then
   BUDGET=${BUDGET:-900} SIZE=128 BS=16 NDOWN=7 GEN_EPOCHS=${GEN_EPOCHS:-6} P2P_ITERS=${P2P_ITERS:-6000} EVERY=500 GAN_EVERY=50 FRACTION=1

@@ -1,13 +1,36 @@
-"""Seconds per picture pair: the NumPy/skimage oracle (tests/metrics_oracle.py) against metrics.score_photos on 6 BSDS500 photos.
-Run from the worktree root: PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/scoring_pair.py"""
-import time, glob, sys, numpy as np, torch
-sys.path.insert(0,'tests')
-import metrics_oracle as O
-from deoldify_like.images import load_image
-from deoldify_like.metrics import score_photos, lab_pictures
-from deoldify_like.colour import gray_to_rgb
-fs=sorted(glob.glob('/work/shared/data/photos/bsds500_val/*.jpg'))[:6]
-tr=[load_image(f) for f in fs]; truths=[t.rgb for t in tr]; outs=[np.roll(t,2,axis=0) for t in truths]
-t0=time.process_time(); w0=time.perf_counter(); O.photo_summary(outs, truths); print('numpy oracle cpu s/pair', round((time.process_time()-t0)/6,3), 'wall', round((time.perf_counter()-w0)/6,3))
-tl=lab_pictures(truths)
-t0=time.process_time(); w0=time.perf_counter(); score_photos(outs, truths, truth_labs=tl); print('torch cpu s/pair', round((time.process_time()-t0)/6,3), 'wall', round((time.perf_counter()-w0)/6,3), 'threads', torch.get_num_threads())
+"""Seconds per picture pair: the NumPy / scikit-image oracle (tests/metrics_oracle.py) against
+`metrics.score_photos` (batched torch), on 6 BSDS500 val photos and their outputs shifted by 2 rows.
+
+    PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/scoring_pair.py   # data: $DEOLDIFY_LIKE_DATA or ../shared/data
+"""
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tests'))
+import metrics_oracle  # noqa: E402
+
+from deoldify_like.images import load_image  # noqa: E402
+from deoldify_like.metrics import lab_pictures, score_photos  # noqa: E402
+
+N = 6
+
+
+def timed(label, fn):
+    cpu, wall = time.process_time(), time.perf_counter()
+    fn()
+    print(f"{label}: {(time.process_time() - cpu) / N:.3f} s of CPU per pair, {(time.perf_counter() - wall) / N:.3f} s wall",
+          flush=True)
+
+
+if __name__ == '__main__':
+    data = Path(os.environ.get('DEOLDIFY_LIKE_DATA', '../shared/data'))
+    truths = [load_image(f).rgb for f in sorted((data / 'photos' / 'bsds500_val').glob('*.jpg'))[:N]]
+    outputs = [np.roll(t, 2, axis=0) for t in truths]
+    timed('numpy / scikit-image', lambda: metrics_oracle.photo_summary(outputs, truths))
+    truth_labs = lab_pictures(truths)
+    timed(f'torch ({torch.get_num_threads()} threads)', lambda: score_photos(outputs, truths, truth_labs=truth_labs))
