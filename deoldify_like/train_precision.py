@@ -11,7 +11,7 @@ import torch
 from fastai.callback.channelslast import ChannelsLast
 from fastai.callback.fp16 import MixedPrecision
 
-from .choices import PRECISION_CHOICES
+from .choices import PRECISION_CHOICES, PRECISIONS
 from .device import reduced_precision
 from .errors import SettingsError
 
@@ -56,7 +56,7 @@ def set_precision(learn, precision, channels_last=False):
     if precision in ('bf16', 'fp16'):
         learn.add_cb(DeviceMixedPrecision(amp_mode=precision))
     elif precision != 'fp32':
-        raise SettingsError(f"--precision: unknown precision {precision!r}; choose one of {', '.join(PRECISION_CHOICES)}")
+        raise SettingsError(f"--precision: unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if channels_last:
         learn.add_cb(ChannelsLast())
     return learn
