@@ -12,26 +12,14 @@ import pytest
 
 from deoldify_like.cli_support import run_command
 from deoldify_like.colour import rgb_to_gray
-from deoldify_like.inference import Colorizer
 from deoldify_like.metrics import psnr
 from deoldify_like.reference_colour import Reference
-from deoldify_like.video import iter_frames
 from render.cli import render
 from render.evaluate import evaluate
 from render.film import render_film, work_dir
-from render_helpers import decoded_frames, save_tiny_model
-
-SIZE = (142, 80)
-SHOT = 8  # frames per clip: the cut is at frame 8
-
-
-def _clip(shared_data, name):
-    frames = []
-    for i, rgb in iter_frames(shared_data / 'video' / 'davis' / f'davis_{name}.mp4'):
-        if i >= SHOT:
-            break
-        frames.append(cv2.resize(rgb, SIZE, interpolation=cv2.INTER_AREA))
-    return frames
+from render_helpers import decoded_frames
+from test_reference_colour import FRAMES as SHOT, _clip  # the spliced film's clips: 8 frames each at 142x80
+from test_render_film import colorizer, model_path  # noqa: F401 - the tiny model and its Colorizer (fixtures)
 
 
 def write_lossless_film(path, frames, rate=24):
@@ -51,16 +39,6 @@ def spliced(shared_data, tmp_path_factory):
     "(film path, its true frames): car-shadow then goat, a cut at frame 8."
     frames = _clip(shared_data, 'car-shadow') + _clip(shared_data, 'goat')
     return write_lossless_film(tmp_path_factory.mktemp('film') / 'spliced.mkv', frames), frames
-
-
-@pytest.fixture(scope='module')
-def model_path(tmp_path_factory):
-    return save_tiny_model(tmp_path_factory.mktemp('model') / 'tiny.safetensors')
-
-
-@pytest.fixture(scope='module')
-def colorizer(model_path):
-    return Colorizer.from_file(model_path, render_factor=2, device='cpu', bs=2)
 
 
 @pytest.fixture(scope='module')
