@@ -4,6 +4,7 @@ keeps the reference's colours there and exactly the model's from the cut on; res
 sizes of reference are taken, bad ones are one line with nothing written; a photo from a similar photo;
 `evaluate --film --reference first` gives its three rows."""
 import json
+from fractions import Fraction
 
 import av
 import cv2
@@ -12,11 +13,13 @@ import pytest
 
 from deoldify_like.cli_support import run_command
 from deoldify_like.colour import rgb_to_gray
+from deoldify_like.errors import SettingsError
 from deoldify_like.metrics import psnr
 from deoldify_like.reference_colour import Reference
 from render.cli import render
 from render.evaluate import evaluate
 from render.film import render_film, work_dir
+from render.film.reference import GivenReference, parse_reference_at
 from render_helpers import decoded_frames
 from test_reference_colour import FRAMES as SHOT, _clip  # the spliced film's clips: 8 frames each at 142x80
 from test_render_film import colorizer, model_path  # noqa: F401 - the tiny model and its Colorizer (fixtures)
@@ -176,3 +179,16 @@ def test_evaluate_film_with_the_first_frame_as_reference(spliced, model_path, tm
     assert all(m in printed for m in ('reference', 'model', 'static'))
     assert run_command(evaluate, ['--model', str(model_path), '--film', str(src), '--reference', 'last'],
                        'deoldify-like evaluate') == 2
+
+
+def test_reference_placement_by_flag_or_name():
+    "--reference-at takes a frame number or a time; without it the name's frame or time, placed by the film's rate."
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    assert parse_reference_at('120') == 120 and parse_reference_at('4.5s') == Fraction(9, 2)
+    assert parse_reference_at('00:00:01.5') == Fraction(3, 2)
+    with pytest.raises(SettingsError):
+        parse_reference_at('-3')
+    placed = [GivenReference(name, rgb, at).for_film(Fraction(24)).frame for name, at in
+              [('x.png', 7), ('x.png', Fraction(9, 2)), ('shot_f30.png', None), ('street_0.5s.png', None),
+               ('shot_f30.png', 2), ('photo.png', None)]]
+    assert placed == [7, 108, 30, 12, 2, None]

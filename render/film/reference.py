@@ -88,14 +88,17 @@ def in_part(references, first, count):
     return placed
 
 
-def film_lumas(src, selection, total):
-    "`open_lumas` for the propagation: a new iterator over the luminance of the frames the render colours."
+def film_lumas(src, selection, total, check=None):
+    """`open_lumas` for the propagation: a new iterator over the luminance of the frames the render colours.
+    `check()` is called before each frame (the pipeline's: it raises once the render is told to stop)."""
     def lumas():
         try:
             with av.open(str(src)) as container:
                 vs = container.streams.video[0]
                 decoded = container.decode(vs) if selection is None else seek_frames(container, vs, selection)
                 for _, frame in zip(range(total), decoded):
+                    if check is not None:
+                        check()
                     yield frame.to_ndarray(format='gray')
         except av.error.FFmpegError as e:
             raise BadInputError(src, f'damaged film, decoding stopped ({str(e).splitlines()[0]})') from None
