@@ -1,13 +1,19 @@
 """The colour terms (docs/colour.md) as options of stage 1 and the burst: recorded in run.json, the CIC head
-kept in the model file and in the burst's checkpoints, the terms part of the loss, and a clear error for a
-burst asked for the CIC term on a generator without the head."""
+kept in the model file and in the burst's checkpoints, the terms part of the loss, a clear error for a
+burst asked for the CIC term on a generator without the head, and a model with the head rendering as one
+without on every engine."""
 import shutil
 
+import numpy as np
 import pytest
+import torch
 
 from deoldify_like.cli_support import dispatch
 from deoldify_like.demo import DEMO_COLOUR
-from deoldify_like.model_file import read_header
+from deoldify_like.generator import GeneratorConfig, build_generator
+from deoldify_like.images import load_image
+from deoldify_like.inference import Colorizer
+from deoldify_like.model_file import read_header, save_generator
 from train_stages.cli import COMMANDS
 from train_stages.run_folder import RunFolder, read_csv
 
@@ -75,3 +81,22 @@ def test_burst_refuses_the_cic_term_without_a_head(tiny_run, tmp_path, capsys):
     assert cli('gan', '--run', run, '--iters', 8, '--colourfulness-weight', -1) == 2
     assert '--colourfulness-weight: a weight of 0 or more, got -1' in capsys.readouterr().err
     assert sorted(p.name for p in (run / 'checkpoints').iterdir()) == before  # nothing written
+
+
+@pytest.mark.parametrize('engine', ['torch', 'onnxruntime', 'openvino'])
+def test_a_model_with_the_head_renders_as_one_without_on_every_engine(engine, shared_data, tmp_path, monkeypatch):
+    pytest.importorskip('torch' if engine == 'torch' else engine)
+    monkeypatch.setenv('DEOLDIFY_LIKE_CACHE', str(tmp_path / 'cache'))
+    torch.manual_seed(0)
+    cfg, plain_cfg = GeneratorConfig(arch='resnet18', nf_factor=0.5, ab_bins=261), GeneratorConfig(arch='resnet18', nf_factor=0.5)
+    model, plain = build_generator(cfg), build_generator(plain_cfg)
+    plain.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith('ab_head.')})
+    with_head = save_generator(tmp_path / 'head.safetensors', model, cfg, render_factor=4)
+    without = save_generator(tmp_path / 'plain.safetensors', plain, plain_cfg, render_factor=4)
+    assert read_header(with_head)['config']['ab_bins'] == 261
+    lumas = [load_image(f).luma for f in sorted((shared_data / 'photos' / 'bsds500_val').glob('*.jpg'))[:2]]
+    want = Colorizer.from_file(without, 4, device='cpu', precision='fp32').predict(lumas)
+    got = Colorizer.from_file(with_head, 4, device='cpu', precision='fp32', engine=engine).predict(lumas)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and np.abs(g.astype(int) - w).max() <= 1
+    assert np.std(want[0]) > 1  # not a flat picture
