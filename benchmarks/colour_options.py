@@ -5,8 +5,8 @@ head's annealed-mean decoding, and summarise every option's `checkpoints` tables
   python benchmarks/colour_options.py head RUN --images DIR --out CSV [--render-factor 8]
   python benchmarks/colour_options.py summary BENCH_DIR --json OUT.json --markdown OUT.md
 
-Stage 1 is the real `pretrain_gen`, the colour terms added by the ColourTerms callback (as the stage will do
-once its settings carry them): nothing of the stage is patched.
+Stage 1 is the real `pretrain_gen` with its colour flags (--colourfulness-weight, --chroma-class-weight):
+nothing of the stage is patched; with the CIC term the ab head is in the model file.
 """
 import argparse
 import csv
@@ -20,24 +20,22 @@ from PIL import Image
 
 from deoldify_like.colour import lab_to_rgb, rgb_to_lab
 from deoldify_like.colour_loss import ab_bins, annealed_mean
-from deoldify_like.colour_terms import ColourTerms
 from deoldify_like.data import list_images
-from deoldify_like.generator import attach_chroma_head
 from deoldify_like.metrics import PhotoMeter
 from deoldify_like.model_file import load_generator
 from deoldify_like.tensors import rgb_batch_to_tensor
 from train_stages.pretrain_gen import pretrain_gen
 
 # option -> (colourfulness weight, chroma-class weight)
-OPTIONS = {'plain': (0.0, 0.0), 'colourfulness': (10.0, 0.0), 'cic': (0.0, 1.0), 'both': (10.0, 1.0)}
+OPTIONS = {'plain': (0.0, 0.0), 'colourfulness': (2.0, 0.0), 'cic': (0.0, 1.0), 'both': (2.0, 1.0)}
 COLUMNS = ('cf_output', 'cf_truth', 'delta_cf', 'psnr', 'ssim', 'ciede2000', 'saturation_ratio', 'hue_shift')
 
 
 def train(a):
     cf, cc = OPTIONS[a.option]
-    cbs = [ColourTerms(cf, cc, head_file=str(Path(a.run) / 'ab_head.pt'))] if (cf or cc) else []
     return pretrain_gen(data=a.data, run=a.run, arch=a.arch, sizes=a.sizes, epochs=a.epochs, bs=a.bs, lr=a.lr,
-                        lrs=a.lrs, pretrained=False, limit=a.limit, valid_pct=a.valid_pct, device=a.device, cbs=cbs)
+                        lrs=a.lrs, pretrained=False, limit=a.limit, valid_pct=a.valid_pct, device=a.device,
+                        colourfulness_weight=cf, chroma_class_weight=cc)
 
 
 def head_outputs(model, head, pictures, side, device):
@@ -65,8 +63,7 @@ def last_checkpoint(run):
 
 def head(a):
     model, _ = load_generator(a.model or last_checkpoint(a.run), a.device)
-    h = attach_chroma_head(model, len(ab_bins()), registered=False)
-    h.load_state_dict(torch.load(Path(a.run) / 'ab_head.pt', map_location=a.device))
+    h = model.ab_head  # trained with --chroma-class-weight: the head is in the model file
     h.active = True
     files = list_images(a.images)[:a.limit or None]
     pictures = [np.asarray(Image.open(f).convert('RGB')) for f in files]

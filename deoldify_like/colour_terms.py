@@ -22,6 +22,26 @@ def _plain_model(model):
     return getattr(model, 'module', model)  # a DistributedDataParallel wrapper's model
 
 
+def colour_terms_loss(base, model, files, cache, colourfulness=0.0, chroma_class=0.0, attach=False):
+    """`base` plus the colour terms for the generator `model`. With the CIC term it reads the model's own ab
+    head (made active), or with `attach` a training-only head hooked onto it (the caller optimises it); the
+    rebalancing prior is counted from `files`, cached in `cache`. Returns (loss, head or None, external)."""
+    head, weights, external = None, None, False
+    if chroma_class:
+        model = _plain_model(model)
+        head = getattr(model, 'ab_head', None)
+        if head is None:
+            if not attach:
+                raise ValueError("the chroma classification term needs a generator with an ab head "
+                                 "(one trained with --chroma-class-weight in stage 1)")
+            head, external = attach_chroma_head(model, len(ab_bins()), registered=False), True
+        head.active = True
+        weights = rebalancing_weights(empirical_ab_prior(files, cache), ab_bins())
+    loss = ColourTermsLoss(base, colourfulness, chroma_class, head, weights)
+    loss.class_loss.to(next(model.parameters()).device)
+    return loss, head, external
+
+
 class ColourTerms(Callback):
     "Adds `colourfulness` x DDColor's term and `chroma_class` x CIC's rebalanced ab classification to the loss."
     order = -10  # before anything that reads the loss
@@ -33,23 +53,13 @@ class ColourTerms(Callback):
 
     def after_create(self):
         learn = self.learn
-        head, weights = None, None
-        if self.chroma_class:
-            model = _plain_model(learn.model)
-            head = getattr(model, 'ab_head', None)
-            if head is None:
-                head = attach_chroma_head(model, len(ab_bins()), registered=False)
-                self.external = True
-                base = learn.splitter
-                learn.splitter = lambda m: _with_head(base(m), head)
-            head.active = True
-            cache = self.prior_cache or Path(learn.path) / PRIOR_CACHE
-            prior = empirical_ab_prior(learn.dls.train.dataset.files, cache)
-            weights = rebalancing_weights(prior, ab_bins())
-        self.head = head
-        learn.loss_func = ColourTermsLoss(learn.loss_func, self.colourfulness, self.chroma_class, head, weights)
-        device = next(learn.model.parameters()).device
-        learn.loss_func.class_loss.to(device)
+        cache = self.prior_cache or Path(learn.path) / PRIOR_CACHE
+        learn.loss_func, self.head, self.external = colour_terms_loss(
+            learn.loss_func, learn.model, learn.dls.train.dataset.files, cache, self.colourfulness, self.chroma_class,
+            attach=True)
+        if self.external:
+            base, head = learn.splitter, self.head
+            learn.splitter = lambda m: _with_head(base(m), head)
 
     def after_fit(self):
         "A training-only head's weights, kept for measuring it (`head_file`); a registered one is in the model."

@@ -33,6 +33,7 @@ from fastai.torch_core import params, set_seed
 from fastai.vision.gan import AdaptiveGANSwitcher, AdaptiveLoss, GANLearner
 from torch import nn
 
+from deoldify_like.colour_terms import PRIOR_CACHE, colour_terms_loss
 from deoldify_like.critic import CriticConfig, critic_min_size
 from deoldify_like.data import ColourPairs, dataloaders
 from deoldify_like.device import pick_device
@@ -40,7 +41,7 @@ from deoldify_like.errors import DeoldifyLikeError, SettingsError, reraise_as
 from deoldify_like.feature_loss import FeatureLoss
 from deoldify_like.generator import GeneratorConfig
 from deoldify_like.inference import render_factor_for_size
-from deoldify_like.model_file import load_generator, load_model_file, save_generator
+from deoldify_like.model_file import load_generator, load_model_file, read_header, save_generator
 from deoldify_like.train_precision import resolve_train_precision
 
 from . import stage as stg
@@ -51,7 +52,7 @@ from .plots import gan_loss_curve, samples_png
 from .pretrain_critic import display_name
 from .pretrain_gen import loss_network_identity
 from .run_folder import GEN_STAGE, RunFolder, burst_checkpoint_name, critic_stage, gan_stage
-from .settings import GanSettings, stage_command
+from .settings import GanSettings, check_colour_weights, stage_command
 
 
 
@@ -151,6 +152,10 @@ def _gan(args, cbs):
     rec = (doc.get('recipe') or {}).get('values') or {}
     values, overrides = GanSettings.resolve(args, rec.get('gan'))
     check_decay(values['ema'])
+    check_colour_weights(values)
+    if values['chroma_class_weight'] and not read_header(gen_path)['config'].get('ab_bins'):
+        raise SettingsError(f"--chroma-class-weight: {display_name(rf, gen_path)} has no chroma head; train stage 1 "
+                            f"with --chroma-class-weight, or give only --colourfulness-weight")
     if save_raw and not values['ema']:
         raise SettingsError("--save-raw needs --ema: without an average the checkpoints are the trained generator")
     values['size'] = values['size'] or crit_st['settings']['size']
@@ -242,7 +247,12 @@ def _burst(rf, name, s, state, gen_path, cbs):
     books = [iterations, BurstCheckpoints(rf, name, iterations, s['save_every'], clock, save_checkpoints, resume_state,
                                           lambda: gan_loss_curve(iter_csv, ckpt_csv, png, f"{name}: GAN burst from {s['generator']}"))]
     averaging = [AverageGenerator(average)] if average else []
-    learn = build_gan_learner(dls, generator, critic, floss, s['adv_weight'], s['feat_weight'], s['critic_thresh'],
+    gen_loss = floss
+    if s.get('colourfulness_weight') or s.get('chroma_class_weight'):  # weights of their own: feat_weight scales the loss
+        gen_loss = colour_terms_loss(floss, generator, rf.split_files('train'), rf.path / PRIOR_CACHE,
+                                     s['colourfulness_weight'] / s['feat_weight'],
+                                     s['chroma_class_weight'] / s['feat_weight'])[0]
+    learn = build_gan_learner(dls, generator, critic, gen_loss, s['adv_weight'], s['feat_weight'], s['critic_thresh'],
                               s['wd'], gen_first, gan_optimizer(tuple(s['betas'])), [*averaging, *books, *cbs], str(rf.path))
     stg.quiet_progress(learn)
     stg.train_in_precision(learn, s, dev)

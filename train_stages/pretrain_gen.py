@@ -21,6 +21,8 @@ from fastai.torch_core import params, set_seed
 from fastcore.foundation import L
 from torch import nn
 
+from deoldify_like.colour_loss import ab_bins
+from deoldify_like.colour_terms import ColourTerms
 from deoldify_like.crappify import Crappifier
 from deoldify_like.data import ColourPairs, dataloaders, list_images, split_files
 from deoldify_like.device import pick_device
@@ -190,14 +192,17 @@ def _train(rf, s, state, cbs, dev):
     dd.barrier()  # the other ranks read the split rank 0 recorded
     data_info = rf.load()['data']
     say(f"data: {data_info['n_train']} training and {data_info['n_valid']} validation pictures from {data_info['dir']}")
-    cfg = GeneratorConfig(arch=s['arch'], style=s['style'], nf_factor=s['nf_factor'])
+    cfg = GeneratorConfig(arch=s['arch'], style=s['style'], nf_factor=s['nf_factor'],
+                          ab_bins=len(ab_bins()) if s['chroma_class_weight'] else 0)  # the CIC head, kept in the file
     if main:
         rf.update(lambda doc: doc.update(generator=cfg.to_dict()))
     model = build_generator(cfg, pretrained=s['pretrained'])
     if s['init']:
         init_model, _ = load_generator(s['init'], 'cpu')
         try:
-            model.load_state_dict(init_model.state_dict())
+            missing, _ = model.load_state_dict(init_model.state_dict(), strict=not cfg.ab_bins)
+            if any(not k.startswith('ab_head.') for k in missing):
+                raise RuntimeError(missing)
         except RuntimeError:
             raise SettingsError(f"{s['init']}: its generator does not fit {s['arch']} / {s['style']} / nf_factor "
                                 f"{s['nf_factor']}; give the settings it was made with") from None
@@ -211,7 +216,7 @@ def _train(rf, s, state, cbs, dev):
     first_dls = make_data(rf, s, phases[0]['size'], phases[0]['bs'], dev, phases[0]['fraction'])
     learn = Learner(first_dls, model.to(dev), loss_func=loss, wd=s['wd'],
                     splitter=partial(generator_splitter, groups=int(s['layer_groups'])),
-                    path=str(rf.path), model_dir='checkpoints', cbs=cbs)
+                    path=str(rf.path), model_dir='checkpoints', cbs=[*colour_terms(s), *cbs])
     stg.quiet_progress(learn)
     stg.train_in_precision(learn, s, dev, say)
     batch_csv, epoch_csv = rf.log_path(STAGE, '_batches'), rf.log_path(STAGE)
@@ -282,6 +287,13 @@ def _train(rf, s, state, cbs, dev):
     rf.record_size(STAGE)
     say(f"{STAGE}: done; loss curve {png}", flush=True)
     return 0
+
+
+def colour_terms(s):
+    "The colour terms' callback when either weight is set (docs/colour.md)."
+    if not (s['colourfulness_weight'] or s['chroma_class_weight']):
+        return []
+    return [ColourTerms(s['colourfulness_weight'], s['chroma_class_weight'])]
 
 
 def _set_freeze(learn, frozen):

@@ -24,6 +24,10 @@ from . import recipes
 
 FASTAI_PCT_START = 0.25  # fastai's fit_one_cycle default
 REQUIRED = dict(required=True)
+COLOURFULNESS_HELP = ("weight of DDColor's colourfulness term beside the feature loss (docs/colour.md; default 0: "
+                      "off)")
+CHROMA_CLASS_HELP = ("weight of CIC's rebalanced classification of the chroma into a*b* bins, an extra head on the "
+                     "decoder (docs/colour.md; default 0: off)")
 
 
 def option(help, default=None, *, recipe=False, cli=True, **argparse_extra):
@@ -47,6 +51,15 @@ def number_list(text, what, kind=int):
     if not values or min(values) <= 0:
         raise SettingsError(f"{what}: expected positive numbers separated by commas, got {text!r}")
     return [kind(v) for v in values]
+
+
+def check_colour_weights(s):
+    "The colour terms' weights (docs/colour.md) as numbers, none negative; raises SettingsError."
+    for key in ('colourfulness_weight', 'chroma_class_weight'):
+        s[key] = float(s[key] or 0.0)
+        if s[key] < 0:
+            raise SettingsError(f"--{key.replace('_', '-')}: a weight of 0 or more, got {s[key]:g}")
+    return s
 
 
 def per_size(values, n, what, recipe=None):
@@ -161,6 +174,9 @@ class PretrainGenSettings(StageSettings):
     device: str = option("where to train", 'auto')
     workers: int = option(WORKERS_HELP)
     precision: str = option(PRECISION_HELP, 'auto')
+    colourfulness_weight: float = option(COLOURFULNESS_HELP, 0.0, recipe=True)
+    chroma_class_weight: float = option(CHROMA_CLASS_HELP + "; the model file keeps the head, rendering ignores it",
+                                        0.0, recipe=True)
     style: str = option("generator style (recipes only)", 'unet', recipe=True, cli=False)
     wd: float = option("weight decay (recipes only)", 1e-3, recipe=True, cli=False)
 
@@ -195,6 +211,7 @@ class PretrainGenSettings(StageSettings):
             raise SettingsError(f"--augment: unknown augmentation {s['augment']!r}; choose one of {', '.join(AUGMENTS)}")
         if not 0 < valid_pct < 1:
             raise SettingsError(f"--valid-pct must be between 0 and 1, got {valid_pct}")
+        check_colour_weights(s)
         return s
 
 
@@ -262,3 +279,6 @@ class GanSettings(StageSettings):
     device: str = option("where to train", 'auto')
     workers: int = option(WORKERS_HELP)
     precision: str = option(PRECISION_HELP, 'auto')
+    colourfulness_weight: float = option(COLOURFULNESS_HELP, 0.0, recipe=True)
+    chroma_class_weight: float = option(CHROMA_CLASS_HELP + "; needs a generator trained with it in stage 1", 0.0,
+                                        recipe=True)
