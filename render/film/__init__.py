@@ -3,6 +3,7 @@ film and browser-safe web copies.
 
     render.py      render_film: source -> segments -> output (+ web copy)
     pipeline.py    the threads: decode -> colorize -> encode into segments
+    reference.py   colour from references (render_film's `references`), in the pipeline's writer thread
     encode.py      the segment encoder and the film's timing
     segments.py    Segments: naming, resume (progress.json) and joining, for render_film, the farm and deflicker
     mux.py         joining the segments with the source's audio

@@ -22,6 +22,7 @@ from deoldify_like.stabilize import stabilize_rgb
 
 from .encode import Frame, SegmentWriter, film_timing
 from .part import seek_frames
+from .reference import film_lumas, referenced_frames
 
 QUEUE_BATCHES = 3  # batches waiting on each side of the model
 
@@ -167,12 +168,14 @@ class _FrameTicker:
 
 
 def colorize_segments(colorizer, src, segments, render_factor, total, hook=None, crf=None, selection=None,
-                      stabilizer=None, brightness=None):
+                      stabilizer=None, brightness=None, references=None):
     """Colorize the first `total` frames of film `src` (or of the `selection` of it) into `segments`, from
     its first unfinished one on; returns the number of frames done. `hook(frames_done)` after every batch;
     `stabilizer`: a ChromaStabilizer the colour passes through, in frame order; `brightness`: a
     BrightnessDeflicker the input luminance passes through before the model (a resumed render runs it again
-    over the frames before its first unfinished segment, so it continues exactly)."""
+    over the frames before its first unfinished segment, so it continues exactly); `references`: a list of
+    `reference_colour.Reference` (keyframes counted in the frames rendered) whose chroma is carried through
+    their shots, the colour above being the fallback (render/film/reference.py)."""
     stop = threading.Event()
     segment_frames = segments.segment_frames
     start = segments.done * segment_frames
@@ -214,16 +217,26 @@ def colorize_segments(colorizer, src, segments, render_factor, total, hook=None,
         if segments.done:
             _load_state(segments.stabilizer_path(segments.done - 1), stabilizer)
 
-    def write():
+    def colour(frame, pred):
+        if stabilizer is None:
+            return recombine_luminance(frame.luma, pred)
+        rgb = stabilize_rgb(stabilizer, frame.luma, pred)  # frames arrive in order: it sees the film as it runs
+        if (frame.index + 1) % segment_frames == 0:
+            _save_state(segments.stabilizer_path(frame.index // segment_frames), stabilizer)
+        return rgb
+
+    def predicted():
         while (batch := _get(frames_out, stop)) is not END:
-            for frame, pred in batch:
-                if stabilizer is None:
-                    rgb = recombine_luminance(frame.luma, pred)
-                else:  # frames arrive here in order, so the stabiliser sees the film as it runs
-                    rgb = stabilize_rgb(stabilizer, frame.luma, pred)
-                    if (frame.index + 1) % segment_frames == 0:
-                        _save_state(segments.stabilizer_path(frame.index // segment_frames), stabilizer)
-                writer.write(frame.index // segment_frames, frame, rgb)
+            yield from batch
+
+    def write():
+        if references:
+            coloured = referenced_frames(predicted(), references, film_lumas(src, selection, total), colour, start,
+                                         relight=brightness is not None)
+        else:
+            coloured = ((frame, colour(frame, pred)) for frame, pred in predicted())
+        for frame, rgb in coloured:
+            writer.write(frame.index // segment_frames, frame, rgb)
         writer.close()
 
     reader_t, writer_t = _Worker(read, 'film-reader'), _Worker(write, 'film-writer')

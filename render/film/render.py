@@ -15,13 +15,14 @@ from fractions import Fraction
 from pathlib import Path
 
 from deoldify_like.brightness import BrightnessDeflicker
-from deoldify_like.errors import BadInputError, DeoldifyLikeError
+from deoldify_like.errors import BadInputError, DeoldifyLikeError, SettingsError
 from deoldify_like.stabilize import DEFAULT_STRENGTH, make_stabilizer
 from deoldify_like.video import VIDEO_SUFFIXES, probe_video
 
 from . import codecs
 from .part import Span, select
 from .pipeline import colorize_segments
+from .reference import in_part, references_key
 from .segments import SEGMENT_FRAMES, Segments
 from .web_copy import web_path, write_web_copy
 
@@ -31,19 +32,20 @@ def is_film_path(path):
 
 
 def _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, crf, span, stabilize=('none', None),
-                  brightness=False):
+                  brightness=False, references=()):
     "What a resumed render must match: the source file, the model and every setting that changes the output."
     st = Path(src).stat()
     return {'source': str(Path(src).resolve()), 'source_size': st.st_size, 'source_mtime': st.st_mtime,
             'model': colorizer.header.get('info', {}).get('saved_at'), 'model_config': colorizer.header.get('config'),
             **colorizer.settings(), 'render_factor': render_factor, 'segment_frames': segment_frames, 'limit': limit,
             **codec.key(crf), 'span': span.key(), **({} if stabilize[0] == 'none' else {'stabilize': list(stabilize)}),
-            **({'deflicker_brightness': True} if brightness else {})}
+            **({'deflicker_brightness': True} if brightness else {}),
+            **({'references': references_key(references)} if references else {})}
 
 
 def render_film(colorizer, src, dest, render_factor, resume=False, segment_frames=SEGMENT_FRAMES, limit=None,
                 hook=None, codec=None, crf=None, start=None, duration=None, web=False, stabilize='none',
-                strength=DEFAULT_STRENGTH, deflicker_brightness=False):
+                strength=DEFAULT_STRENGTH, deflicker_brightness=False, references=None):
     """Colorize film `src` into `dest` (same size, frame rate, frame count and audio); returns the number of
     frames. `codec`: a name from render/film/codecs.py (default: H.264, VP9 for WebM) and `crf` its quality;
     `start`/`duration` (seconds or hh:mm:ss) and `limit` (a number of frames) render a part, which starts at
@@ -53,6 +55,11 @@ def render_film(colorizer, src, dest, render_factor, resume=False, segment_frame
     `deflicker_brightness`: the input luminance passes through a `BrightnessDeflicker` before the model.
     The output is written as `codecs.codec_for_input` says: `codec`/`crf` win, else as good as the source
     (lossless kept lossless, ProRes kept, 4:4:4 kept).
+    `references`: a list of `deoldify_like.reference_colour.Reference` (as `load_reference` gives; keyframes are
+    frame numbers of the whole film, None: the frame it resembles most): the chroma comes from
+    `colorize_with_references`, each reference carried through its shot, with the colour above (stabilised when
+    asked) as the fallback; the luminance stays the film's (render/film/reference.py). A resumed render with
+    the same references continues exactly.
     `hook(frames_done)` is called after every batch (tests interrupt a render with it)."""
     try:
         stabilizer = make_stabilizer(stabilize, strength)
@@ -69,19 +76,21 @@ def render_film(colorizer, src, dest, render_factor, resume=False, segment_frame
     selection = None if span.whole else select(src, span, info.fps)
     total = selection.count if selection else min(info.frames, limit) if limit else info.frames
     origin = selection.origin if selection else Fraction(0)
+    references = in_part(references or [], selection.first_index if selection else 0, total)
     key = _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, crf, span,
-                        (stabilize, strength) if stabilizer is not None else ('none', None), deflicker_brightness)
+                        (stabilize, strength) if stabilizer is not None else ('none', None), deflicker_brightness,
+                        references)
     segments = Segments.beside(dest, codec, segment_frames).open(key, resume)
     try:
         if not segments.complete:
             frames = colorize_segments(colorizer, src, segments, render_factor, total, hook, crf, selection, stabilizer,
-                                       BrightnessDeflicker() if deflicker_brightness else None)
+                                       BrightnessDeflicker() if deflicker_brightness else None, references)
             segments.mark_complete(frames)
         # whenever the video is shorter than the source (a part, a limit, a truncated film) the audio is cut to it
         shorter = selection is not None or segments.frames_done < info.frames
         audio_span = (origin if selection else None, origin + segments.frames_done / info.fps) if shorter else None
         segments.join(src, dest, info.fps, audio_span)
-    except BadInputError:
+    except (BadInputError, SettingsError):  # e.g. a reference's keyframe past the film's real end
         segments.remove()
         raise
     segments.remove()
