@@ -356,7 +356,8 @@ for frame, picture in REFERENCES.items():  # attached without clicking, as in a 
 shots'''),
     new_code_cell('''\
 if REFERENCES:  # attached above: render now (otherwise press the button)
-    print(shots.render(), 'frames with', len(shots.references), 'references:', shots.dest)'''),
+    frames = shots.render()
+    print(f'{shots.dest}: {frames} frames, references at frames {[r.frame for r in shots.references]}')'''),
 ])
 
 

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import av
 import cv2
+import numpy as np
 
+from deoldify_like.colour import rgb_to_yuv
 from deoldify_like.video import iter_frames
 
 CLIPS = ('car-shadow', 'goat')
@@ -33,3 +35,9 @@ def write_picture(rgb, dest):
     "A uint8 RGB picture as a PNG (a reference a person would attach)."
     cv2.imwrite(str(dest), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     return Path(dest)
+
+
+def chroma_errors(film, truth):
+    "Mean absolute chroma (U, V of YUV in 0..1) difference of each frame of `film` from the true frames."
+    return [float(np.abs(rgb_to_yuv(o)[..., 1:] - rgb_to_yuv(t)[..., 1:]).mean())
+            for (_, o), t in zip(iter_frames(film), truth)]
