@@ -276,7 +276,7 @@ def _reference_frame(text, label, fps):
     if not text:
         return keyframe_from_name(label, fps)
     if not text.isdigit():
-        raise SettingsError(f"reference_frame of {label} must be a frame number (0 or more) or empty, got {text!r}")
+        raise SettingsError(f"{label}: reference_frame must be a frame number (0 or more) or empty, got {text!r}")
     return int(text)
 
 
