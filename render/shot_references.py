@@ -173,7 +173,7 @@ class ShotReferences:
         shots = self.shots[:SHOWN_SHOTS]
         wanted = [n for s in shots for n in (s.start, s.end - 1)]
         film, result = frames_at(self.film, wanted), frames_at(self.dest, wanted)
-        cells = [widgets.HTML(f'<b>{t}</b>') for t in ('shot', 'reference', 'first frame', 'last frame')]
+        cells = [widgets.HTML(f'<b>{t}</b>') for t in ('the film', 'reference', 'result: first frame', 'result: last frame')]
         for i, s in enumerate(shots):
             ref = self.attached.get(s.start)
             cells += [widgets.Image(value=png_bytes(thumbnail(film[s.start])), format='png'),

@@ -1,15 +1,17 @@
 """The page in headless Chromium (selenium + Debian's chromium-driver) against a real server process: upload a
 photo, move the render-factor slider (the preview changes), download a result of the photo's size; upload a
 film and see it finish with its frame count; a text file named .jpg gets a readable message and the server
-keeps serving."""
+keeps serving; a film with a colour reference picture chosen on the page."""
 import os
 import shutil
+import urllib.request
 
 import pytest
 from PIL import Image
 
 from render_helpers import save_tiny_model
 from serve_helpers import film, photo, running_server, wait_for
+from spliced_film import chroma_errors, write_picture, write_spliced_film
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 CHROMEDRIVER = shutil.which('chromedriver') or ('/usr/bin/chromedriver' if os.path.exists('/usr/bin/chromedriver') else None)
@@ -114,5 +116,45 @@ def test_page_photo_preview_download_film_and_bad_file(tmp_path, subprocess_env)
             assert len(list((tmp_path / 'work' / 'jobs').iterdir())) == 2
             if os.environ.get('DEOLDIFY_LIKE_SCREENSHOT'):
                 driver.save_screenshot(os.environ['DEOLDIFY_LIKE_SCREENSHOT'])
+        finally:
+            driver.quit()
+
+
+def test_page_film_with_a_reference_picture(tmp_path, subprocess_env, shared_data):
+    """Reference pictures chosen on the page go with the next film: an unreadable one gets its message and nothing
+    is queued; removed, and the true first frame added at frame 0, the film renders with it: its colours up to the
+    cut, the model's after."""
+    model = save_tiny_model(tmp_path / 'tiny.safetensors', render_factor=2)
+    truth = write_spliced_film(shared_data, tmp_path / 'spliced.mp4')
+    first = write_picture(truth[0], tmp_path / 'first.png')
+    notes = tmp_path / 'notes.png'
+    notes.write_text('a text file named like a picture\n' * 10)
+    with running_server(model, tmp_path / 'work', subprocess_env, tmp_path / 'server.log', '--precision', 'fp32') as (proc, base):
+        driver = chromium(tmp_path, tmp_path)
+        try:
+            driver.get(base + '/')
+            wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, '#set-film-render_factor'), 30, what='the settings')
+            references = driver.find_element(By.ID, 'reference-input')
+            references.send_keys(str(notes))
+            driver.find_element(By.ID, 'file-input').send_keys(str(tmp_path / 'spliced.mp4'))
+            msg = wait_for(lambda: [m.text for m in driver.find_elements(By.CSS_SELECTOR, '#messages p') if 'notes.png' in m.text],
+                           60, what='the message about the reference')[0]
+            assert 'reference notes.png: not a picture' in msg
+            assert not driver.find_elements(By.CSS_SELECTOR, '#jobs li.job') and not list((tmp_path / 'work' / 'jobs').iterdir())
+            driver.find_element(By.CSS_SELECTOR, '#references li button').click()
+            references.send_keys(str(first))
+            row = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, '#references li'), 10, what='the reference listed')
+            assert len(row) == 1 and row[0].find_element(By.CLASS_NAME, 'name').text == 'first.png'
+            row[0].find_element(By.CLASS_NAME, 'reference-frame').send_keys('0')
+            driver.find_element(By.ID, 'file-input').send_keys(str(tmp_path / 'spliced.mp4'))
+            wait_for(lambda: row_state(driver, 'spliced.mp4') == 'done', 180, what='the film with its reference')
+            job = job_row(driver, 'spliced.mp4')
+            stats = job.find_element(By.CLASS_NAME, 'stats').text
+            assert '16 / 16 frames' in stats and 'first.png at frame 0' in stats, stats
+            with urllib.request.urlopen(f"{base}/api/jobs/{job.get_attribute('data-id')}/result") as r:
+                (tmp_path / 'result.mp4').write_bytes(r.read())
+            errors = chroma_errors(tmp_path / 'result.mp4', truth)
+            assert len(errors) == 16 and max(errors[:8]) < 0.012 < min(errors[8:]), errors
+            assert proc.poll() is None
         finally:
             driver.quit()
