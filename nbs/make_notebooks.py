@@ -302,9 +302,7 @@ NB06 = nb([
     new_markdown_cell('# Colorize a film\n\nChoose a render factor on one frame (a sweep), render the film '
                       '(decode, colorize in batches, encode, audio kept), and play its web copy here (H.264 4:2:0, even '
                       'size: what browsers play). The same as `deoldify-like render FILM --model MODEL --out DIR '
-                      '[--sweep A,B,C] [--codec h264|h265|av1|ffv1|prores] [--web] [--start T --duration D] [--resume]`. '
-                      'Then give the colours yourself: a colour reference per shot, carried through the shot '
-                      '(`--reference REF`).'),
+                      '[--sweep A,B,C] [--codec h264|h265|av1|ffv1|prores] [--web] [--start T --duration D] [--resume]`.'),
     new_code_cell('''\
 MODEL = None  # a model file from `deoldify-like promote`; None: the quickstart's model, else a tiny random one
 FILM = None  # a film; None: the embedded black-and-white demo film
@@ -312,22 +310,21 @@ RENDER_FACTOR = 4  # 21 is the film default for a real model
 SWEEP = [2, 3, 4]  # render factors to compare on the middle frame (e.g. [12, 16, 21, 28])
 FRAMES = 12  # render only the first frames (None: the whole film)
 CODEC = 'h264'  # the master: h264, h265, av1, ffv1 (lossless, .mkv), prores (422 HQ, .mov)
-REFERENCES = {}  # {frame: colour picture}: attached to the shot holding that frame without clicking, then rendered
+REFERENCES = {}  # {frame: colour picture}: attached to the shot holding that frame and rendered, without clicking
 DEVICE = 'auto'
 PRECISION = 'auto'  # bf16 where the hardware does it natively, else fp32
 BS = 2
 OUT = 'out/06_colorize_film\'''', metadata={'tags': ['parameters']}),
     new_code_cell('''\
 from pathlib import Path
-
 from IPython.display import Video
-
 from deoldify_like.demo import DEMO_FILM
 from deoldify_like.generator import GeneratorConfig, build_generator
 from deoldify_like.model_file import save_generator
 from deoldify_like.video import probe_video
 from deoldify_like.inference import Colorizer
 from render.film import output_suffix, render_film, web_path
+from render.shot_references import ShotReferences
 from render.sweep import film_frame_luma, sweep_grid'''),
     new_code_cell(MODEL_CELL + '''
 film = Path(FILM) if FILM else DEMO_FILM
@@ -341,23 +338,8 @@ frames = render_film(colorizer, film, dest, RENDER_FACTOR, resume=True, limit=FR
 info = probe_video(dest)
 print(f'{dest}: {frames} frames, {info.width}x{info.height} at {info.fps} frames/s, {info.codec}, audio: {info.audio_codec}')'''),
     new_code_cell('Video(str(web_path(dest)), embed=True, html_attributes="controls loop")  # the web copy'),
-    new_markdown_cell('## Colour from a reference, shot by shot\n\nThe shots come from cut detection: the first '
-                      'frame of each, with its frame number and time. Attach a colour reference to a shot (that '
-                      'frame coloured in any image editor, or a colour photo of the scene) and press the button: '
-                      "the reference's colours follow the motion through its shot, where the motion can be "
-                      "trusted; elsewhere, and in shots without one, the model's colour stays. "
-                      'docs/reference_colour.md says how.'),
-    new_code_cell('''\
-from render.shot_references import ShotReferences
-shots = ShotReferences(colorizer, film, out / (film.stem + '_references' + output_suffix(film, CODEC)), RENDER_FACTOR,
-                       limit=FRAMES, codec=CODEC, web=True)
-for frame, picture in REFERENCES.items():  # attached without clicking, as in a script
-    shots.attach(frame, picture)
-shots'''),
-    new_code_cell('''\
-if REFERENCES:  # attached above: render now (otherwise press the button)
-    frames = shots.render()
-    print(f'{shots.dest}: {frames} frames, references at frames {[r.frame for r in shots.references]}')'''),
+    new_markdown_cell('## Colour from a reference, shot by shot\n\nA colour picture per shot, carried through the shot.'),
+    new_code_cell('ShotReferences(colorizer, film, out, RENDER_FACTOR, limit=FRAMES, references=REFERENCES, render=bool(REFERENCES))'),
 ])
 
 

@@ -22,7 +22,7 @@ from deoldify_like.reference_colour import load_reference
 from deoldify_like.shots import THUMB_SIDE, find_shots
 from deoldify_like.video import iter_frames
 
-from .film import render_film
+from .film import output_suffix, render_film
 
 SHOWN_SHOTS = 8  # shots in the before/after view
 
@@ -50,13 +50,16 @@ def frames_at(film, wanted):
 
 
 class ShotReferences:
-    """The shots of `film` (its first `limit` frames) with an upload per shot, and a button that renders it
-    into `dest` with the references attached. `render_options` go to `render_film` (codec, web, stabilize...)."""
+    """The shots of `film` (its first `limit` frames) with an upload per shot, and a button that renders it into
+    the folder `out` (as FILM_references.mp4, or the container `codec` needs) with the references attached.
+    `references` {frame: picture path} are attached at once (as `attach`), and `render=True` renders at once (as
+    a script or notebook parameters do). `render_options` go to `render_film` (codec, web, stabilize...)."""
 
-    def __init__(self, colorizer, film, dest, render_factor, limit=None, references_folder=None, **render_options):
-        self.colorizer, self.film, self.dest = colorizer, Path(film), Path(dest)
+    def __init__(self, colorizer, film, out, render_factor, limit=None, references=None, render=False, **render_options):
+        self.colorizer, self.film, out = colorizer, Path(film), Path(out)
+        self.dest = out / f'{self.film.stem}_references{output_suffix(self.film, render_options.get("codec"))}'
         self.render_factor, self.limit, self.options = render_factor, limit, render_options
-        self.folder = Path(references_folder) if references_folder else self.dest.parent / 'references'
+        self.folder = out / 'references'
         self.shots = find_shots(self.film, limit=limit)
         self.total = self.shots[-1].end
         self.attached = {}  # shot start -> Reference
@@ -76,9 +79,16 @@ class ShotReferences:
         row.add_class('shot-references-row')
         self.widget = widgets.VBox([
             widgets.HTML(f'<b>{len(self.shots)} shot{"s" * (len(self.shots) != 1)}</b> in the first {self.total} '
-                         f'frames of {html.escape(self.film.name)}: attach a colour reference to any of them '
-                         '(its first frame coloured, or a colour photo of the scene).'),
+                         f'frames of {html.escape(self.film.name)}, found by cut detection. Attach a colour reference '
+                         'to any of them (its first frame coloured in any image editor, or a colour photo of the '
+                         "scene) and press the button: the reference's colours follow the motion through its shot "
+                         "where the motion can be trusted; elsewhere, and in shots without one, the model's colour "
+                         'stays (docs/reference_colour.md).'),
             row, widgets.HBox([self.button, self.bar]), self.status, self.result], layout=widgets.Layout(width='100%'))
+        for frame, picture in (references or {}).items():
+            self.attach(frame, picture)
+        if render:
+            self.render()
 
     def _card(self, i, shot):
         upload = widgets.FileUpload(accept='image/*', multiple=False, description='reference',

@@ -45,7 +45,6 @@ def test_film_notebook_renders_with_a_reference_for_one_shot(shared_data, tmp_pa
     book = run_notebook('06_colorize_film', {'FILM': str(tmp_path / 'spliced.mp4'), 'FRAMES': None, 'RENDER_FACTOR': 2,
                                              'SWEEP': [2], 'REFERENCES': {0: str(reference)}}, cwd=tmp_path, timeout=300)
     out = tmp_path / 'out' / '06_colorize_film' / 'spliced_references.mp4'
-    assert f'{out.relative_to(tmp_path)}: 16 frames, references at frames [0]' in ''.join(outputs_of(book, 'stream'))
     assert outputs_of(book, 'application/vnd.jupyter.widget-view+json'), 'the shots and their uploads'
     errors = chroma_errors(out, truth)
     assert len(errors) == 16 and max(errors[:8]) < 0.012 < min(errors[8:]), errors

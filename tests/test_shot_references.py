@@ -48,7 +48,7 @@ def test_upload_per_shot_and_render_with_a_reference(spliced, tmp_path):
     film, truth = spliced
     colorizer = Colorizer.from_file(save_tiny_model(tmp_path / 'tiny.safetensors', render_factor=2), device='cpu',
                                     precision='fp32')
-    panel = ShotReferences(colorizer, film, tmp_path / 'out' / 'spliced.mp4', 2)
+    panel = ShotReferences(colorizer, film, tmp_path / 'out', 2)
     assert sorted(panel.uploads) == [0, 8]
     panel.uploads[8].value = (uploaded('notes.png', b'text!'),)
     assert 'notes.png: not an image file' in panel.notes[8].value and panel.references == []
@@ -57,6 +57,7 @@ def test_upload_per_shot_and_render_with_a_reference(spliced, tmp_path):
     assert [(r.frame, r.name) for r in panel.references] == [(0, 'first.png')]
     assert 'attached: first.png' in panel.notes[0].value and (tmp_path / 'out' / 'references' / 'f000000.png').is_file()
     panel._clicked(panel.button)
+    assert panel.dest == tmp_path / 'out' / 'spliced_references.mp4'
     assert 'done: 16 frames' in panel.status.value and panel.bar.value == 16, panel.status.value
     errors = chroma_errors(panel.dest, truth)
     assert len(errors) == 16
