@@ -17,20 +17,18 @@ import json
 import math
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 from deoldify_like.colour import gray_to_rgb, rgb_to_gray, rgb_to_yuv
 from deoldify_like.colour_match import encoder_features, transfer_colour
-from deoldify_like.film_metrics import CDCMeter, WarpErrorMeter
 from deoldify_like.metrics import ciede2000, psnr
-from deoldify_like.reference_colour import Reference, Settings, blend_frame, colorize_with_references, scan_film
+from deoldify_like.reference_colour import Settings, blend_frame
 from deoldify_like.video import iter_frames
+from render.reference_eval import measure_reference_film as measure_clip  # the one measure, shared with `evaluate`
 
 TUNE = ('bmx-trees', 'camel', 'cows', 'drift-straight', 'libby', 'parkour')
-METHODS = ('reference', 'model', 'static')
 
 
 def data_dir():
@@ -43,37 +41,6 @@ def model_fallback(path, render_factor):
     from deoldify_like.inference import Colorizer  # noqa: PLC0415
     colorizer = Colorizer.from_file(path, render_factor=render_factor, device='cpu', precision='fp32')
     return (lambda luma: colorizer.predict([luma])[0]), colorizer.model
-
-
-def measure_clip(path, fallback, settings, de_every=1, limit=None):
-    frames = [rgb for i, rgb in iter_frames(path) if limit is None or i < limit]
-    lumas = [rgb_to_gray(f) for f in frames]
-    predictions = [np.asarray(fallback(luma)) for luma in lumas]
-    cache = iter(predictions)
-    t0 = time.perf_counter()
-    carried = list(colorize_with_references(lambda: iter(lumas), [Reference(frames[0], 0)], lambda _: next(cache),
-                                            settings))
-    seconds = (time.perf_counter() - t0) / len(frames)
-    static = (rgb_to_yuv(frames[0])[..., 1:], np.ones(lumas[0].shape, np.float32))  # frame 0's chroma, everywhere
-    outputs = {'reference': carried,
-               'model': [blend_frame(luma, p, None) for luma, p in zip(lumas, predictions)],
-               'static': [blend_frame(luma, p, static) for luma, p in zip(lumas, predictions)]}
-    warp = WarpErrorMeter(streams=len(METHODS) + 1)
-    cdc = {m: CDCMeter() for m in METHODS}
-    for t, luma in enumerate(lumas):
-        warp.add(luma, [outputs[m][t] for m in METHODS] + [frames[t]])
-        for m in METHODS:
-            cdc[m].add(outputs[m][t])
-    row = {'clip': Path(path).stem, 'frames': len(frames), 'seconds_per_frame': seconds,
-           'shot_starts': scan_film(iter(lumas), []).shot_starts,
-           'warp_error_truth': warp.values[-1]}
-    for i, m in enumerate(METHODS):
-        row[f'{m}_psnr'] = float(np.mean([psnr(outputs[m][t], frames[t]) for t in range(1, len(frames))]))
-        row[f'{m}_ciede2000'] = float(np.mean([ciede2000(outputs[m][t], frames[t])
-                                               for t in range(1, len(frames), de_every)]))
-        row[f'{m}_cdc'] = cdc[m].value
-        row[f'{m}_warp_error'] = warp.values[i]
-    return row
 
 
 def measure_photo_pair(path, gap, fallback, model_features=None):

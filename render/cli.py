@@ -13,6 +13,7 @@ from deoldify_like.stabilize import DEFAULT_STRENGTH, STABILIZE_CHOICES, check_s
 
 from .film import codecs
 from .film.part import Span, parse_time
+from .film.reference import given_references
 from .folders import FilmOptions, Report, plan, render_jobs
 from .ray_cluster import JOIN_TIMEOUT
 
@@ -55,7 +56,11 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
            start: str = None,  # render a film from this time on (seconds or hh:mm:ss[.fff]), cut on exact frames, audio cut too
            duration: str = None,  # render only this long a part of a film (seconds or hh:mm:ss[.fff])
            frames: int = None,  # render only this many frames of a film (from --start)
-           at: str = None):  # with --sweep: the film frame shown at this time (seconds or hh:mm:ss) instead of the middle one
+           at: str = None,  # with --sweep: the film frame shown at this time (seconds or hh:mm:ss) instead of the middle one
+           reference: Annotated[str, "a colour picture to take colour from, repeatable: films carry each through its shot along the motion (its keyframe from --reference-at, else a frame number or time in its name, shot_f120.png or shot_4.5s.png, else the frame it resembles most); a photo gets the colour of a similar colour photo (one --reference); see docs/reference_colour.md",
+                                dict(action='append')] = None,
+           reference_at: Annotated[str, "films: the keyframe of each --reference, in order: a frame number (120) or a time (4.5s); give one per --reference or none",
+                                   dict(action='append')] = None):
     "Colorize photos, GIFs, films and folders of them with a model file."
     with reraise_as(SettingsError):  # mistakes in the film flags are usage errors: one line, exit 2, nothing written
         film = FilmOptions(codecs.check(codec, None, crf) if codec else None, crf, web, Span.of(start, duration, frames),
@@ -65,6 +70,11 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
         at_time = parse_time(at, '--at') if at is not None else None
         if at is not None and not sweep:
             raise DeoldifyLikeError("--at picks the film frame of a sweep; give --sweep too")
+        if reference_at and not reference:
+            raise DeoldifyLikeError("--reference-at places a --reference; give --reference too")
+        if reference and (sweep or ray):
+            raise DeoldifyLikeError(f"--reference is for a local render, not with {'--sweep' if sweep else '--ray'}")
+    references = given_references(reference, reference_at)  # read now: a bad picture is one line, nothing written
     factors = None
     with reraise_as(DeoldifyLikeError, ValueError, '--strength: '):
         check_strength(strength)
@@ -72,6 +82,8 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
         with reraise_as(DeoldifyLikeError, ValueError):
             factors = parse_sweep(sweep)
     jobs, problems = plan(inputs, out, sweep=bool(factors), codec=film.codec)
+    if len(references) > 1 and any(j.kind == 'photo' for j in jobs):
+        raise SettingsError(f"a photo takes one --reference (a colour photo of the scene); {len(references)} were given")
     report = Report()
     for line in problems:
         report.add(line)
@@ -93,6 +105,6 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
         jobs = [j for j in jobs if j.kind not in FARM_KINDS]  # GIFs are rendered here
     if jobs:
         render_jobs(make_colorizer(model, fit, device, bs, precision, engine), jobs, render_factor, resume, overwrite,
-                    factors, report, film, at_time)
+                    factors, report, film, at_time, references)
     say(f"render: {report.summary()}")
     return 1 if report.failed else 0

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from deoldify_like.colour import rgb_to_gray
-from deoldify_like.errors import BadInputError, DeoldifyLikeError, reraise_as
+from deoldify_like.errors import BadInputError, DeoldifyLikeError, SettingsError, reraise_as
 from deoldify_like.images import atomic_path, find_photos, load_image
 from deoldify_like.inference import DEFAULT_FIT, Colorizer, model_side, render_factor_for
 from deoldify_like.film_metrics import (CDC_DISTANCES, FB_ALPHA, FB_BETA, FLICKER_TREND, BrightnessFlickerMeter, CDCMeter,
@@ -26,8 +26,11 @@ from deoldify_like.progress import progress, say
 from deoldify_like.stabilize import DEFAULT_STRENGTH, check_strength, make_stabilizer, stabilize_rgb
 from deoldify_like.video import iter_frames, probe_video
 
+from .reference_eval import measure_reference_film, method_rows
+
 SUMMARY_COLUMNS = ('render_factor', 'count', 'cf_output', 'cf_truth', 'delta_cf', 'psnr', 'ssim', 'ciede2000',
                    'saturation_ratio', 'hue_shift', 'seconds_per_item', 'drift')
+REFERENCE_COLUMNS = ('method', 'render_factor', 'count', 'psnr', 'ciede2000', 'cdc', 'warp_error', 'warp_error_truth')
 FILM_COLUMNS = ('render_factor', 'stabilize') + SUMMARY_COLUMNS[1:-2] + (
     'cdc', 'cdc_truth', 'warp_error', 'warp_error_truth', 'brightness_flicker', 'brightness_flicker_truth',
     'warp_luma_error', 'warp_luma_error_truth', 'flow_kept', 'seconds_per_item', 'frames_per_s', 'drift')
@@ -53,8 +56,11 @@ DEFINITIONS = {
                         'frame, not counting the measuring',
     'stabilize': "films: the chroma stabiliser applied to the colorized frames (none, or flow and its strength)",
     'frames_per_s': 'films: 1 / seconds_per_item',
+    'method': "films with --reference first: 'reference' (the true first frame carried along the motion, the model "
+              "where it is not trusted), 'model' (the model alone), 'static' (frame 0's colour on every frame, no "
+              "motion); PSNR and CIEDE2000 over frames 1..N-1 (render/reference_eval.py)",
 }
-HEADINGS = {'render_factor': 'rf', 'count': 'n', 'cf_output': 'CF out', 'cf_truth': 'CF truth',
+HEADINGS = {'method': 'method', 'render_factor': 'rf', 'count': 'n', 'cf_output': 'CF out', 'cf_truth': 'CF truth',
             'delta_cf': 'dCF', 'psnr': 'PSNR', 'ssim': 'SSIM', 'ciede2000': 'dE00', 'saturation_ratio': 'sat x',
             'hue_shift': 'hue deg', 'cdc': 'CDC', 'cdc_truth': 'CDC truth', 'warp_error': 'warp err',
             'warp_error_truth': 'warp truth', 'brightness_flicker': 'bright fl', 'brightness_flicker_truth': 'bright truth',
@@ -272,12 +278,15 @@ def evaluate(model: str = None,  # model file (as `promote` writes it); required
              fit: str = DEFAULT_FIT,  # how a non-square picture fits the model's square: stretch or pad
              max_frames: int = None,  # films: measure only the first N frames
              stabilize: str = 'none',  # films: chroma stabiliser settings, comma-separated, one row each: none, flow (default strength) or flow:S
+             reference: str = None,  # films: 'first' colours the gray film from its true first frame and reports it beside the model alone and frame 0's colour copied without motion (docs/reference_colour.md)
              ):
     "Measure a model on colour photos or a colour film: CF, dCF, PSNR, SSIM, CIEDE2000, drift; CDC, warp error and brightness flicker."
     if model is None:
         raise DeoldifyLikeError('give the model file: --model M')
     if (images is None) == (film is None):
         raise DeoldifyLikeError('give either --images DIR or --film FILE')
+    if reference is not None and (reference != 'first' or film is None or stabilize != 'none'):
+        raise SettingsError(f"--reference {reference}: give --reference first, with --film and without --stabilize")
     try:
         colorizer = Colorizer.from_file(model, fit=fit, device=device)
     except ValueError as e:
@@ -301,6 +310,17 @@ def evaluate(model: str = None,  # model file (as `promote` writes it); required
         columns, item_columns = SUMMARY_COLUMNS, ('render_factor', 'image', 'width', 'height') + PHOTO_COLUMNS
         report.update(images=str(images), skipped_colourless=skipped, bad_files=[dict(file=f, problem=p) for f, p in bad])
         title = f'{len(rows) // len(factors)} colour photos from {images}'
+    elif reference is not None:
+        info = probe_video(film)
+        rows, summaries = [], []
+        for rf in factors:
+            row = measure_reference_film(film, lambda luma: colorizer.predict([luma], rf)[0], limit=max_frames)
+            rows.append(dict(render_factor=rf, **row))
+            summaries += method_rows(row, rf)
+        columns, item_columns = REFERENCE_COLUMNS, ('render_factor',) + tuple(k for k in rows[0] if k != 'render_factor')
+        report.update(film=str(film), width=info.width, height=info.height, fps=float(info.fps),
+                      frames=rows[0]['frames'], reference='first')
+        title = f'{rows[0]["frames"]} frames of {film} ({info.width}x{info.height}), the true first frame as the reference'
     else:
         info = probe_video(film)
         rows, summaries = evaluate_film(film, colorizer.colorize, factors, bs, max_frames, settings)

@@ -13,6 +13,7 @@ from deoldify_like.errors import BadInputError
 from deoldify_like.images import is_image_path, load_image
 from deoldify_like.inference import OutOfMemory, render_factor_for
 from deoldify_like.progress import progress, say
+from deoldify_like.video import probe_video
 
 from . import photos
 from .film import is_film_path, render_film, work_dir
@@ -127,8 +128,8 @@ def _failure(error):
     return f"failed ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
 
 
-def _render_photo_chunk(colorizer, chunk, render_factor, report):
-    "Colorize photos together (one model batch) and write each one."
+def _render_photo_chunk(colorizer, chunk, render_factor, report, reference=None):
+    "Colorize photos together (one model batch) and write each one; `reference`: uint8 RGB to take colour from."
     loaded = []
     for job in chunk:
         try:
@@ -136,7 +137,7 @@ def _render_photo_chunk(colorizer, chunk, render_factor, report):
         except BadInputError as e:
             report.fail(job, e.problem)
     rf = render_factor_for(colorizer, 'photo', render_factor)
-    colours = colorizer.colorize([img.luma for _, img in loaded], rf) if loaded else []
+    colours = photos.photo_colours(colorizer, [img.luma for _, img in loaded], rf, reference) if loaded else []
     for (job, _), rgb in zip(loaded, colours):
         try:
             photos.save_photo(rgb, job.dest, photos.read_alpha(job.src))
@@ -145,30 +146,34 @@ def _render_photo_chunk(colorizer, chunk, render_factor, report):
             report.fail(job, _failure(e))
 
 
-def _render_one(colorizer, job, render_factor, resume, sweep, film, at):
+def _render_one(colorizer, job, render_factor, resume, sweep, film, at, references):
     if sweep:
         return render_sweep(colorizer, job.src, job.dest, sweep, at=at)
     if job.kind == 'film':
         s = film.span
+        fps = probe_video(job.src, count_frames=False).fps if references else None
         return render_film(colorizer, job.src, job.dest, render_factor_for(colorizer, 'film', render_factor), resume=resume,
                            codec=film.codec, crf=film.crf, start=s.start, duration=s.duration, limit=s.frames, web=film.web,
                            stabilize=film.stabilize, deflicker_brightness=film.deflicker_brightness,
+                           references=[r.for_film(fps) for r in references] or None,
                            **({} if film.strength is None else dict(strength=film.strength)))
     return render_gif(colorizer, job.src, job.dest, render_factor_for(colorizer, 'photo', render_factor))
 
 
 def render_jobs(colorizer, jobs, render_factor=None, resume=False, overwrite=False, sweep=None, report=None,
-                film=None, at=None):
+                film=None, at=None, references=()):
     """Run every job; a finished output is skipped unless `overwrite`. Returns the Report.
     `sweep`: a list of render factors (make sweep grids instead of renders), `at`: the sweep's film frame
-    time; `film`: FilmOptions."""
+    time; `film`: FilmOptions; `references`: `film.reference.GivenReference`s, carried through each film
+    (render_film's `references`); photos take their colour from the first (GIFs are coloured without)."""
     report = report or Report()
     film = film or FilmOptions()
+    references = list(references or ())
     chunk = []
 
     def flush():
         if chunk:
-            _render_photo_chunk(colorizer, chunk, render_factor, report)
+            _render_photo_chunk(colorizer, chunk, render_factor, report, references[0].rgb if references else None)
             chunk.clear()
 
     for job in progress(jobs, total=len(jobs)) if len(jobs) > 1 else jobs:
@@ -198,7 +203,7 @@ def render_jobs(colorizer, jobs, render_factor=None, resume=False, overwrite=Fal
             continue
         flush()
         try:
-            _render_one(colorizer, job, render_factor, resume, sweep, film, at)
+            _render_one(colorizer, job, render_factor, resume, sweep, film, at, references)
             report.done.append(job.dest)
         except (OutOfMemory, KeyboardInterrupt):
             raise

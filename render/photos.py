@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from deoldify_like.colour_match import encoder_features, transfer_colour
 from deoldify_like.errors import BadInputError
 from deoldify_like.images import atomic_path, load_image
 
@@ -54,8 +55,19 @@ def save_photo(rgb, dest, alpha=None, quality=QUALITY):
     return dest
 
 
-def render_photo(colorizer, src, dest, render_factor=None):
-    "Colorize the photo `src` into `dest`; returns `dest`."
+def photo_colours(colorizer, lumas, render_factor=None, reference=None):
+    """Full-resolution colour (uint8 RGB) for luminance pictures: the model's, or with `reference` (uint8 RGB of
+    a similar colour photo, any size) the reference's chroma matched by the generator's encoder features
+    (`colour_match.transfer_colour`), the model's colour where the match is weak. The luminance is kept."""
+    if reference is None:
+        return colorizer.colorize(lumas, render_factor)
+    features = encoder_features(colorizer.model)
+    return [transfer_colour(luma, reference, pred, features)
+            for luma, pred in zip(lumas, colorizer.predict(lumas, render_factor))]
+
+
+def render_photo(colorizer, src, dest, render_factor=None, reference=None):
+    "Colorize the photo `src` into `dest` (colour from `reference`, uint8 RGB, when given: `photo_colours`); returns `dest`."
     img = load_image(src)
-    rgb = colorizer.colorize([img.luma], render_factor)[0]
+    rgb = photo_colours(colorizer, [img.luma], render_factor, reference)[0]
     return save_photo(rgb, dest, read_alpha(src))

@@ -229,10 +229,14 @@ def colorize_segments(colorizer, src, segments, render_factor, total, hook=None,
         while (batch := _get(frames_out, stop)) is not END:
             yield from batch
 
+    def stopped():
+        if stop.is_set():
+            raise _Stopped
+
     def write():
-        if references:
-            coloured = referenced_frames(predicted(), references, film_lumas(src, selection, total), colour, start,
-                                         relight=brightness is not None)
+        if references:  # the propagation reads the film itself too (a scan first): it stops when told
+            coloured = referenced_frames(predicted(), references, film_lumas(src, selection, total, stopped), colour,
+                                         start, relight=brightness is not None)
         else:
             coloured = ((frame, colour(frame, pred)) for frame, pred in predicted())
         for frame, rgb in coloured:

@@ -11,16 +11,61 @@ render carries the references from frame 0 again (optical flow only, no model; t
 it continues exactly; the references are part of its settings key (`references_key`).
 """
 import hashlib
-from dataclasses import replace
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import av
 import numpy as np
 
 from deoldify_like.colour import gray_to_rgb, recombine_luminance
-from deoldify_like.errors import BadInputError, SettingsError
-from deoldify_like.reference_colour import blend_frame, colorize_with_references
+from deoldify_like.errors import BadInputError, SettingsError, reraise_as
+from deoldify_like.reference_colour import Reference, blend_frame, colorize_with_references, keyframe_from_name, load_reference
 
-from .part import seek_frames
+from .part import parse_time, seek_frames
+
+_FRAME_NUMBER = re.compile(r'^\d+$')
+
+
+@dataclass(frozen=True)
+class GivenReference:
+    """A reference as given on the command line: its picture, and where it goes, `at` (a frame number, or a
+    time in seconds as a Fraction), else what its file name says, else the frame it resembles most. Placed on
+    each film by that film's frame rate (`for_film`)."""
+    path: str
+    rgb: np.ndarray
+    at: object = None
+
+    def for_film(self, fps):
+        if self.at is None:
+            frame = keyframe_from_name(self.path, fps)
+        elif isinstance(self.at, int):
+            frame = self.at
+        else:
+            frame = round(self.at * fps)
+        return Reference(self.rgb, frame, Path(self.path).name)
+
+
+def parse_reference_at(text):
+    "--reference-at: a frame number ('120') -> int, or a time ('4.5s', '00:01:02.5') -> seconds (Fraction)."
+    text = str(text).strip()
+    if _FRAME_NUMBER.match(text):
+        return int(text)
+    if text.endswith('s') or ':' in text:
+        with reraise_as(SettingsError):
+            return parse_time(text.removesuffix('s'), '--reference-at')
+    raise SettingsError(f"--reference-at {text}: give a frame number (120) or a time (4.5s or 00:00:04.5)")
+
+
+def given_references(paths, at=None):
+    """The --reference pictures, read now (an unreadable or colourless one is a one-line BadInputError before
+    anything is written), with --reference-at (None, or one per reference, in order)."""
+    paths, at = list(paths or []), list(at or [])
+    if at and len(at) != len(paths):
+        raise SettingsError(f"--reference-at was given {len(at)} times for {len(paths)} --reference; "
+                            f"give one per reference, in order, or none")
+    places = [parse_reference_at(a) for a in at] or [None] * len(paths)
+    return [GivenReference(str(p), load_reference(p).rgb, a) for p, a in zip(paths, places)]
 
 
 def references_key(references):
@@ -43,14 +88,17 @@ def in_part(references, first, count):
     return placed
 
 
-def film_lumas(src, selection, total):
-    "`open_lumas` for the propagation: a new iterator over the luminance of the frames the render colours."
+def film_lumas(src, selection, total, check=None):
+    """`open_lumas` for the propagation: a new iterator over the luminance of the frames the render colours.
+    `check()` is called before each frame (the pipeline's: it raises once the render is told to stop)."""
     def lumas():
         try:
             with av.open(str(src)) as container:
                 vs = container.streams.video[0]
                 decoded = container.decode(vs) if selection is None else seek_frames(container, vs, selection)
                 for _, frame in zip(range(total), decoded):
+                    if check is not None:
+                        check()
                     yield frame.to_ndarray(format='gray')
         except av.error.FFmpegError as e:
             raise BadInputError(src, f'damaged film, decoding stopped ({str(e).splitlines()[0]})') from None
