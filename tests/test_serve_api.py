@@ -93,6 +93,7 @@ def test_film_with_a_reference_picture_and_refused_references(tmp_path, subproce
         refused = [([('reference', ('notes.png', b'a text file\n' * 20))], {}, 415, 'reference notes.png: not a picture'),
                    ([('reference', ('gray.png', gray))], {}, 415, 'reference gray.png: a reference must be a colour picture'),
                    ([('reference', ('late_f40.png', first))], {}, 400, "late_f40.png: keyframe 40 is past the film's last frame (15)"),
+                   ([('reference', ('first.png', first))], {'reference_frame': '2s'}, 400, "first.png: keyframe 48 is past the film's last"),
                    ([('reference', ('first.png', first))], {'reference_frame': 'one'}, 400, 'first.png: reference_frame must be a frame number'),
                    ([('reference', ('first.png', first))], {'reference_frame': ['0', '3']}, 400, '2 reference_frame fields for 1')]
         for refs, fields, status, problem in refused:

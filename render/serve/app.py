@@ -85,7 +85,7 @@ def _multipart_schema(options):
                           'description': 'films only: colour pictures of keyframes (a frame coloured, or a colour photo of '
                                          'the scene), each carried through its shot (docs/reference_colour.md)'}
     props['reference_frame'] = {'type': 'array', 'items': {'type': 'string'},
-                                'description': "one per reference, in order: its frame number; empty: the frame number "
+                                'description': "one per reference, in order: its frame number (120) or time (4.5s); empty: the frame number "
                                                "or time in its name (shot_f120.png, street_4.5s.png), else the frame it "
                                                "resembles most"}
     return {'requestBody': {'required': True, 'content': {'multipart/form-data': {

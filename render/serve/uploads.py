@@ -19,6 +19,8 @@ from deoldify_like.images import load_image
 from deoldify_like.reference_colour import keyframe_from_name, load_reference
 from deoldify_like.video import probe_video
 
+from ..film.reference import parse_reference_at
+
 MAX_FIELDS, MAX_FIELD_BYTES = 50, 10_000
 MAX_REFERENCES = 16  # reference pictures with one film
 UNITS = {'': 1, 'b': 1, 'k': 10**3, 'kb': 10**3, 'kib': 2**10, 'm': 10**6, 'mb': 10**6, 'mib': 2**20,
@@ -271,13 +273,17 @@ def sniff(path, label):
 
 
 def _reference_frame(text, label, fps):
-    "The keyframe of a reference: the `reference_frame` given, else a frame number or time in its name, else None."
+    """The keyframe of a reference: the `reference_frame` given (a frame number or a time, as `--reference-at`),
+    else a frame number or time in its name, else None."""
     text = str(text or '').strip()
     if not text:
         return keyframe_from_name(label, fps)
-    if not text.isdigit():
-        raise SettingsError(f"{label}: reference_frame must be a frame number (0 or more) or empty, got {text!r}")
-    return int(text)
+    try:
+        at = parse_reference_at(text)
+    except SettingsError:
+        raise SettingsError(f"{label}: reference_frame must be a frame number (120) or a time (4.5s), or empty; "
+                            f"got {text!r}") from None
+    return at if isinstance(at, int) else round(at * fps)
 
 
 def store_references(received, folder, film, frames):

@@ -117,12 +117,10 @@ function addReferences(files) {
     name.className = 'name';
     name.textContent = file.name;
     const frame = document.createElement('input');
-    frame.type = 'number';
-    frame.min = 0;
-    frame.step = 1;
+    frame.type = 'text';
     frame.className = 'reference-frame';
-    frame.placeholder = 'frame: by name or likeness';
-    frame.title = 'the frame this picture colours; empty: the frame number or time in its name, else the frame it resembles most';
+    frame.placeholder = 'frame (120) or time (4.5s)';
+    frame.title = 'the frame this picture colours: a frame number or a time; empty: the frame number or time in its name, else the frame it resembles most';
     const remove = document.createElement('button');
     remove.type = 'button';
     remove.textContent = 'Remove';
