@@ -16,8 +16,7 @@ import cv2
 import ipywidgets as widgets
 import numpy as np
 
-from deoldify_like.errors import DeoldifyLikeError
-from deoldify_like.images import load_image
+from deoldify_like.errors import DeoldifyLikeError, SettingsError
 from deoldify_like.reference_colour import load_reference
 from deoldify_like.shots import THUMB_SIDE, find_shots
 from deoldify_like.video import iter_frames
@@ -107,18 +106,18 @@ class ShotReferences:
         "The first frame of the shot that holds `frame`."
         found = [s.start for s in self.shots if s.start <= int(frame) < s.end]
         if not found:
-            raise DeoldifyLikeError(f"frame {frame} is not among the {self.total} frames shown")
+            raise SettingsError(f"frame {frame} is not among the {self.total} frames shown (0..{self.total - 1})")
         return found[0]
 
-    def attach(self, frame, picture):
+    def attach(self, frame, picture, name=None):
         """Attach `picture` (a path) as the colour reference of the shot holding `frame`, at that shot's first
-        frame; returns the `Reference`. BadInputError (one line) for a picture that cannot be read or has no colour."""
+        frame, shown as `name` (default: the file's); returns the `Reference`. BadInputError (one line) for a
+        picture that cannot be read or has no colour."""
         start = self._shot_start(frame)
         ref = load_reference(picture, frame=start)
+        ref.name = name or Path(picture).name
         self.folder.mkdir(parents=True, exist_ok=True)
-        saved = self.folder / f'f{start:06d}.png'
-        cv2.imwrite(str(saved), np.ascontiguousarray(ref.rgb[..., ::-1]))
-        ref.name = Path(picture).name
+        cv2.imwrite(str(self.folder / f'f{start:06d}.png'), np.ascontiguousarray(ref.rgb[..., ::-1]))
         self.attached[start] = ref
         self.shown[start].value = png_bytes(thumbnail(ref.rgb))
         self.shown[start].layout.display = None
@@ -133,9 +132,7 @@ class ShotReferences:
         received = self.folder / f'upload-f{start:06d}'
         received.write_bytes(bytes(item['content']))
         try:
-            self.attach(start, received)
-            self.attached[start].name = item['name']
-            self.notes[start].value = f'<span class="shot-reference-attached">attached: {html.escape(item["name"])}</span>'
+            self.attach(start, received, item['name'])
         except DeoldifyLikeError as e:
             self.notes[start].value = f'<span style="color:#b00">{html.escape(str(e).replace(str(received), item["name"]))}</span>'
         finally:

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import av
 import pytest
 
-from deoldify_like.errors import BadInputError
+from deoldify_like.errors import BadInputError, SettingsError
 from deoldify_like.inference import Colorizer
 from deoldify_like.reference_colour import scan_film
 from deoldify_like.shots import find_shots
@@ -53,6 +53,8 @@ def test_upload_per_shot_and_render_with_a_reference(spliced, tmp_path):
     panel.uploads[8].value = (uploaded('notes.png', b'text!'),)
     assert 'notes.png: not an image file' in panel.notes[8].value and panel.references == []
     reference = write_picture(truth[0], tmp_path / 'first.png').read_bytes()
+    with pytest.raises(SettingsError, match=r'frame 16 is not among the 16 frames shown \(0..15\)'):
+        panel.attach(16, tmp_path / 'first.png')
     panel.uploads[0].value = (uploaded('first.png', reference),)
     assert [(r.frame, r.name) for r in panel.references] == [(0, 'first.png')]
     assert 'attached: first.png' in panel.notes[0].value and (tmp_path / 'out' / 'references' / 'f000000.png').is_file()
