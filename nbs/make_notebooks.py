@@ -310,21 +310,21 @@ RENDER_FACTOR = 4  # 21 is the film default for a real model
 SWEEP = [2, 3, 4]  # render factors to compare on the middle frame (e.g. [12, 16, 21, 28])
 FRAMES = 12  # render only the first frames (None: the whole film)
 CODEC = 'h264'  # the master: h264, h265, av1, ffv1 (lossless, .mkv), prores (422 HQ, .mov)
+REFERENCES = {}  # {frame: colour picture}: attached to the shot holding that frame and rendered, without clicking
 DEVICE = 'auto'
 PRECISION = 'auto'  # bf16 where the hardware does it natively, else fp32
 BS = 2
 OUT = 'out/06_colorize_film\'''', metadata={'tags': ['parameters']}),
     new_code_cell('''\
 from pathlib import Path
-
 from IPython.display import Video
-
 from deoldify_like.demo import DEMO_FILM
 from deoldify_like.generator import GeneratorConfig, build_generator
 from deoldify_like.model_file import save_generator
 from deoldify_like.video import probe_video
 from deoldify_like.inference import Colorizer
 from render.film import output_suffix, render_film, web_path
+from render.shot_references import ShotReferences
 from render.sweep import film_frame_luma, sweep_grid'''),
     new_code_cell(MODEL_CELL + '''
 film = Path(FILM) if FILM else DEMO_FILM
@@ -338,6 +338,8 @@ frames = render_film(colorizer, film, dest, RENDER_FACTOR, resume=True, limit=FR
 info = probe_video(dest)
 print(f'{dest}: {frames} frames, {info.width}x{info.height} at {info.fps} frames/s, {info.codec}, audio: {info.audio_codec}')'''),
     new_code_cell('Video(str(web_path(dest)), embed=True, html_attributes="controls loop")  # the web copy'),
+    new_markdown_cell('## Colour from a reference, shot by shot\n\nA colour picture per shot, carried through the shot.'),
+    new_code_cell('ShotReferences(colorizer, film, out, RENDER_FACTOR, limit=FRAMES, references=REFERENCES, render=bool(REFERENCES))'),
 ])
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import nbformat
 
 from notebook_runner import outputs_of, run_notebook
+from spliced_film import chroma_errors, write_picture, write_spliced_film
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,6 +35,19 @@ def test_stage_notebooks_run_headless_on_one_tiny_run(shared_data, tmp_path):
     assert (run / 'checkpoints' / 'gen-s32.safetensors').is_file()
     assert (run / 'checkpoints' / 'critic-c1.safetensors').is_file()
     assert sorted(p.name for p in (run / 'checkpoints').glob('gan-c1-*')) == ['gan-c1-i000002.safetensors', 'gan-c1-i000004.safetensors']
+
+
+def test_film_notebook_renders_with_a_reference_for_one_shot(shared_data, tmp_path):
+    """Notebook 06 on two DAVIS clips spliced (a cut at frame 8) with the true first frame attached as the
+    reference of the first shot: its colours up to the cut, the (tiny random) model's after it."""
+    truth = write_spliced_film(shared_data, tmp_path / 'spliced.mp4')
+    reference = write_picture(truth[0], tmp_path / 'first.png')
+    book = run_notebook('06_colorize_film', {'FILM': str(tmp_path / 'spliced.mp4'), 'FRAMES': None, 'RENDER_FACTOR': 2,
+                                             'SWEEP': [2], 'REFERENCES': {0: str(reference)}}, cwd=tmp_path, timeout=300)
+    out = tmp_path / 'out' / '06_colorize_film' / 'spliced_references.mp4'
+    assert outputs_of(book, 'application/vnd.jupyter.widget-view+json'), 'the shots and their uploads'
+    errors = chroma_errors(out, truth)
+    assert len(errors) == 16 and max(errors[:8]) < 0.012 < min(errors[8:]), errors
 
 
 def test_notebooks_are_what_the_builder_writes(tmp_path):

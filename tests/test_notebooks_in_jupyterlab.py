@@ -1,7 +1,8 @@
 """The notebooks as a person uses them: JupyterLab on a tiny run in headless Chromium. Run All from the menu,
-then pick another checkpoint in the picker's dropdown, promote it, and move notebook 05's render-factor slider
-with the keyboard; the metrics table must read whole at 1366 and 1920 px wide. Skipped, with one line, where
-chromium and chromedriver are absent."""
+then pick another checkpoint in the picker's dropdown, promote it, move notebook 05's render-factor slider
+with the keyboard, and in notebook 06 attach a colour reference to a shot and render the film with it; the
+metrics table must read whole at 1366 and 1920 px wide. Skipped, with one line, where chromium and
+chromedriver are absent."""
 import shutil
 import time
 from types import SimpleNamespace
@@ -10,6 +11,7 @@ import pytest
 
 from lab_browser import (MISSING, chromium, jupyter_lab, notebook_copy, open_notebook, page_problems, run_all,
                          scroll_into_view, table_layout, wait_for)
+from spliced_film import chroma_errors, write_picture, write_spliced_film
 
 if MISSING:
     pytest.skip(MISSING, allow_module_level=True)  # one line for the whole module
@@ -110,3 +112,46 @@ def test_render_factor_slider_updates_the_preview_in_jupyterlab(lab, tmp_path):
     wait_for(d, lambda d: readout(d) == '5' and preview(d) != before, 60, 'the preview to follow the slider')
     d.save_screenshot(str(tmp_path / 'slider.png'))
     assert not page_problems(d)
+
+
+# ipywidgets' FileUpload keeps its <input type=file> out of the page and clicks it to open the browser's file
+# chooser, which a headless browser cannot show: instead the input is put into the page when clicked, and the
+# file is chosen in it as in the chooser (its change event reaches the widget as a person's choice does).
+FILE_CHOOSER = """
+const click = HTMLInputElement.prototype.click;
+HTMLInputElement.prototype.click = function () {
+  if (this.type === 'file' && !this.isConnected) { this.classList.add('test-file-chooser'); document.body.append(this); return; }
+  return click.call(this);
+};
+"""
+
+
+def test_film_notebook_shots_take_a_reference_upload_and_render_in_jupyterlab(lab, shared_data, tmp_path):
+    """Notebook 06 on two spliced DAVIS clips: the row of shots shows both, a colour reference chosen in the second
+    shot's upload is attached, and the button renders the film with it (its colours after the cut)."""
+    truth = write_spliced_film(shared_data, lab.root / 'spliced.mp4')
+    reference = write_picture(truth[8], tmp_path / 'second_shot.png')
+    notebook_copy('06_colorize_film', {'FILM': 'spliced.mp4', 'FRAMES': None, 'RENDER_FACTOR': 2, 'SWEEP': [2]}, lab.root)
+    d = lab.driver
+    d.set_window_size(WIDTHS[0], 1000)
+    open_notebook(d, lab.base, lab.token, '06_colorize_film.ipynb')
+    run_all(d)
+    cards = wait_for(d, lambda d: len(_css(d, '.shot-references-card')) == 2 and _css(d, '.shot-references-card'), 30,
+                     'the row of shots')
+    assert not page_problems(d)
+    assert 'shot 2: frame 8, 0.33 s (8 frames)' in cards[1].text
+    d.execute_script(FILE_CHOOSER)
+    upload = cards[1].find_element('css selector', '.widget-upload')
+    scroll_into_view(d, upload)
+    upload.click()  # the widget's button opens its file chooser: here the chooser's input, put in the page
+    wait_for(d, lambda d: _css(d, 'input.test-file-chooser'), 10, 'the file chooser')[0].send_keys(str(reference))
+    wait_for(d, lambda d: 'attached: second_shot.png' in _css(d, '.shot-references-card')[1].text, 30,
+             'the reference attached to the second shot')
+    button = next(b for b in _css(d, 'button') if b.text.strip() == 'Render with these references')
+    scroll_into_view(d, button)
+    button.click()
+    wait_for(d, lambda d: _css(d, '.shot-references-done'), 180, 'the render with the reference')
+    d.save_screenshot(str(tmp_path / 'shots.png'))
+    assert not page_problems(d)
+    errors = chroma_errors(lab.root / 'out' / '06_colorize_film' / 'spliced_references.mp4', truth)
+    assert len(errors) == 16 and max(errors[8:]) < 0.012 < min(errors[:8]), errors

@@ -1,12 +1,14 @@
 """Through the API with plain HTTP against a real server process: 20 uploads in a row, broken files among
 them, every one answered, no job lost, and the server's memory at the end within 10% of its memory after
-the first job."""
+the first job; a film uploaded with a colour reference picture, and references refused with one line."""
 import time
 
+import numpy as np
 import pytest
 
 from render_helpers import make_film, save_tiny_model
 from serve_helpers import film, photo, running_server, wait_for
+from spliced_film import chroma_errors, write_picture, write_spliced_film
 
 httpx = pytest.importorskip('httpx')
 psutil = pytest.importorskip('psutil')
@@ -74,3 +76,41 @@ def test_twenty_uploads_all_answered_none_lost_memory_flat(tmp_path, subprocess_
         assert proc.poll() is None  # still serving
         print(f'server RSS after the first job {after_first / 2**20:.0f} MiB, after 20 uploads {at_end / 2**20:.0f} MiB')
         assert at_end <= 1.10 * after_first, (after_first, at_end)
+
+
+def test_film_with_a_reference_picture_and_refused_references(tmp_path, subprocess_env, shared_data):
+    """A film of two spliced DAVIS clips uploaded with its true first frame as a reference (no frame number: placed
+    by resemblance) keeps the reference's colours up to the cut; references that cannot be used are a 4xx with
+    one line naming them, and nothing is queued."""
+    model = save_tiny_model(tmp_path / 'tiny.safetensors', render_factor=2)
+    truth = write_spliced_film(shared_data, tmp_path / 'spliced.mp4')
+    movie = (tmp_path / 'spliced.mp4').read_bytes()
+    first = write_picture(truth[0], tmp_path / 'first.png').read_bytes()
+    gray = write_picture(np.repeat(truth[0][..., :1], 3, -1), tmp_path / 'gray.png').read_bytes()
+    settings = {'film.render_factor': '2', 'film.bs': '4'}
+    with running_server(model, tmp_path / 'work', subprocess_env, tmp_path / 'server.log', '--precision', 'fp32') as (proc, base), \
+            httpx.Client(base_url=base, timeout=120) as http:
+        refused = [([('reference', ('notes.png', b'a text file\n' * 20))], {}, 415, 'reference notes.png: not a picture'),
+                   ([('reference', ('gray.png', gray))], {}, 415, 'reference gray.png: a reference must be a colour picture'),
+                   ([('reference', ('late_f40.png', first))], {}, 400, "late_f40.png: keyframe 40 is past the film's last frame (15)"),
+                   ([('reference', ('first.png', first))], {'reference_frame': '2s'}, 400, "first.png: keyframe 48 is past the film's last"),
+                   ([('reference', ('first.png', first))], {'reference_frame': 'one'}, 400, 'first.png: reference_frame must be a frame number'),
+                   ([('reference', ('first.png', first))], {'reference_frame': ['0', '3']}, 400, '2 reference_frame fields for 1')]
+        for refs, fields, status, problem in refused:
+            r = http.post('/api/jobs', files=[('file', ('spliced.mp4', movie)), *refs], data={**settings, **fields})
+            assert r.status_code == status and r.json()['detail'].startswith(problem), (problem, r.status_code, r.text)
+        assert http.get('/api/jobs').json() == [] and not list((tmp_path / 'work' / 'jobs').iterdir())  # nothing queued
+        r = http.post('/api/jobs', files=[('file', ('spliced.mp4', movie)), ('reference', ('first.png', first))],
+                      data={**settings, 'reference_frame': ''})
+        assert r.status_code == 201, r.text
+        job = r.json()
+        assert [(x['name'], x['frame']) for x in job['references']] == [('first.png', None)]
+        photo_job = http.post('/api/jobs', files=[('file', ('p.jpg', photo(tmp_path, 'p.jpg').read_bytes())),
+                                                  ('reference', ('first.png', first))]).json()
+        assert photo_job['kind'] == 'photo' and photo_job['references'] == []  # references are for films only
+        done = wait_for(lambda: (j := http.get(f"/api/jobs/{job['id']}").json())['state'] in ('done', 'failed') and j,
+                        180, what='the film with a reference')
+        assert done['state'] == 'done' and done['frames_done'] == 16, done
+        (tmp_path / 'result.mp4').write_bytes(http.get(done['result_url']).content)
+        errors = chroma_errors(tmp_path / 'result.mp4', truth)
+        assert len(errors) == 16 and max(errors[:8]) < 0.012 < min(errors[8:]), errors

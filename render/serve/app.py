@@ -2,14 +2,16 @@
 
 API (the page uses nothing else; docs/serve.md has examples):
   GET    /api/options           the model, the upload limit and the settings each kind takes
-  POST   /api/jobs              multipart: `file` plus settings as form fields -> 201 {"id", ...job}
+  POST   /api/jobs              multipart: `file` plus settings as form fields (a film: also colour
+                                `reference` pictures, each with an optional `reference_frame`) -> 201 {"id", ...job}
   GET    /api/jobs              every job, oldest first
   GET    /api/jobs/{id}         state (queued, running, done, failed) and progress
   GET    /api/jobs/{id}/result  the colour file (409 until done)
   DELETE /api/jobs/{id}         stop and remove a job and its files
   POST   /api/preview           multipart: `file` (or `job`: an id) + render_factor (+ max_side) -> JPEG
 A file that is not a photo, GIF or film is answered 415 with one line naming it; a bad setting 400; an
-upload over the limit 413. Errors are JSON {"detail": "..."}.
+upload over the limit 413; a reference that is not a colour picture 415, one placed past the film's end 400,
+with nothing queued. Errors are JSON {"detail": "..."}.
 """
 import io
 import ipaddress
@@ -32,7 +34,7 @@ from deoldify_like.progress import say
 
 from .jobs import Job, JobStore
 from .options import available_options, options_json, parse_settings
-from .uploads import UploadError, parse_size, receive_upload, safe_name, sniff
+from .uploads import MAX_REFERENCES, UploadError, parse_size, receive_form, receive_upload, safe_name, sniff, store_references
 
 try:
     from fastapi import FastAPI, HTTPException, Request
@@ -79,6 +81,13 @@ def _multipart_schema(options):
             if o.min is not None:
                 schema['minimum'], schema['maximum'] = o.min, o.max
             props.setdefault(name, schema)
+    props['reference'] = {'type': 'array', 'maxItems': MAX_REFERENCES, 'items': {'type': 'string', 'format': 'binary'},
+                          'description': 'films only: colour pictures of keyframes (a frame coloured, or a colour photo of '
+                                         'the scene), each carried through its shot (docs/reference_colour.md)'}
+    props['reference_frame'] = {'type': 'array', 'items': {'type': 'string'},
+                                'description': "one per reference, in order: its frame number (120) or time (4.5s); empty: the frame number "
+                                               "or time in its name (shot_f120.png, street_4.5s.png), else the frame it "
+                                               "resembles most"}
     return {'requestBody': {'required': True, 'content': {'multipart/form-data': {
         'schema': {'type': 'object', 'required': ['file'], 'properties': props}}}}}
 
@@ -113,22 +122,28 @@ def create_app(colorizer, work, max_upload, model_name='model', precision=DEFAUL
 
     @app.post('/api/jobs', status_code=201, openapi_extra=_multipart_schema(options))
     async def post_job(request: Request):
-        "Upload a photo, GIF or film (multipart field `file`) with settings as form fields; it is queued."
+        """Upload a photo, GIF or film (multipart field `file`) with settings as form fields; it is queued. A film
+        may come with colour `reference` pictures (ignored with a photo or GIF), checked before it is queued."""
         job_id, folder = store.new_folder()
         upload = folder / 'upload'
         try:
-            fields, filename = await receive_upload(request, upload, max_upload)
-            per_kind = parse_settings(fields, options)
-            name = safe_name(filename)
+            received = await receive_form(request, upload, max_upload, references_dir=folder)
+            per_kind = parse_settings(received.fields, options)
+            name = safe_name(received.filename)
             found = await run_in_threadpool(sniff, upload, name)
+            references = []
+            if found.kind == 'film':
+                references = await run_in_threadpool(store_references, received, folder, upload, found.frames)
             upload.rename(folder / ('input' + found.suffix))
         except Exception as e:  # noqa: BLE001 - every refusal leaves nothing behind and one line for the user
             shutil.rmtree(folder, ignore_errors=True)
             if isinstance(e, DeoldifyLikeError):
                 raise _error(e) from None
             raise HTTPException(500, f"the upload could not be stored or read ({type(e).__name__}: {e})") from None
+        for path, _ in received.references if found.kind != 'film' else ():
+            path.unlink(missing_ok=True)  # references are for films, as settings of another kind are ignored
         job = Job(job_id, name, found.kind, 'input' + found.suffix, found.result_suffix, per_kind[found.kind],
-                  frames_total=found.frames)
+                  frames_total=found.frames, references=references)
         return store.add(job).public()
 
     @app.get('/api/jobs')

@@ -1,6 +1,9 @@
 """Jobs: one folder per upload under WORK/jobs/<id>/ holding `job.json` (state, settings, progress), the
 input (named by its sniffed format: `input.jpg`, `input.mov`...) and, when done, `result.<suffix>`.
 
+A film's colour references are stored beside it as `reference-<i>.<suffix>` and listed in the job with
+their names and keyframes; the worker loads them and passes them to `render_film(references=...)`.
+
 One worker thread per model takes jobs from a queue, one at a time, so a film and a photo never fight for
 the CPU and memory stays that of one render. A job that fails gets its one-line reason and the worker goes
 on with the next; nothing a job does can stop the server.
@@ -19,12 +22,13 @@ import secrets
 import shutil
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from deoldify_like.errors import BadInputError, DeoldifyLikeError, reraise_as
 from deoldify_like.images import atomic_path
 from deoldify_like.inference import resolve_precision
+from deoldify_like.reference_colour import load_reference
 
 from .options import RENDERERS
 
@@ -55,6 +59,7 @@ class Job:
     created: float = field(default_factory=time.time)
     started: float | None = None
     finished: float | None = None
+    references: list = field(default_factory=list)  # a film's colour references: [{'name', 'file', 'frame'}]
 
     @property
     def result(self):
@@ -221,6 +226,9 @@ class JobStore:
                     raise DeoldifyLikeError(f"{job.name}: precision fp16 needs a CUDA device; use bf16 or auto on CPU")
             try:
                 if job.kind == 'film':  # the frames it could decode (a damaged film may end early)
+                    if job.references:
+                        settings['references'] = [replace(load_reference(folder / r['file'], r['frame']), name=r['name'])
+                                                  for r in job.references]
                     return renderer(colorizer, src, dest, resume=job.attempts > 0, hook=self._film_hook(job), **settings)
                 renderer(colorizer, src, dest, **settings)
                 return job.frames_total

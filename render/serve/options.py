@@ -28,8 +28,9 @@ from ..photos import render_photo
 
 RENDERERS = {'photo': render_photo, 'gif': render_gif, 'film': render_film}
 KINDS = tuple(RENDERERS)
-# Parameters that are the server's business, not the user's.
-INTERNAL = {'colorizer', 'src', 'dest', 'resume', 'segment_frames', 'limit', 'hook'}
+# Parameters that are the server's business, not the user's (colour references are pictures, not text fields:
+# a film's come as files of their own; a photo's, `render_photo(reference=...)`, are not taken yet).
+INTERNAL = {'colorizer', 'src', 'dest', 'resume', 'segment_frames', 'limit', 'hook', 'references', 'reference'}
 # Colorizer settings the worker sets for one job (it runs one job at a time).
 COLORIZER_SETTINGS = {'film': ('bs', 'precision')}
 BOUNDS = {'render_factor': RENDER_FACTOR_RANGE, 'bs': (1, 64)}

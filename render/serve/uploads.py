@@ -1,11 +1,12 @@
 """Receiving files safely: a multipart body streamed straight to disk with a size limit, the type decided
 by the content (Pillow, OpenCV, FFmpeg) and never by the name, and the uploaded name kept only as a
-sanitised label for display and download, never as a path.
+sanitised label for display and download, never as a path. A film may come with colour reference pictures
+(form fields `reference`, each with an optional `reference_frame`), checked before the job is queued.
 """
 import re
 import unicodedata
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
@@ -13,11 +14,15 @@ from PIL import Image, UnidentifiedImageError
 from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
 
-from deoldify_like.errors import BadInputError, DeoldifyLikeError
+from deoldify_like.errors import BadInputError, DeoldifyLikeError, SettingsError
 from deoldify_like.images import load_image
+from deoldify_like.reference_colour import keyframe_from_name, load_reference
 from deoldify_like.video import probe_video
 
+from ..film.reference import parse_reference_at
+
 MAX_FIELDS, MAX_FIELD_BYTES = 50, 10_000
+MAX_REFERENCES = 16  # reference pictures with one film
 UNITS = {'': 1, 'b': 1, 'k': 10**3, 'kb': 10**3, 'kib': 2**10, 'm': 10**6, 'mb': 10**6, 'mib': 2**20,
          'g': 10**9, 'gb': 10**9, 'gib': 2**30, 't': 10**12, 'tb': 10**12, 'tib': 2**40}
 # Pillow formats written back as they came; every other picture comes back as PNG.
@@ -67,25 +72,43 @@ def safe_name(name, fallback='upload'):
     return name or fallback
 
 
+@dataclass
+class Received:
+    "What a multipart upload brought: the form fields as text, the file's name as sent, and any references."
+    fields: dict
+    filename: str | None  # a label only; None when no file came
+    references: list = field(default_factory=list)  # [(path written, name as sent)] of the `reference` parts
+    reference_frames: list = field(default_factory=list)  # the `reference_frame` fields as text, in order
+
+
 async def receive_upload(request, dest, limit, require_file=True):
     """Stream the multipart body of `request` into the file `dest` (the part named 'file') and return
     `(fields, filename)`: the other form fields as text and the uploaded name as given (a label only;
-    None when no file came and `require_file` is False).
+    None when no file came and `require_file` is False). As `receive_form`, without references."""
+    received = await receive_form(request, dest, limit, require_file)
+    return received.fields, received.filename
+
+
+async def receive_form(request, dest, limit, require_file=True, references_dir=None):
+    """Stream the multipart body of `request` into the file `dest` (the part named 'file'); with
+    `references_dir`, parts named `reference` (at most MAX_REFERENCES) go to `references_dir/reference-<i>`
+    and `reference_frame` fields are kept in order. Returns a `Received`.
 
     The limit applies to the whole body and is enforced while it arrives: a declared Content-Length over it
-    is refused before reading, and a body that grows past it is cut off (UploadError 413). `dest` is
-    removed on any failure."""
+    is refused before reading, and a body that grows past it is cut off (UploadError 413). `dest` and the
+    references are removed on any failure."""
     dest = Path(dest)
     declared = request.headers.get('content-length')
     if declared and declared.isdigit() and int(declared) > limit:
         raise UploadError(f"the upload is {human_size(int(declared))}, more than this server's limit of {human_size(limit)}", 413)
     ctype, params = parse_options_header(request.headers.get('content-type', ''))
     if ctype == b'application/x-www-form-urlencoded' and not require_file:
-        return await _urlencoded(request), None
+        return Received(await _urlencoded(request), None)
     if ctype != b'multipart/form-data' or b'boundary' not in params:
         raise UploadError("send the file as multipart/form-data (a form field named 'file')", 415)
 
     fields, names, part, out = {}, {}, {}, None
+    refs, ref_frames, ref_out = [], [], None
     header = {'field': b'', 'value': b''}
 
     def on_part_begin():
@@ -103,13 +126,20 @@ async def receive_upload(request, dest, limit, require_file=True):
         header['field'] = header['value'] = b''
 
     def on_headers_finished():
-        nonlocal out
+        nonlocal out, ref_out
         _, opts = parse_options_header(part['headers'].get(b'content-disposition', b''))
         name = opts.get(b'name', b'').decode('utf-8', 'replace')
         part['name'] = name
-        if b'filename' in opts:
+        if b'filename' in opts and name == 'reference' and references_dir is not None:
+            if len(refs) >= MAX_REFERENCES:
+                raise UploadError(f"too many reference pictures (at most {MAX_REFERENCES} with one film)")
+            refs.append((Path(references_dir) / f'reference-{len(refs)}', opts[b'filename'].decode('utf-8', 'replace')))
+            part['file'] = 'reference'
+            ref_out = open(refs[-1][0], 'wb')
+        elif b'filename' in opts:
             if name != 'file' or out is not None:
-                raise UploadError("send exactly one file, in the form field named 'file'")
+                raise UploadError("send exactly one file, in the form field named 'file'"
+                                  + (" (and reference pictures in fields named 'reference')" if references_dir else ''))
             names['file'] = opts[b'filename'].decode('utf-8', 'replace')
             part['file'] = True
             out = open(dest, 'wb')
@@ -117,7 +147,9 @@ async def receive_upload(request, dest, limit, require_file=True):
             raise UploadError(f"too many form fields (at most {MAX_FIELDS})")
 
     def on_part_data(data, start, end):
-        if part['file']:
+        if part['file'] == 'reference':
+            ref_out.write(data[start:end])
+        elif part['file']:
             out.write(data[start:end])
         else:
             part['data'] += data[start:end]
@@ -125,8 +157,14 @@ async def receive_upload(request, dest, limit, require_file=True):
                 raise UploadError(f"form field {part['name']!r} is longer than {MAX_FIELD_BYTES} bytes")
 
     def on_part_end():
-        if not part['file']:
-            fields[part['name']] = part['data'].decode('utf-8', 'replace')
+        if part['file'] == 'reference':
+            ref_out.close()
+        elif not part['file']:
+            text = part['data'].decode('utf-8', 'replace')
+            if part['name'] == 'reference_frame' and references_dir is not None:
+                ref_frames.append(text)
+            else:
+                fields[part['name']] = text
 
     callbacks = dict(on_part_begin=on_part_begin, on_part_data=on_part_data, on_part_end=on_part_end,
                      on_header_field=on_header_field, on_header_value=on_header_value,
@@ -142,15 +180,18 @@ async def receive_upload(request, dest, limit, require_file=True):
         if out is None and require_file:
             raise UploadError("no file: send it in the form field named 'file'")
     except Exception as e:
-        if out is not None:
-            out.close()
+        for f in (out, ref_out):
+            if f is not None:
+                f.close()
         dest.unlink(missing_ok=True)
+        for path, _ in refs:
+            path.unlink(missing_ok=True)
         if isinstance(e, UploadError):
             raise
         raise UploadError(f"the upload could not be read as a form ({type(e).__name__}: {e})") from None
     if out is not None:
         out.close()
-    return fields, names.get('file')
+    return Received(fields, names.get('file'), refs, ref_frames)
 
 
 async def _urlencoded(request):
@@ -229,3 +270,45 @@ def sniff(path, label):
     except BadInputError as e:
         raise BadInputError(label, e.problem.replace('neither Pillow nor OpenCV', 'neither Pillow, OpenCV nor FFmpeg')
                             .replace('not an image file', 'not a photo, GIF or film')) from None
+
+
+def _reference_frame(text, label, fps):
+    """The keyframe of a reference: the `reference_frame` given (a frame number or a time, as `--reference-at`),
+    else a frame number or time in its name, else None."""
+    text = str(text or '').strip()
+    if not text:
+        return keyframe_from_name(label, fps)
+    try:
+        at = parse_reference_at(text)
+    except SettingsError:
+        raise SettingsError(f"{label}: reference_frame must be a frame number (120) or a time (4.5s), or empty; "
+                            f"got {text!r}") from None
+    return at if isinstance(at, int) else round(at * fps)
+
+
+def store_references(received, folder, film, frames):
+    """The reference pictures that came with the film at `film` (`frames` frames), checked and moved to
+    `folder/reference-<i><suffix>`: [{'name', 'file', 'frame'}] for the job (`frame` None: the frame the
+    picture resembles most, found when it renders). Each must be a colour picture (BadInputError naming it)
+    with a keyframe inside the film (SettingsError); `reference_frame` fields, when given, are one per
+    reference, in order (an empty one: by its name or resemblance)."""
+    given = received.reference_frames
+    if given and len(given) != len(received.references):
+        raise SettingsError(f"{len(given)} reference_frame fields for {len(received.references)} reference pictures: "
+                            "give one per reference, in order (empty: matched by its name or by resemblance), or none")
+    fps = probe_video(film, count_frames=False).fps if received.references else None
+    stored = []
+    for i, (path, sent_name) in enumerate(received.references):
+        label = safe_name(sent_name, f'reference-{i + 1}')
+        frame = _reference_frame(given[i] if given else '', label, fps)
+        if frame is not None and frame >= frames:
+            raise SettingsError(f"{label}: keyframe {frame} is past the film's last frame ({frames - 1})")
+        try:
+            load_reference(path)
+        except BadInputError as e:
+            raise BadInputError(f'reference {label}', e.problem.replace('not an image file', 'not a picture')) from None
+        fmt, _ = _picture_format(path)
+        file = f'reference-{i}{PHOTO_SUFFIXES.get(fmt, ".png")}'
+        path.rename(Path(folder) / file)
+        stored.append({'name': label, 'file': file, 'frame': frame})
+    return stored

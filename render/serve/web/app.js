@@ -3,7 +3,7 @@
 
 const $ = (sel) => document.querySelector(sel);
 const FINAL = new Set(['done', 'failed']);
-const state = {options: null, files: new Map(), viewing: null, previewTimer: null, previewSeq: 0};
+const state = {options: null, files: new Map(), viewing: null, previewTimer: null, previewSeq: 0, references: []};
 
 function message(text) {
   const p = document.createElement('p');
@@ -105,11 +105,46 @@ function settingsFields(form, overrides = {}) {
   }
 }
 
+// ---- colour references sent with films (the server ignores them with photos and GIFs)
+function addReferences(files) {
+  for (const file of files) {
+    const li = document.createElement('li');
+    li.className = 'reference';
+    const img = document.createElement('img');
+    img.src = URL.createObjectURL(file);
+    img.alt = file.name;
+    const name = document.createElement('span');
+    name.className = 'name';
+    name.textContent = file.name;
+    const frame = document.createElement('input');
+    frame.type = 'text';
+    frame.className = 'reference-frame';
+    frame.placeholder = 'frame (120) or time (4.5s)';
+    frame.title = 'the frame this picture colours: a frame number or a time; empty: the frame number or time in its name, else the frame it resembles most';
+    const remove = document.createElement('button');
+    remove.type = 'button';
+    remove.textContent = 'Remove';
+    const entry = {file, frame, li};
+    remove.onclick = () => {
+      URL.revokeObjectURL(img.src);
+      li.remove();
+      state.references = state.references.filter((r) => r !== entry);
+    };
+    li.append(img, name, frame, remove);
+    $('#references').append(li);
+    state.references.push(entry);
+  }
+}
+
 // ---- uploads (XMLHttpRequest for upload progress on big films)
 function upload(file, overrides) {
   const form = new FormData();
   form.append('file', file, file.name);
   settingsFields(form, overrides);
+  for (const r of state.references) {
+    form.append('reference', r.file, r.file.name);
+    form.append('reference_frame', r.frame.value);
+  }
   const row = pendingRow(file.name);
   return new Promise((resolve) => {
     const xhr = new XMLHttpRequest();
@@ -245,6 +280,9 @@ function showJob(job) {
   if (job.state === 'running' && job.fps) stats.push(`${job.fps.toFixed(1)} frames/s`);
   if (job.state === 'running' && job.eta_s != null) stats.push(`${duration(job.eta_s)} left`);
   if (job.settings && job.settings.render_factor) stats.push(`render factor ${job.settings.render_factor}`);
+  if (job.references && job.references.length) {
+    stats.push(job.references.map((r) => `${r.name} at ${r.frame == null ? 'the frame most alike' : `frame ${r.frame}`}`).join(', '));
+  }
   li.querySelector('.stats').textContent = stats.join(' · ');
   const link = li.querySelector('.download');
   if (job.state === 'done') {
@@ -316,6 +354,7 @@ drop.addEventListener('drop', (e) => {
   uploadAll([...e.dataTransfer.files]);
 });
 $('#file-input').addEventListener('change', (e) => { uploadAll([...e.target.files]); e.target.value = ''; });
+$('#reference-input').addEventListener('change', (e) => { addReferences([...e.target.files]); e.target.value = ''; });
 $('#rf').addEventListener('input', () => {
   showRf();
   clearTimeout(state.previewTimer);
