@@ -40,6 +40,7 @@ import numpy as np
 from .colour import gray_to_rgb, rgb_to_gray, rgb_to_yuv, yuv_to_rgb
 from .colour_match import (GRID_SIDE, MATCH_DISTANCE, TEMPERATURE, guided_filter, match_chroma, patch_features,
                            resemblance)
+from .edge_aware import SIGMA_RANGE, SIGMA_SPACE, normalized_fill
 from .errors import BadInputError, SettingsError
 from .images import load_image
 from .film_metrics import consistent_matches
@@ -48,6 +49,7 @@ from .stabilize import CUT_DISTANCE, MIN_TRUSTED, PHOTO_TOLERANCE, PRESETS, luma
 REACH = 250  # frames a reference is carried at most, each way
 DECAY = 1.0  # confidence kept per frame where the flow is trusted (1: only distrust lowers it)
 KEEP_UNMATCHED = 1.0  # share of the confidence kept by a carried colour where flow and match both fail
+FILL_SUPPORT = 0.5  # support (edge-aware mean of trusted confidence) from which the fill is taken fully
 SAME_FRAME_NCC = 0.9  # a reference of the film's aspect that resembles its keyframe this well is that frame
 WORK_SIDE = 640
 FLOW_PRESET = 'medium'
@@ -106,6 +108,9 @@ class Settings:
     match_distance: float = MATCH_DISTANCE
     features: object = patch_features  # for matching a photo of the scene to its keyframe
     fill_features: object = patch_features  # for occlusion fill from the keyframe
+    fill_sigma: float = SIGMA_SPACE  # reach of the edge-aware fill from trusted carried colour, pixels (0: none)
+    fill_range: float = SIGMA_RANGE  # luminance difference (0..1) across which that fill hardly passes
+    fill_support: float = FILL_SUPPORT
 
 
 class ChromaCarrier:
@@ -145,8 +150,16 @@ class ChromaCarrier:
                                       match_distance=s.match_distance, side=s.match_grid)
         match = match[..., None]
         key_conf = cv2.resize(self.key_conf, gray.shape[::-1])[..., None] if self.key_conf.ndim == 2 else 1.0
-        self.chroma = carried + (1 - trust) * match * (matched - carried)
-        conf = s.decay * (trust * conf + (1 - trust) * (match * key_conf + (1 - match) * s.keep_unmatched * conf))
+        target = carried + match * (matched - carried)  # what replaces the carried colour where the flow fails
+        target_conf = match * key_conf + (1 - match) * s.keep_unmatched * conf
+        if s.fill_sigma > 0:  # where the match is weak: the trusted carried colour of the same luminance region
+            filled, support = normalized_fill(gray.astype(np.float32) / 255.0, carried, (trust * conf)[..., 0],
+                                              s.fill_sigma, s.fill_range)
+            fill = np.clip(support / s.fill_support, 0, 1)[..., None] * (1 - match)
+            target += fill * (filled - target)
+            target_conf += fill * (1 - target_conf)
+        self.chroma = carried + (1 - trust) * (target - carried)
+        conf = s.decay * (trust * conf + (1 - trust) * target_conf)
         self.conf = np.clip(guided_filter(gray.astype(np.float32) / 255.0, conf[..., 0]), 0, 1)
         self.prev, self.steps = gray, self.steps + 1
         return self.chroma, self.conf
