@@ -6,13 +6,18 @@ optical flow on the film's own luminance. Each direction keeps, at the working r
 `work_side`), a carried chroma S and a confidence A (0..1) of the reference in it:
 
     q      = forward-backward check (metrics.consistent_matches) × soft photometric check, smoothed
-    S_t    = warp(S_{t-1}) + (1 − q) · m · (M_t − warp(S_{t-1}))
-    A_t    = decay · (q · warp(A_{t-1}) + (1 − q) · (m · A_key + (1 − m) · keep · warp(A_{t-1})))
+    T      = W + m · (M_t − W),           W = warp(S_{t-1})
+    T     += f · (F − T),                 (F, n) = normalized_fill(luma, W, q · warp(A_{t-1})),
+                                          f = (1 − m) · min(1, n / fill_support)
+    S_t    = W + (1 − q) · (T − W)
+    A_t    = decay · (q · warp(A_{t-1}) + (1 − q) · C),   C = m · A_key + (1 − m) · keep · warp(A_{t-1}), C += f · (1 − C)
 
 where (M_t, m) is the chroma and confidence of a feature match of frame t against the keyframe
 (colour_match.match_chroma): where the flow fails (occlusion, a part coming back into view) the keyframe's
-colour of the place that looks alike is taken instead, and where nothing looks alike the carried colour is
-kept with less confidence. A is smoothed by a guided filter on the luminance (no seams). The two
+colour of the place that looks alike is taken instead; where that match is weak, the trusted carried colour
+of the same luminance region nearby (edge_aware.normalized_fill: colour spreads about `fill_sigma` pixels
+and hardly across a luminance edge), as far as there is such support n; where neither, the carried colour
+is kept. A is smoothed by a guided filter on the luminance (no seams). The two
 directions are joined by confidence (S = (A_f S_f + A_b S_b) / (A_f + A_b), A = 1 − (1 − A_f)(1 − A_b)),
 and the frame's chroma is A · S + (1 − A) · the fallback's chroma (the generator's), upscaled; the
 luminance is the film's own. Frames of a shot without a reference get exactly the fallback's colour
