@@ -6,13 +6,18 @@ optical flow on the film's own luminance. Each direction keeps, at the working r
 `work_side`), a carried chroma S and a confidence A (0..1) of the reference in it:
 
     q      = forward-backward check (metrics.consistent_matches) × soft photometric check, smoothed
-    S_t    = warp(S_{t-1}) + (1 − q) · m · (M_t − warp(S_{t-1}))
-    A_t    = decay · (q · warp(A_{t-1}) + (1 − q) · (m · A_key + (1 − m) · keep · warp(A_{t-1})))
+    T      = W + m · (M_t − W),           W = warp(S_{t-1})
+    T     += f · (F − T),                 (F, n) = normalized_fill(luma, W, q · warp(A_{t-1})),
+                                          f = (1 − m) · min(1, n / fill_support)
+    S_t    = W + (1 − q) · (T − W)
+    A_t    = decay · (q · warp(A_{t-1}) + (1 − q) · C),   C = m · A_key + (1 − m) · keep · warp(A_{t-1}), C += f · (1 − C)
 
 where (M_t, m) is the chroma and confidence of a feature match of frame t against the keyframe
 (colour_match.match_chroma): where the flow fails (occlusion, a part coming back into view) the keyframe's
-colour of the place that looks alike is taken instead, and where nothing looks alike the carried colour is
-kept with less confidence. A is smoothed by a guided filter on the luminance (no seams). The two
+colour of the place that looks alike is taken instead; where that match is weak, the trusted carried colour
+of the same luminance region nearby (edge_aware.normalized_fill: colour spreads about `fill_sigma` pixels
+and hardly across a luminance edge), as far as there is such support n; where neither, the carried colour
+is kept. A is smoothed by a guided filter on the luminance (no seams). The two
 directions are joined by confidence (S = (A_f S_f + A_b S_b) / (A_f + A_b), A = 1 − (1 − A_f)(1 − A_b)),
 and the frame's chroma is A · S + (1 − A) · the fallback's chroma (the generator's), upscaled; the
 luminance is the film's own. Frames of a shot without a reference get exactly the fallback's colour
@@ -40,6 +45,7 @@ import numpy as np
 from .colour import gray_to_rgb, rgb_to_gray, rgb_to_yuv, yuv_to_rgb
 from .colour_match import (GRID_SIDE, MATCH_DISTANCE, TEMPERATURE, guided_filter, match_chroma, patch_features,
                            resemblance)
+from .edge_aware import SIGMA_RANGE, SIGMA_SPACE, normalized_fill
 from .errors import BadInputError, SettingsError
 from .images import load_image
 from .film_metrics import consistent_matches
@@ -48,6 +54,7 @@ from .stabilize import CUT_DISTANCE, MIN_TRUSTED, PHOTO_TOLERANCE, PRESETS, luma
 REACH = 250  # frames a reference is carried at most, each way
 DECAY = 1.0  # confidence kept per frame where the flow is trusted (1: only distrust lowers it)
 KEEP_UNMATCHED = 1.0  # share of the confidence kept by a carried colour where flow and match both fail
+FILL_SUPPORT = 0.5  # support (edge-aware mean of trusted confidence) from which the fill is taken fully
 SAME_FRAME_NCC = 0.9  # a reference of the film's aspect that resembles its keyframe this well is that frame
 WORK_SIDE = 640
 FLOW_PRESET = 'medium'
@@ -106,6 +113,9 @@ class Settings:
     match_distance: float = MATCH_DISTANCE
     features: object = patch_features  # for matching a photo of the scene to its keyframe
     fill_features: object = patch_features  # for occlusion fill from the keyframe
+    fill_sigma: float = SIGMA_SPACE  # reach of the edge-aware fill from trusted carried colour, pixels (0: none)
+    fill_range: float = SIGMA_RANGE  # luminance difference (0..1) across which that fill hardly passes
+    fill_support: float = FILL_SUPPORT
 
 
 class ChromaCarrier:
@@ -145,8 +155,16 @@ class ChromaCarrier:
                                       match_distance=s.match_distance, side=s.match_grid)
         match = match[..., None]
         key_conf = cv2.resize(self.key_conf, gray.shape[::-1])[..., None] if self.key_conf.ndim == 2 else 1.0
-        self.chroma = carried + (1 - trust) * match * (matched - carried)
-        conf = s.decay * (trust * conf + (1 - trust) * (match * key_conf + (1 - match) * s.keep_unmatched * conf))
+        target = carried + match * (matched - carried)  # what replaces the carried colour where the flow fails
+        target_conf = match * key_conf + (1 - match) * s.keep_unmatched * conf
+        if s.fill_sigma > 0:  # where the match is weak: the trusted carried colour of the same luminance region
+            filled, support = normalized_fill(gray.astype(np.float32) / 255.0, carried, (trust * conf)[..., 0],
+                                              s.fill_sigma, s.fill_range)
+            fill = np.clip(support / s.fill_support, 0, 1)[..., None] * (1 - match)
+            target += fill * (filled - target)
+            target_conf += fill * (1 - target_conf)
+        self.chroma = carried + (1 - trust) * (target - carried)
+        conf = s.decay * (trust * conf + (1 - trust) * target_conf)
         self.conf = np.clip(guided_filter(gray.astype(np.float32) / 255.0, conf[..., 0]), 0, 1)
         self.prev, self.steps = gray, self.steps + 1
         return self.chroma, self.conf

@@ -6,6 +6,7 @@ import pytest
 
 from deoldify_like.colour import recombine_luminance, rgb_to_gray
 from deoldify_like.colour_match import encoder_features, transfer_colour
+from deoldify_like.edge_aware import normalized_fill, recursive_filter
 from deoldify_like.errors import BadInputError, SettingsError
 from deoldify_like.generator import build_generator
 from deoldify_like.metrics import psnr
@@ -117,3 +118,21 @@ def test_encoder_features_match_a_photo(spliced):
     assert grid.ndim == 3 and max(grid.shape[:2]) == 16 and np.isfinite(grid).all()
     out = transfer_colour(luma, spliced[0], _tinted(luma), features, side=16)
     assert out.shape == spliced[6].shape
+
+
+def test_normalized_fill_keeps_to_its_luminance_region():
+    "A hole takes the confident colour around it of its own luminance, not the colour across a strong edge."
+    guide = np.full((40, 60), 0.2, np.float32)
+    guide[:, 30:] = 0.8  # a strong luminance edge down the middle
+    values = np.zeros((40, 60, 2), np.float32)
+    values[:, :30], values[:, 30:] = (0.3, -0.1), (-0.2, 0.2)
+    conf = np.ones((40, 60), np.float32)
+    conf[10:30, 5:29] = 0  # a hole in the left region, reaching one pixel from the edge
+    conf[:, 31:50] = 0  # right: only the far strip is known, the pixels beside the edge are not
+    values[conf == 0] = (5.0, 5.0)  # whatever stood there must not come through
+    filled, support = normalized_fill(guide, values, conf, sigma_s=30, sigma_r=0.08)
+    np.testing.assert_allclose(filled[10:30, 5:29], np.broadcast_to((0.3, -0.1), (20, 24, 2)), atol=0.01)
+    np.testing.assert_allclose(filled[:, 31:50], np.broadcast_to((-0.2, 0.2), (40, 19, 2)), atol=0.01)
+    assert support[20, 20] > 0.2 and support.max() <= 1 + 1e-5
+    flat = recursive_filter(np.zeros((40, 60), np.float32), values[..., 0] * conf, sigma_s=30)
+    assert flat[20, 40] > 0.01  # without an edge the same filter does spread colour across the middle
