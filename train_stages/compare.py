@@ -200,8 +200,9 @@ def run_checkpoints(rf, pictures, render_factor, bs=4, device='cpu'):
                                         score_outputs(pictures, outputs, judge, dev, labs), labs))
         add_move(results)
 
-    lanes = min(cpu_lanes(dev), len(pictures))
-    parts = [[p.luma for p in pictures[i * len(pictures) // lanes:(i + 1) * len(pictures) // lanes]] for i in range(lanes)]
+    lanes = max(1, min(cpu_lanes(dev), len(pictures)))
+    cuts = [i * len(pictures) // lanes for i in range(lanes + 1)]
+    parts = [[p.luma for p in pictures[a:b]] for a, b in zip(cuts, cuts[1:])]  # a lane's share, in order
     with one_cpu_thread(dev), ThreadPoolExecutor(lanes) as forward, ThreadPoolExecutor(1) as scorer:
         scored = []
         for entry, model in progress(generator_models(entries), total=len(entries), comment='checkpoints'):
