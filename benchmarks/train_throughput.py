@@ -32,6 +32,7 @@ from deoldify_like.data import ColourPairs, dataloaders, default_workers, list_i
 from deoldify_like.device import pick_device  # noqa: E402
 
 BS = {'cuda': {64: 64, 128: 32}, 'cpu': {64: 8, 128: 4}}  # stage 1's batch sizes on the GPU; small on the CPU
+LOAD_AT_START = [round(v, 2) for v in os.getloadavg()]  # other jobs on a shared CPU slow every figure
 COLUMNS = ['part', 'folder', 'size', 'device', 'workers', 'bs', 'pictures_per_s', 'note']
 
 
@@ -127,9 +128,21 @@ def end_to_end_rate(files, size, bs, dev, workers, tiny):
     return n / (time.perf_counter() - t), busy.share
 
 
+def cpu_name():
+    "The CPU's model name and its bf16/AMX flags from /proc/cpuinfo (Linux); the machine type elsewhere."
+    try:
+        lines = Path('/proc/cpuinfo').read_text().splitlines()
+    except OSError:
+        return platform.processor() or platform.machine()
+    field = lambda key: next((ln.split(':', 1)[1].strip() for ln in lines if ln.startswith(key)), '')  # noqa: E731
+    flags = field('flags').split()
+    extras = [f for f in ('avx512f', 'avx512_bf16', 'amx_tile') if f in flags]
+    return f"{field('model name') or platform.machine()} ({', '.join(extras) or 'no AVX-512'})"
+
+
 def environment(dev):
     info = {'python': platform.python_version(), 'torch': torch.__version__, 'device': dev.type,
-            'cores': len(os.sched_getaffinity(0)), 'cpu': platform.processor() or platform.machine(),
+            'cores': len(os.sched_getaffinity(0)), 'cpu': cpu_name(), 'load_average_at_start': LOAD_AT_START,
             'torch_threads': torch.get_num_threads(), 'date': time.strftime('%Y-%m-%dT%H:%M%z')}
     if dev.type == 'cuda':
         info['gpu'] = torch.cuda.get_device_name(dev)

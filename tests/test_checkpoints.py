@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from deoldify_like.cli_support import dispatch
@@ -13,7 +14,8 @@ from deoldify_like.colour import rgb_to_lab, lab_to_rgb
 from deoldify_like.demo import DEMO_BW, DEMO_COLOUR
 from deoldify_like.model_file import read_header
 from train_stages.cli import COMMANDS
-from train_stages.compare import Picture, generators_to_compare, score_outputs
+from deoldify_like.inference import Colorizer
+from train_stages.compare import Picture, generators_to_compare, pictures_from, run_checkpoints, score_outputs
 from train_stages.run_folder import RunFolder
 
 
@@ -56,6 +58,28 @@ def test_checkpoints_default_sample_is_the_runs_validation_split(tiny_run, tmp_p
     out = tmp_path / 'g.png'
     assert cli('checkpoints', '--run', tiny_run, '--render-factor', 2, '--out', out) == 0
     assert out.is_file() and len(out.with_suffix('.csv').read_text().splitlines()) == 6  # + the gray input's row
+
+
+def test_outputs_are_each_checkpoints_own_whatever_the_lanes(tiny_run, mixed_pictures):
+    """One network built, each checkpoint's weights loaded into it, pictures split over 1 or 2 lanes: every
+    output equals that of a Colorizer made from the checkpoint's own file, and the scores do not move."""
+    rf = RunFolder(tiny_run)
+    pictures = pictures_from(rf, mixed_pictures)
+    before = torch.get_num_threads()
+    try:
+        runs = {}
+        for lanes in (1, 2):
+            torch.set_num_threads(lanes)
+            runs[lanes] = run_checkpoints(rf, pictures, 2, bs=1, device='cpu')
+    finally:
+        torch.set_num_threads(before)
+    assert torch.get_num_threads() == before
+    for r1, r2 in zip(runs[1], runs[2]):
+        assert all(np.array_equal(a, b) for a, b in zip(r1.outputs, r2.outputs)) and r1.scores == r2.scores
+    for r in runs[2]:
+        own = Colorizer.from_file(r.entry['path'], 2, device='cpu', bs=1).colorize([p.luma for p in pictures])
+        assert all(np.array_equal(a, b) for a, b in zip(own, r.outputs)), r.label
+    assert not np.array_equal(runs[2][0].outputs[0], runs[2][-1].outputs[0])  # the checkpoints do differ
 
 
 def test_drift_is_flagged_for_oversaturated_outputs(colour_image):

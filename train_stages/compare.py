@@ -11,6 +11,7 @@ against the truth: a checkpoint that does not beat it is no better than leaving 
 """
 import csv
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -18,16 +19,19 @@ from typing import Annotated
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from deoldify_like.colour import gray_to_rgb
 from deoldify_like.data import list_images, scale_shorter_side, square_crop
 from deoldify_like.device import pick_device
-from deoldify_like.errors import BadInputError, DeoldifyLikeError, SettingsError
+from deoldify_like.errors import BadInputError, DeoldifyLikeError, ModelFileError, SettingsError
 from deoldify_like.images import atomic_path, load_image
 from deoldify_like.inference import Colorizer
 from deoldify_like.metrics import PhotoMeter, colourfulness, lab_pictures, mean_ciede2000
-from deoldify_like.model_file import load_generator, load_model_file
+from deoldify_like.model_file import load_generator, load_model_file, read_header
 from deoldify_like.progress import progress, say
+from deoldify_like.scoring import one_cpu_thread
 from deoldify_like.tensors import rgb_batch_to_tensor
 
 from .run_folder import RunFolder, burst_checkpoint_name
@@ -156,21 +160,58 @@ def score_outputs(pictures, outputs, judge, device='cpu', labs=None):
     return scores
 
 
+def generator_models(entries):
+    """(entry, model) for each generator checkpoint in turn. The network is built once per architecture and
+    each checkpoint's weights are loaded into it: building one (fastai's DynamicUnet runs dummy forward
+    passes to size itself) costs seconds, loading the weights milliseconds. The model is the same object
+    from one checkpoint to the next, so a user keeps nothing of it (the Colorizer works on its own copy)."""
+    model = config = None
+    for entry in entries:
+        header = read_header(entry['path'])
+        if model is not None and header['kind'] == 'generator' and header['config'] == config:
+            try:
+                model.load_state_dict(load_file(str(entry['path'])))
+            except (SafetensorError, OSError, RuntimeError) as e:
+                raise ModelFileError(f"{entry['path']}: damaged weights ({str(e).splitlines()[0]})") from None
+        else:
+            model, header = load_generator(entry['path'])
+            config = header['config']
+        yield entry, model
+
+
+def cpu_lanes(device):
+    """Pictures forwarded at the same time: on a CPU one per torch thread, each lane a Python thread running
+    its own pictures with one intra-op thread (`scoring.one_cpu_thread`, held for the whole run). On 2 cores
+    this is what keeps both busy: two OpenMP threads on one batch wait for each other at every layer
+    (docs/metrics.md). Elsewhere one lane, with the device's own parallelism."""
+    return max(1, torch.get_num_threads()) if device.type == 'cpu' else 1
+
+
 def run_checkpoints(rf, pictures, render_factor, bs=4, device='cpu'):
-    "Each checkpoint's outputs and scores, in order."
+    """Each checkpoint's outputs and scores, in order (the model sees `bs` pictures at a time). The scores of
+    one checkpoint are worked out while the next one's pictures go through its model."""
     judge = critic_judge(rf)
     dev = pick_device(device) if isinstance(device, str) else device
-    results = []
-    for entry in progress(generators_to_compare(rf), comment='checkpoints'):
-        model, _ = load_generator(entry['path'])
-        col = Colorizer(model, render_factor, device=device)
-        outputs = []
-        for i in range(0, len(pictures), bs):
-            outputs += col.colorize([p.luma for p in pictures[i:i + bs]])
+    results, entries = [], generators_to_compare(rf)
+
+    def measure(entry, outputs):
         labs = lab_pictures(outputs, dev)
         results.append(CheckpointResult(entry, checkpoint_label(entry), outputs,
                                         score_outputs(pictures, outputs, judge, dev, labs), labs))
         add_move(results)
+
+    lanes = max(1, min(cpu_lanes(dev), len(pictures)))
+    cuts = [i * len(pictures) // lanes for i in range(lanes + 1)]
+    parts = [[p.luma for p in pictures[a:b]] for a, b in zip(cuts, cuts[1:])]  # a lane's share, in order
+    with one_cpu_thread(dev), ThreadPoolExecutor(lanes) as forward, ThreadPoolExecutor(1) as scorer:
+        scored = []
+        for entry, model in progress(generator_models(entries), total=len(entries), comment='checkpoints'):
+            # a Colorizer (a model copy) per lane: the U-Net keeps the encoder's features on shared hooks
+            colorizers = [Colorizer(model, render_factor, device=dev, bs=bs) for _ in parts]
+            outputs = [o for out in forward.map(lambda c, part: c.colorize(part), colorizers, parts) for o in out]
+            scored.append(scorer.submit(measure, entry, outputs))  # runs in order, one at a time
+        for f in scored:
+            f.result()
     for r in results:
         r.labs = None
     return results
