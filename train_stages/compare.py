@@ -179,12 +179,15 @@ def generator_models(entries):
         yield entry, model
 
 
+MAX_LANES = 8  # each lane holds a model copy (a resnet34 U-Net: about 165 MB)
+
+
 def cpu_lanes(device):
     """Pictures forwarded at the same time: on a CPU one per torch thread, each lane a Python thread running
     its own pictures with one intra-op thread (`scoring.one_cpu_thread`, held for the whole run). On 2 cores
     this is what keeps both busy: two OpenMP threads on one batch wait for each other at every layer
     (docs/metrics.md). Elsewhere one lane, with the device's own parallelism."""
-    return max(1, torch.get_num_threads()) if device.type == 'cpu' else 1
+    return max(1, min(torch.get_num_threads(), MAX_LANES)) if device.type == 'cpu' else 1
 
 
 def run_checkpoints(rf, pictures, render_factor, bs=4, device='cpu'):
