@@ -5,6 +5,7 @@ keeps serving; a film with a colour reference picture chosen on the page."""
 import contextlib
 import os
 import shutil
+import time
 import urllib.request
 
 import pytest
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
 FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
          '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', '--window-size=1280,1400']
 
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 
@@ -65,15 +67,26 @@ def preview_hash(driver):
     return driver.execute_async_script(PREVIEW_BYTES)
 
 
+ROW_STATE = """const rows = [...document.querySelectorAll('#jobs li.job[data-id]')]
+  .filter(r => (r.querySelector('.name')?.textContent || '').trim() === arguments[0]);
+return rows.length ? rows[rows.length - 1].dataset.state : null;"""
+
+
 def job_row(driver, name):
-    rows = [r for r in driver.find_elements(By.CSS_SELECTOR, '#jobs li.job[data-id]')
-            if r.find_element(By.CLASS_NAME, 'name').text == name]
-    return rows[-1] if rows else None
+    "The last row of the job list named `name`; the list is redrawn as jobs progress, so a row read while it is replaced is read again."
+    for _ in range(10):
+        try:
+            rows = [r for r in driver.find_elements(By.CSS_SELECTOR, '#jobs li.job[data-id]')
+                    if r.find_element(By.CLASS_NAME, 'name').text == name]
+            return rows[-1] if rows else None
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    raise TimeoutError(f'the row of {name} kept being redrawn')
 
 
 def row_state(driver, name):
-    row = job_row(driver, name)
-    return row.get_attribute('data-state') if row else None
+    "The row's state, read in one script (no element handle that a redraw could make stale)."
+    return driver.execute_script(ROW_STATE, name)
 
 
 def test_page_photo_preview_download_film_and_bad_file(tmp_path, subprocess_env):
