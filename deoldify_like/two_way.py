@@ -49,7 +49,8 @@ from .stabilize import (CUT_DISTANCE, MIN_TRUSTED, PHOTO_TOLERANCE, PRESETS, WOR
                         apply_similarity, check_strength, chroma_similarity, work_size)
 
 STRENGTH = 0.97
-WINDOW = 16  # frames ahead (and the half-width of the global trend)
+WINDOW = 16  # frames ahead the per-pixel sums run over
+TREND = 32  # frames each side of the global trend (a Gaussian of σ TREND / 2)
 HEAVY = ('chroma', 'small', 'flat', 'acc', 'next_trust', 'next_mapx', 'next_mapy')
 CARRY_INTERPOLATION = cv2.INTER_CUBIC  # the carried sums are warped again every frame: bilinear would blur them
 FILL = 0.1  # σ of the filling of poorly seen pixels' correction from their neighbours', share of the longer side
@@ -66,7 +67,8 @@ class TwoWayStabilizer:
     """
 
     def __init__(self, strength=STRENGTH, window=WINDOW, work_side=WORK_SIDE, preset='fast', centre=128.0,
-                 motion=MOTION, fill=FILL, photo_tolerance=PHOTO_TOLERANCE, cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED):
+                 motion=MOTION, fill=FILL, photo_tolerance=PHOTO_TOLERANCE, cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED,
+                 trend=TREND):
         self.strength = check_strength(strength)
         if int(window) < 1:
             raise ValueError(f'window must be at least 1 frame, got {window}')
@@ -74,7 +76,11 @@ class TwoWayStabilizer:
             raise ValueError(f'flow preset must be one of {", ".join(PRESETS)}, got {preset!r}')
         self.options = dict(strength=strength, window=window, work_side=work_side, preset=preset, centre=centre,
                             motion=motion, fill=fill, photo_tolerance=photo_tolerance, cut_distance=cut_distance,
-                            min_trusted=min_trusted)
+                            min_trusted=min_trusted, trend=trend)
+        if int(trend) < 1:
+            raise ValueError(f'trend must be at least 1 frame, got {trend}')
+        self.trend = int(trend)
+        self.latency = max(int(window), self.trend)  # frames a frame waits for those after it
         self.window, self.work_side, self.centre, self.motion = int(window), int(work_side), float(centre), motion
         self.fill = fill
         self.photo_tolerance, self.cut_distance, self.min_trusted = photo_tolerance, cut_distance, min_trusted
@@ -161,13 +167,13 @@ class TwoWayStabilizer:
             if not waiting:
                 break
             me = waiting[0]
-            if not final and newest['shot'] == me['shot'] and newest['index'] - me['index'] < self.window:
+            if not final and newest['shot'] == me['shot'] and newest['index'] - me['index'] < self.latency:
                 break
             out.append(self._finish(me))
             for k in HEAVY:  # what is left is what the trend of the frames after it needs
                 me.pop(k, None)
             me['done'] = True
-        while self.items and 'done' in self.items[0] and self.items[-1]['index'] - self.items[0]['index'] >= 2 * self.window:
+        while self.items and 'done' in self.items[0] and self.items[-1]['index'] - self.items[0]['index'] >= self.latency + self.trend:
             self.items.popleft()  # no longer needed by any trend
         if final:
             self.items.clear()
@@ -175,8 +181,8 @@ class TwoWayStabilizer:
 
     def _finish(self, me):
         t = me['index']
-        shot = [it for it in self.items if it['shot'] == me['shot'] and abs(it['index'] - t) <= self.window]
-        ahead = [it for it in shot if it['index'] >= t]
+        shot = [it for it in self.items if it['shot'] == me['shot'] and abs(it['index'] - t) <= self.trend]
+        ahead = [it for it in shot if t <= it['index'] <= t + self.window]
         back = np.dstack([ahead[-1]['flat'], np.ones(ahead[-1]['flat'].shape[:2], np.float32)])
         for it in reversed(ahead[:-1]):  # from the farthest frame ahead back to t, along the flow
             carried = cv2.remap(back, it['next_mapx'], it['next_mapy'], CARRY_INTERPOLATION, borderMode=cv2.BORDER_REPLICATE)
@@ -193,7 +199,7 @@ class TwoWayStabilizer:
         mean = me['flat'] + corr
         trend = local_trend([it['index'] for it in shot],
                             [[it['log_a'].real, it['log_a'].imag, it['b'].real, it['b'].imag] for it in shot], t,
-                            self.window / 2, degree=0)
+                            self.trend / 2, degree=0)
         steady = apply_similarity(mean, cmath.exp(complex(trend[0], trend[1])), complex(trend[2], trend[3]))
         chroma = me['chroma']
         if steady.shape == chroma.shape:
