@@ -50,7 +50,8 @@ from .stabilize import (CUT_DISTANCE, MIN_TRUSTED, PHOTO_TOLERANCE, PRESETS, WOR
 
 STRENGTH = 0.97
 WINDOW = 16  # frames ahead the per-pixel sums run over
-TREND = 32  # frames each side of the global trend (a Gaussian of σ TREND / 2)
+TREND = 32  # frames each side the global trend may reach (a Gaussian of σ half the reach), on a still shot
+STILL = 0.002  # mean motion (share of the longer side a frame) at which the trend's extra reach halves
 HEAVY = ('chroma', 'small', 'flat', 'acc', 'next_trust', 'next_mapx', 'next_mapy')
 CARRY_INTERPOLATION = cv2.INTER_CUBIC  # the carried sums are warped again every frame: bilinear would blur them
 FILL = 0.1  # σ of the filling of poorly seen pixels' correction from their neighbours', share of the longer side
@@ -130,17 +131,17 @@ class TwoWayStabilizer:
             back, ahead = self.dis.calc(gray, self.prev_gray, None), self.dis.calc(self.prev_gray, gray, None)
             trust, mapx, mapy, share = self._trust(back, ahead, gray, self.prev_gray)  # frame t's pixels from t−1
             if share >= self.min_trusted:  # else too little matches: a cut
-                pair = trust, mapx, mapy
+                pair = trust, mapx, mapy, float(np.sqrt((back ** 2).sum(-1)).mean()) / max(size)
                 self.trusted_sum += share
                 prev['next_trust'], prev['next_mapx'], prev['next_mapy'], _ = self._trust(ahead, back, self.prev_gray, gray)
         if pair is None:  # a new shot: its first frame is the colour frame of the chain
             self.cuts.append(self.frames)
             self.shot += 1
-            log_a, b = 0j, 0j
+            log_a, b, motion = 0j, 0j, 0.0
             flat = small
             acc = np.dstack([flat, np.ones(size[::-1], np.float32)])
         else:
-            trust, mapx, mapy = pair
+            trust, mapx, mapy, motion = pair
             carried = cv2.remap(prev['acc'], mapx, mapy, CARRY_INTERPOLATION, borderMode=cv2.BORDER_REPLICATE)
             warped_prev = cv2.remap(prev['small'], mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             a, b_pair = chroma_similarity(warped_prev, small, trust)
@@ -150,7 +151,7 @@ class TwoWayStabilizer:
             flat = apply_similarity(small, 1 / (a * a_prev), -b / (a * a_prev))  # M_t⁻¹: into the shot's colour frame
             acc = self._carry(flat, trust, carried)
         self.items.append(dict(index=self.frames, shot=self.shot, chroma=chroma, small=small, flat=flat, acc=acc,
-                               log_a=np.complex128(log_a), b=np.complex128(b)))
+                               log_a=np.complex128(log_a), b=np.complex128(b), motion=np.float64(motion)))
         self.prev_gray, self.prev_hist = gray, hist
         self.frames += 1
         return self._ready(final=False)
@@ -197,15 +198,23 @@ class TwoWayStabilizer:
                 np.maximum(cv2.GaussianBlur(support, (0, 0), sigma), 1e-3)[..., None]
             corr = corr + (1 - support[..., None]) * (near - corr)
         mean = me['flat'] + corr
+        reach = self._reach([it for it in shot if abs(it['index'] - t) <= self.window])
+        shot = [it for it in shot if abs(it['index'] - t) <= reach]
         trend = local_trend([it['index'] for it in shot],
                             [[it['log_a'].real, it['log_a'].imag, it['b'].real, it['b'].imag] for it in shot], t,
-                            self.trend / 2, degree=0)
+                            reach / 2, degree=0)
         steady = apply_similarity(mean, cmath.exp(complex(trend[0], trend[1])), complex(trend[2], trend[3]))
         chroma = me['chroma']
         if steady.shape == chroma.shape:
             return steady + self.centre
         ch, cw = chroma.shape[:2]
         return chroma + cv2.resize(steady - me['small'], (cw, ch), interpolation=cv2.INTER_LINEAR)
+
+    def _reach(self, near):
+        """Frames each side of the global trend: `trend` on a still shot, down to `window` as the mean motion
+        of the frames within `window` grows (a moving shot's colour really changes as its content does)."""
+        motion = float(np.mean([float(it['motion']) for it in near]))
+        return self.window + (max(self.trend, self.window) - self.window) / (1 + (motion / STILL) ** 2)
 
     # -- state at a segment boundary (resumable renders)
     def state(self):

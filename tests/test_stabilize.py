@@ -222,3 +222,13 @@ def test_two_way_state_carries_a_film_across_a_boundary_exactly():
         c = np.clip(np.rint(c), 0, 255).astype(np.uint8)
         assert np.array_equal(c[..., 0], u) and np.array_equal(c[..., 1], v)
     assert b.cuts == [0]
+
+
+def test_two_way_global_trend_reaches_further_on_a_still_shot():
+    # a still camera: the colour's trend over 32 frames each side; a moving one: back towards the window
+    still, moving = TwoWayStabilizer(), TwoWayStabilizer()
+    for stab, speed in ((still, 0), (moving, 6)):
+        for y, u, v in _clip(2, 20, speed=speed):
+            stab.push(y, np.stack([u, v], -1))
+    reach = [s._reach([it for it in s.items if it['index'] > 0]) for s in (still, moving)]
+    assert reach[0] > 30 and reach[1] < 18
