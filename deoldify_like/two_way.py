@@ -2,8 +2,8 @@
 
 `stabilize.ChromaStabilizer` looks only back, so a frame's colour is a lagging memory of the past, and a
 shot's first frames keep their own flicker. `TwoWayStabilizer` is offline (a film on disk, or a render whose
-output may wait a few frames): it holds a window of `window` frames ahead and gives frame t out when frame
-t + window has come in (or its shot has ended). Luminance is never touched: chroma in, chroma out.
+output may wait a few frames): it holds max(`window`, `trend`) frames ahead and gives frame t out when
+frame t + max(window, trend) has come in (or its shot has ended). Luminance is never touched: chroma in, chroma out.
 
 For each pair of frames (t−1, t), one pair of OpenCV DIS flows on the luminance gives both directions, each
 with its per-pixel trust τ (0..1): the forward–backward check (`film_metrics.checked_flow`), times a photometric
@@ -15,9 +15,11 @@ certain). Then:
    spreads matched, not a least-squares slope) that takes frame t−1's chroma, warped, to frame t's over the
    trusted pixels. Chained within a shot, M_t maps the shot's first frame's colours to frame t's;
    c̃_t = M_t⁻¹(c_t) is every frame in one common colour frame. The trend M̄_t of M (log a and b, their
-   Gaussian-weighted mean over `window` frames each side, σ = window / 2, `lookahead.local_trend`; a
-   straight line instead would extrapolate the noise at a shot's ends) is the colour the shot really has at
-   t: slow changes of light kept, a frame's own turn removed, even where nothing is tracked.
+   Gaussian-weighted mean over R frames each side, σ = R / 2, `lookahead.local_trend`; a straight line
+   instead would extrapolate the noise at a shot's ends) is the colour the shot really has at t: slow
+   changes of light kept, a frame's own turn removed, even where nothing is tracked. The reach R follows
+   the motion (`_reach`): `trend` frames on a still shot, where averaging more frames is what steadies it,
+   back towards `window` as the shot moves and its colour really changes with its content.
 2. Per pixel: weighted sums carried along the flow, forward over the whole shot and backward over the
    window, each term shrunk by `strength` · τ a frame: A_t = c̃_t + s τ warp(A_{t−1}), W_t = 1 + s τ warp(W_{t−1})
    (and the same backward, from frame t + window). The frame's colour is (A_fwd + A_bwd − c̃_t) /
@@ -31,7 +33,7 @@ certain). Then:
 4. The result is M̄_t(that mean); only the smooth correction is upscaled to a larger chroma plane.
 
 Cuts (luminance histograms, or too few pixels with consistent flow) end a shot: nothing is carried or
-smoothed across them. Memory: `window` + 1 frames of working-resolution chroma, sums and flow maps plus
+smoothed across them. Memory: max(`window`, `trend`) + 1 frames of working-resolution chroma, sums and flow maps plus
 their full chroma (about 11 MB a frame at 640×360). `state()` / `load_state()` hold all of it for a
 resumed render.
 """
