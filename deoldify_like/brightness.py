@@ -38,6 +38,7 @@ WINDOW = 24  # frames each side
 WORK_SIDE = 320  # longer side of the working resolution: the gain field is smooth
 DEGREE = 2
 STEP = 0.45  # log gain between two frames above which the change is taken as real (a new light, a flash)
+FULL_SHARE = 0.5  # share of the frame the flow must match for the full polynomial (else a tilt at most)
 DARK, BRIGHT = 16, 240  # levels: pixels outside this range in either frame say nothing about the gain
 
 
@@ -60,11 +61,12 @@ class BrightnessDeflicker:
     `events`: those that started one at a real change of brightness (`step`)."""
 
     def __init__(self, window=WINDOW, work_side=WORK_SIDE, degree=DEGREE, step=STEP, preset='fast',
-                 cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED):
+                 cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED, full_share=FULL_SHARE):
         if int(window) < 1:
             raise ValueError(f'window must be at least 1 frame, got {window}')
         self.window, self.work_side, self.degree, self.step = int(window), int(work_side), int(degree), float(step)
         self.cut_distance, self.min_trusted, self.preset = cut_distance, min_trusted, preset
+        self.full_share = float(full_share)
         self.dis = cv2.DISOpticalFlow_create(PRESETS[preset])
         self.frames, self.cuts, self.events, self._bases = 0, [], [], {}
         self.pending = deque()  # frames waiting to go out: dict(index, luma)
@@ -84,20 +86,23 @@ class BrightnessDeflicker:
         change of exposure.)"""
         fwd, bwd = self.dis.calc(g1, g0, None), self.dis.calc(g0, g1, None)
         mask, mapx, mapy = checked_flow(fwd, bwd)
-        if mask.mean() < self.min_trusted:
+        matched = float(mask.mean())
+        if matched < self.min_trusted:
             return None
         g0_at = cv2.remap(g0, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         mask &= (g1 > DARK) & (g1 < BRIGHT) & (g0_at > DARK) & (g0_at < BRIGHT)
         if mask.sum() < 16:
             return None
         d = np.log(g1[mask].astype(np.float64)) - np.log(g0_at[mask].astype(np.float64))
-        a = self._basis(*g1.shape)[:, mask].T.astype(np.float64)
+        basis = self._basis(*g1.shape)
+        terms = len(basis) if matched >= self.full_share else min(len(basis), 3)  # a patch: a tilt at most
+        a = basis[:terms, mask].T.astype(np.float64)
         coef = np.linalg.lstsq(a, d, rcond=None)[0]
         r = d - a @ coef
         keep = np.abs(r) <= max(3 * 1.4826 * float(np.median(np.abs(r))), 0.02)
         if keep.sum() >= a.shape[1] * 4:
             coef = np.linalg.lstsq(a[keep], d[keep], rcond=None)[0]
-        return coef
+        return np.concatenate([coef, np.zeros(len(basis) - terms)])
 
     def push(self, luma):
         luma = np.asarray(luma)
@@ -160,7 +165,7 @@ class BrightnessDeflicker:
 
     def load_state(self, state):
         self.__init__(self.window, self.work_side, self.degree, self.step, self.preset, cut_distance=self.cut_distance,
-                      min_trusted=self.min_trusted)
+                      min_trusted=self.min_trusted, full_share=self.full_share)
         if not state:
             return
         self.prev_gray, self.prev_hist = np.asarray(state['prev_gray'], np.uint8), np.asarray(state['prev_hist'], np.float32)

@@ -2,8 +2,8 @@
 
 `stabilize.ChromaStabilizer` looks only back, so a frame's colour is a lagging memory of the past, and a
 shot's first frames keep their own flicker. `TwoWayStabilizer` is offline (a film on disk, or a render whose
-output may wait a few frames): it holds a window of `window` frames ahead and gives frame t out when frame
-t + window has come in (or its shot has ended). Luminance is never touched: chroma in, chroma out.
+output may wait a few frames): it holds max(`window`, `trend`) frames ahead and gives frame t out when
+frame t + max(window, trend) has come in (or its shot has ended). Luminance is never touched: chroma in, chroma out.
 
 For each pair of frames (t−1, t), one pair of OpenCV DIS flows on the luminance gives both directions, each
 with its per-pixel trust τ (0..1): the forward–backward check (`film_metrics.checked_flow`), times a photometric
@@ -15,9 +15,11 @@ certain). Then:
    spreads matched, not a least-squares slope) that takes frame t−1's chroma, warped, to frame t's over the
    trusted pixels. Chained within a shot, M_t maps the shot's first frame's colours to frame t's;
    c̃_t = M_t⁻¹(c_t) is every frame in one common colour frame. The trend M̄_t of M (log a and b, their
-   Gaussian-weighted mean over `window` frames each side, σ = window / 2, `lookahead.local_trend`; a
-   straight line instead would extrapolate the noise at a shot's ends) is the colour the shot really has at
-   t: slow changes of light kept, a frame's own turn removed, even where nothing is tracked.
+   Gaussian-weighted mean over R frames each side, σ = R / 2, `lookahead.local_trend`; a straight line
+   instead would extrapolate the noise at a shot's ends) is the colour the shot really has at t: slow
+   changes of light kept, a frame's own turn removed, even where nothing is tracked. The reach R follows
+   the motion (`_reach`): `trend` frames on a still shot, where averaging more frames is what steadies it,
+   back towards `window` as the shot moves and its colour really changes with its content.
 2. Per pixel: weighted sums carried along the flow, forward over the whole shot and backward over the
    window, each term shrunk by `strength` · τ a frame: A_t = c̃_t + s τ warp(A_{t−1}), W_t = 1 + s τ warp(W_{t−1})
    (and the same backward, from frame t + window). The frame's colour is (A_fwd + A_bwd − c̃_t) /
@@ -31,7 +33,7 @@ certain). Then:
 4. The result is M̄_t(that mean); only the smooth correction is upscaled to a larger chroma plane.
 
 Cuts (luminance histograms, or too few pixels with consistent flow) end a shot: nothing is carried or
-smoothed across them. Memory: `window` + 1 frames of working-resolution chroma, sums and flow maps plus
+smoothed across them. Memory: max(`window`, `trend`) + 1 frames of working-resolution chroma, sums and flow maps plus
 their full chroma (about 11 MB a frame at 640×360). `state()` / `load_state()` hold all of it for a
 resumed render.
 """
@@ -49,7 +51,9 @@ from .stabilize import (CUT_DISTANCE, MIN_TRUSTED, PHOTO_TOLERANCE, PRESETS, WOR
                         apply_similarity, check_strength, chroma_similarity, work_size)
 
 STRENGTH = 0.97
-WINDOW = 16  # frames ahead (and the half-width of the global trend)
+WINDOW = 16  # frames ahead the per-pixel sums run over
+TREND = 32  # frames each side the global trend may reach (a Gaussian of σ half the reach), on a still shot
+STILL = 0.002  # mean motion (share of the longer side a frame) at which the trend's extra reach halves
 HEAVY = ('chroma', 'small', 'flat', 'acc', 'next_trust', 'next_mapx', 'next_mapy')
 CARRY_INTERPOLATION = cv2.INTER_CUBIC  # the carried sums are warped again every frame: bilinear would blur them
 FILL = 0.1  # σ of the filling of poorly seen pixels' correction from their neighbours', share of the longer side
@@ -66,7 +70,8 @@ class TwoWayStabilizer:
     """
 
     def __init__(self, strength=STRENGTH, window=WINDOW, work_side=WORK_SIDE, preset='fast', centre=128.0,
-                 motion=MOTION, fill=FILL, photo_tolerance=PHOTO_TOLERANCE, cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED):
+                 motion=MOTION, fill=FILL, photo_tolerance=PHOTO_TOLERANCE, cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED,
+                 trend=TREND):
         self.strength = check_strength(strength)
         if int(window) < 1:
             raise ValueError(f'window must be at least 1 frame, got {window}')
@@ -74,7 +79,11 @@ class TwoWayStabilizer:
             raise ValueError(f'flow preset must be one of {", ".join(PRESETS)}, got {preset!r}')
         self.options = dict(strength=strength, window=window, work_side=work_side, preset=preset, centre=centre,
                             motion=motion, fill=fill, photo_tolerance=photo_tolerance, cut_distance=cut_distance,
-                            min_trusted=min_trusted)
+                            min_trusted=min_trusted, trend=trend)
+        if int(trend) < 1:
+            raise ValueError(f'trend must be at least 1 frame, got {trend}')
+        self.trend = int(trend)
+        self.latency = max(int(window), self.trend)  # frames a frame waits for those after it
         self.window, self.work_side, self.centre, self.motion = int(window), int(work_side), float(centre), motion
         self.fill = fill
         self.photo_tolerance, self.cut_distance, self.min_trusted = photo_tolerance, cut_distance, min_trusted
@@ -124,17 +133,17 @@ class TwoWayStabilizer:
             back, ahead = self.dis.calc(gray, self.prev_gray, None), self.dis.calc(self.prev_gray, gray, None)
             trust, mapx, mapy, share = self._trust(back, ahead, gray, self.prev_gray)  # frame t's pixels from t−1
             if share >= self.min_trusted:  # else too little matches: a cut
-                pair = trust, mapx, mapy
+                pair = trust, mapx, mapy, float(np.sqrt((back ** 2).sum(-1)).mean()) / max(size)
                 self.trusted_sum += share
                 prev['next_trust'], prev['next_mapx'], prev['next_mapy'], _ = self._trust(ahead, back, self.prev_gray, gray)
         if pair is None:  # a new shot: its first frame is the colour frame of the chain
             self.cuts.append(self.frames)
             self.shot += 1
-            log_a, b = 0j, 0j
+            log_a, b, motion = 0j, 0j, 0.0
             flat = small
             acc = np.dstack([flat, np.ones(size[::-1], np.float32)])
         else:
-            trust, mapx, mapy = pair
+            trust, mapx, mapy, motion = pair
             carried = cv2.remap(prev['acc'], mapx, mapy, CARRY_INTERPOLATION, borderMode=cv2.BORDER_REPLICATE)
             warped_prev = cv2.remap(prev['small'], mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             a, b_pair = chroma_similarity(warped_prev, small, trust)
@@ -144,7 +153,7 @@ class TwoWayStabilizer:
             flat = apply_similarity(small, 1 / (a * a_prev), -b / (a * a_prev))  # M_t⁻¹: into the shot's colour frame
             acc = self._carry(flat, trust, carried)
         self.items.append(dict(index=self.frames, shot=self.shot, chroma=chroma, small=small, flat=flat, acc=acc,
-                               log_a=np.complex128(log_a), b=np.complex128(b)))
+                               log_a=np.complex128(log_a), b=np.complex128(b), motion=np.float64(motion)))
         self.prev_gray, self.prev_hist = gray, hist
         self.frames += 1
         return self._ready(final=False)
@@ -161,13 +170,13 @@ class TwoWayStabilizer:
             if not waiting:
                 break
             me = waiting[0]
-            if not final and newest['shot'] == me['shot'] and newest['index'] - me['index'] < self.window:
+            if not final and newest['shot'] == me['shot'] and newest['index'] - me['index'] < self.latency:
                 break
             out.append(self._finish(me))
             for k in HEAVY:  # what is left is what the trend of the frames after it needs
                 me.pop(k, None)
             me['done'] = True
-        while self.items and 'done' in self.items[0] and self.items[-1]['index'] - self.items[0]['index'] >= 2 * self.window:
+        while self.items and 'done' in self.items[0] and self.items[-1]['index'] - self.items[0]['index'] >= self.latency + self.trend:
             self.items.popleft()  # no longer needed by any trend
         if final:
             self.items.clear()
@@ -175,8 +184,8 @@ class TwoWayStabilizer:
 
     def _finish(self, me):
         t = me['index']
-        shot = [it for it in self.items if it['shot'] == me['shot'] and abs(it['index'] - t) <= self.window]
-        ahead = [it for it in shot if it['index'] >= t]
+        shot = [it for it in self.items if it['shot'] == me['shot'] and abs(it['index'] - t) <= self.trend]
+        ahead = [it for it in shot if t <= it['index'] <= t + self.window]
         back = np.dstack([ahead[-1]['flat'], np.ones(ahead[-1]['flat'].shape[:2], np.float32)])
         for it in reversed(ahead[:-1]):  # from the farthest frame ahead back to t, along the flow
             carried = cv2.remap(back, it['next_mapx'], it['next_mapy'], CARRY_INTERPOLATION, borderMode=cv2.BORDER_REPLICATE)
@@ -191,15 +200,23 @@ class TwoWayStabilizer:
                 np.maximum(cv2.GaussianBlur(support, (0, 0), sigma), 1e-3)[..., None]
             corr = corr + (1 - support[..., None]) * (near - corr)
         mean = me['flat'] + corr
+        reach = self._reach([it for it in shot if abs(it['index'] - t) <= self.window])
+        shot = [it for it in shot if abs(it['index'] - t) <= reach]
         trend = local_trend([it['index'] for it in shot],
                             [[it['log_a'].real, it['log_a'].imag, it['b'].real, it['b'].imag] for it in shot], t,
-                            self.window / 2, degree=0)
+                            reach / 2, degree=0)
         steady = apply_similarity(mean, cmath.exp(complex(trend[0], trend[1])), complex(trend[2], trend[3]))
         chroma = me['chroma']
         if steady.shape == chroma.shape:
             return steady + self.centre
         ch, cw = chroma.shape[:2]
         return chroma + cv2.resize(steady - me['small'], (cw, ch), interpolation=cv2.INTER_LINEAR)
+
+    def _reach(self, near):
+        """Frames each side of the global trend: `trend` on a still shot, down to `window` as the mean motion
+        of the frames within `window` grows (a moving shot's colour really changes as its content does)."""
+        motion = float(np.mean([float(it['motion']) for it in near]))
+        return self.window + (max(self.trend, self.window) - self.window) / (1 + (motion / STILL) ** 2)
 
     # -- state at a segment boundary (resumable renders)
     def state(self):

@@ -1,7 +1,7 @@
 """`deoldify-like deflicker`: stabilise the colour of a film that is already in colour, and its brightness.
 
 Works on the decoded YUV planes themselves (PyAV `frame.planes`): U and V pass through the two-way
-`TwoWayStabilizer` (flow on Y; a frame comes out 16 frames after it went in, or at its shot's end), and each
+`TwoWayStabilizer` (flow on Y; a frame comes out 32 frames after it went in, or at its shot's end), and each
 frame's Y plane goes to the encoder bit for bit as it was decoded, unless `--brightness` first passes it
 through the `BrightnessDeflicker` (the stabiliser then works on the corrected Y). Films in 8-bit planar YUV
 (4:2:0, 4:2:2, 4:4:4, full or limited range: nearly every film) keep their pixel format and colour tags;

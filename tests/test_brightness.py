@@ -109,3 +109,18 @@ def test_the_brightness_flicker_figure():
     assert same['warp_luma_error'] < 2 and flick['warp_luma_error'] > 10
     with pytest.raises(ValueError):
         meter.add(clean[0], [clean[0]])
+
+
+def test_a_pair_matched_on_a_patch_gets_a_tilt_at_most():
+    # the flow matches only the left part of the frame (the rest is new content): a polynomial of degree 2
+    # fitted there would be extrapolated over the rest; under `full_share` of the frame, a tilt at most
+    g0 = _pan(4, 1)[0]
+    rng = np.random.default_rng(5)
+    g1 = np.rint(g0 * 1.1).astype(np.uint8)
+    g1[:, 40:] = np.rint(cv2.GaussianBlur(rng.uniform(50, 190, (H, W - 40)).astype(np.float32), (0, 0), 2))
+    bd = BrightnessDeflicker(full_share=0.9)
+    coef = bd._pair_gains(g0, g1)
+    assert coef is not None and len(coef) == 6
+    assert np.all(coef[3:] == 0) and abs(coef[0] - np.log(1.1)) < 0.05
+    full = BrightnessDeflicker(full_share=0.0)._pair_gains(g0, g1)
+    assert np.any(full[3:] != 0)

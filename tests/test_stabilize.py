@@ -207,18 +207,28 @@ def test_two_way_state_carries_a_film_across_a_boundary_exactly():
     disturb = ChromaDisturbance(seed=2)
     noisy = [(y, *disturb(i, u, v)) for i, (y, u, v) in enumerate(clip)]
     feed = lambda stab, planes: [c for y, u, v in planes for c in stab.push(y, np.stack([u, v], -1))]  # noqa: E731
-    whole = _two_way(TwoWayStabilizer(0.9, window=4), noisy)
-    a = TwoWayStabilizer(0.9, window=4)
+    whole = _two_way(TwoWayStabilizer(0.9, window=4, trend=6), noisy)
+    a = TwoWayStabilizer(0.9, window=4, trend=6)  # a frame goes out 6 frames later (the global trend's reach)
     head = feed(a, noisy[:7])
     buf = io.BytesIO()
     np.savez(buf, **a.state())
     buf.seek(0)
-    b = TwoWayStabilizer(0.9, window=4)
+    b = TwoWayStabilizer(0.9, window=4, trend=6)
     with np.load(buf) as z:
         b.load_state({k: z[k] for k in z.files})
     tail = feed(b, noisy[7:]) + b.flush()
-    assert len(head) == 3 and len(head + tail) == len(whole)
+    assert len(head) == 1 and len(head + tail) == len(whole)
     for (_, u, v), c in zip(whole, head + tail):
         c = np.clip(np.rint(c), 0, 255).astype(np.uint8)
         assert np.array_equal(c[..., 0], u) and np.array_equal(c[..., 1], v)
     assert b.cuts == [0]
+
+
+def test_two_way_global_trend_reaches_further_on_a_still_shot():
+    # a still camera: the colour's trend over 32 frames each side; a moving one: back towards the window
+    still, moving = TwoWayStabilizer(), TwoWayStabilizer()
+    for stab, speed in ((still, 0), (moving, 6)):
+        for y, u, v in _clip(2, 20, speed=speed):
+            stab.push(y, np.stack([u, v], -1))
+    reach = [s._reach([it for it in s.items if it['index'] > 0]) for s in (still, moving)]
+    assert reach[0] > 30 and reach[1] < 18
