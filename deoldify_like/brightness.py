@@ -32,7 +32,7 @@ import numpy as np
 
 from .lookahead import local_trend, pack, unpack
 from .film_metrics import checked_flow
-from .stabilize import CUT_DISTANCE, MIN_TRUSTED, PRESETS, luma_histogram, work_size
+from .stabilize import CUT_DISTANCE, MIN_TRUSTED, PRESETS, is_cut, luma_histogram, work_size
 
 WINDOW = 24  # frames each side
 WORK_SIDE = 320  # longer side of the working resolution: the gain field is smooth
@@ -114,7 +114,7 @@ class BrightnessDeflicker:
         hist = _normalised_histogram(gray)
         gains = None
         if self.prev_gray is not None and self.prev_gray.shape == gray.shape and \
-                cv2.compareHist(self.prev_hist, hist, cv2.HISTCMP_BHATTACHARYYA) <= self.cut_distance:
+                not is_cut(self.prev_hist, hist, self.cut_distance):
             gains = self._pair_gains(self.prev_gray, gray)
             if gains is not None and abs(gains[0]) > self.step:
                 self.events.append(self.frames)

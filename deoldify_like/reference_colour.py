@@ -49,7 +49,7 @@ from .edge_aware import SIGMA_RANGE, SIGMA_SPACE, normalized_fill
 from .errors import BadInputError, SettingsError
 from .images import load_image
 from .film_metrics import consistent_matches
-from .stabilize import CUT_DISTANCE, MIN_TRUSTED, PHOTO_TOLERANCE, PRESETS, luma_histogram, work_size
+from .stabilize import MIN_TRUSTED, PHOTO_TOLERANCE, PRESETS, is_cut, luma_histogram, work_size
 
 REACH = 250  # frames a reference is carried at most, each way
 DECAY = 1.0  # confidence kept per frame where the flow is trusted (1: only distrust lowers it)
@@ -229,7 +229,7 @@ def scan_film(lumas, references, work_side=WORK_SIDE):
             size = work_size(*luma.shape, work_side)
         gray = cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
         hist = luma_histogram(gray)
-        if prev_hist is None or cv2.compareHist(prev_hist, hist, cv2.HISTCMP_BHATTACHARYYA) > CUT_DISTANCE:
+        if prev_hist is None or is_cut(prev_hist, hist):
             starts.append(n)
         prev_hist = hist
         for i, ref_gray in ref_grays.items():

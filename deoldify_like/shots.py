@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import BadInputError
 from .progress import progress
-from .stabilize import CUT_DISTANCE, WORK_SIDE, luma_histogram, work_size
+from .stabilize import CUT_DISTANCE, WORK_SIDE, is_cut, luma_histogram, work_size
 from .video import probe_video
 
 THUMB_SIDE = 160  # longer side of a shot's thumbnail, pixels
@@ -29,7 +29,7 @@ class CutDetector:
     def starts_shot(self, luma):
         gray = cv2.resize(luma, work_size(*luma.shape, self.work_side), interpolation=cv2.INTER_AREA)
         hist = luma_histogram(gray)
-        cut = self.prev_hist is None or cv2.compareHist(self.prev_hist, hist, cv2.HISTCMP_BHATTACHARYYA) > self.cut_distance
+        cut = self.prev_hist is None or is_cut(self.prev_hist, hist, self.cut_distance)
         self.prev_hist = hist
         return cut
 

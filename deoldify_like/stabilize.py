@@ -69,6 +69,11 @@ def luma_histogram(gray):
     return h / max(float(h.sum()), 1.0)
 
 
+def is_cut(prev_hist, hist, cut_distance=CUT_DISTANCE):
+    "The cut test every film filter shares: the histograms' Bhattacharyya distance is above `cut_distance`."
+    return cv2.compareHist(prev_hist, hist, cv2.HISTCMP_BHATTACHARYYA) > cut_distance
+
+
 class ChromaStabilizer:
     """Streaming chroma stabiliser; `step(luma, chroma)` for each frame in order returns the new chroma.
 
@@ -117,7 +122,7 @@ class ChromaStabilizer:
     def _cut(self, hist):
         if self.prev_gray is None:
             return True
-        return cv2.compareHist(self.prev_hist, hist, cv2.HISTCMP_BHATTACHARYYA) > self.cut_distance
+        return is_cut(self.prev_hist, hist, self.cut_distance)
 
     def _trust(self, g0, g1):
         "Per-pixel trust of frame t (g1) in its match in t−1 (g0), and the maps x + B(x) into frame t−1."

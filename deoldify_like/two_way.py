@@ -47,7 +47,7 @@ import numpy as np
 from .colour import luma_with_colour_of, yuv_to_rgb
 from .lookahead import local_trend, pack, unpack
 from .film_metrics import checked_flow
-from .stabilize import (CUT_DISTANCE, MIN_TRUSTED, PHOTO_TOLERANCE, PRESETS, WORK_SIDE, luma_histogram,
+from .stabilize import (CUT_DISTANCE, MIN_TRUSTED, PHOTO_TOLERANCE, PRESETS, WORK_SIDE, is_cut, luma_histogram,
                         apply_similarity, check_strength, chroma_similarity, work_size)
 
 STRENGTH = 0.97
@@ -129,7 +129,7 @@ class TwoWayStabilizer:
         prev = self.items[-1] if self.items else None
         pair = None
         if prev is not None and self.prev_gray.shape == gray.shape and \
-                cv2.compareHist(self.prev_hist, hist, cv2.HISTCMP_BHATTACHARYYA) <= self.cut_distance:
+                not is_cut(self.prev_hist, hist, self.cut_distance):
             back, ahead = self.dis.calc(gray, self.prev_gray, None), self.dis.calc(self.prev_gray, gray, None)
             trust, mapx, mapy, share = self._trust(back, ahead, gray, self.prev_gray)  # frame t's pixels from t−1
             if share >= self.min_trusted:  # else too little matches: a cut
