@@ -112,6 +112,15 @@ def lab(rgb):
     return out.view(*rgb.shape[:-1], 3)
 
 
+def gray_lab(luma):
+    """`lab` of the gray RGB picture (v, v, v) of a uint8 luminance tensor (..., H, W), from a table of the
+    256 gray levels (the same numbers as `lab` of the picture, without its arithmetic)."""
+    key = ('gray', str(luma.device))
+    if key not in _TABLE_CACHE:
+        _TABLE_CACHE[key] = lab(torch.arange(256, dtype=torch.uint8, device=luma.device)[:, None].expand(256, 3))
+    return _TABLE_CACHE[key][luma.long()]
+
+
 def _picture_means(fn, *stacks):
     """Mean over each picture's pixels of `fn(*chunks)`, a function of pixel chunks (N, p, C) -> (N, p, K),
     for stacks of pictures (N, H, W, C): (N, K) in float64, accumulated chunk by chunk."""
@@ -124,34 +133,44 @@ def _picture_means(fn, *stacks):
     return total / pixels
 
 
-def _polar_2pi(x, y):
-    "Radius and angle in [0, 2π)."
-    h = torch.atan2(y, x)
-    return torch.hypot(x, y), torch.where(h < 0, h + 2 * math.pi, h)
-
-
 def ciede2000_map(lab1, lab2):
-    "Per-pixel CIEDE2000 (kL = kC = kH = 1) between Lab tensors (..., 3), as skimage.color.deltaE_ciede2000."
+    """Per-pixel CIEDE2000 (kL = kC = kH = 1) between Lab tensors (..., 3), as skimage.color.deltaE_ciede2000.
+
+    The hue terms come from the two chroma vectors without their angles (atan2 was a third of the time of
+    the direct formula; this is 1.5 times as fast on a CPU): 2·sin(Δh/2) is the chord between the unit
+    vectors, signed by their cross product, and the mean hue h̄ (the midpoint of the shorter arc; the other
+    hue where one chroma is 0) is the direction of their sum, so cos h̄ and sin h̄ need no trigonometry and
+    h̄ one atan2."""
     L1, a1, b1 = lab1.unbind(-1)
     L2, a2, b2 = lab2.unbind(-1)
     cbar = 0.5 * (torch.hypot(a1, b1) + torch.hypot(a2, b2))
     c7 = cbar ** 7
     scale = 1 + 0.5 * (1 - torch.sqrt(c7 / (c7 + 25.0 ** 7)))
-    C1, h1 = _polar_2pi(a1 * scale, b1)
-    C2, h2 = _polar_2pi(a2 * scale, b2)
+    a1, a2 = a1 * scale, a2 * scale
+    C1, C2 = torch.hypot(a1, b1), torch.hypot(a2, b2)
     lbar = 0.5 * (L1 + L2)
     tmp = (lbar - 50) ** 2
     l_term = (L2 - L1) / (1 + 0.015 * tmp / torch.sqrt(20 + tmp))
     cbar = 0.5 * (C1 + C2)
     c_term = (C2 - C1) / (1 + 0.045 * cbar)
-    h_diff, h_sum, cc = h2 - h1, h1 + h2, C1 * C2
-    dh = torch.where(h_diff > math.pi, h_diff - 2 * math.pi, torch.where(h_diff < -math.pi, h_diff + 2 * math.pi, h_diff))
-    dh_term = torch.where(cc == 0, 0.0, 2 * torch.sqrt(cc) * torch.sin(dh / 2))
-    wrap = (cc != 0) & (h_diff.abs() > math.pi)
-    hbar = torch.where(wrap, torch.where(h_sum < 2 * math.pi, h_sum + 2 * math.pi, h_sum - 2 * math.pi), h_sum)
-    hbar = torch.where(cc == 0, hbar, hbar * 0.5)
-    # T of the formula from cos and sin of hbar alone (multiple-angle identities): two transcendentals, not four
-    c, s = torch.cos(hbar), torch.sin(hbar)
+    inv1, inv2 = torch.where(C1 > 0, 1 / C1, 0.0), torch.where(C2 > 0, 1 / C2, 0.0)
+    u1a, u1b, u2a, u2b = a1 * inv1, b1 * inv1, a2 * inv2, b2 * inv2  # unit chroma vectors (0 for no chroma)
+    da, db = u2a - u1a, u2b - u1b
+    chord = torch.hypot(da, db)
+    dh_term = torch.sqrt(C1 * C2) * torch.copysign(chord, u1a * u2b - u1b * u2a)  # 2·√(C1·C2)·sin(Δh/2)
+    va, vb = u1a + u2a, u1b + u2b  # along the mean hue
+    norm = torch.hypot(va, vb)
+    # for hues more than 90° apart the sum loses digits; (-db, da), perpendicular to the difference, is
+    # then the accurate direction, with the sum's sign
+    wide = chord > norm
+    side = torch.copysign(torch.ones_like(da), db * -va + da * vb)
+    va, vb, norm = torch.where(wide, -db * side, va), torch.where(wide, da * side, vb), torch.where(wide, chord, norm)
+    has = norm > 0
+    inv = torch.where(has, 1 / norm, 0.0)
+    c, s = torch.where(has, va * inv, 1.0), vb * inv  # cos h̄, sin h̄ (h̄ = 0 where undefined, as skimage)
+    hbar = torch.rad2deg(torch.atan2(vb, va))
+    hbar = torch.where(hbar < 0, hbar + 360, hbar)
+    # T of the formula from cos and sin of h̄ alone (multiple-angle identities)
     c2, s2 = 2 * c * c - 1, 2 * s * c
     c3, s3 = c * (2 * c2 - 1), s * (2 * c2 + 1)
     c4, s4 = 2 * c2 * c2 - 1, 2 * s2 * c2
@@ -160,7 +179,7 @@ def ciede2000_map(lab1, lab2):
     h_term = dh_term / (1 + 0.015 * cbar * t)
     c7 = cbar ** 7
     rc = 2 * torch.sqrt(c7 / (c7 + 25.0 ** 7))
-    dtheta = math.radians(30) * torch.exp(-(((torch.rad2deg(hbar) - 275) / 25) ** 2))
+    dtheta = math.radians(30) * torch.exp(-(((hbar - 275) / 25) ** 2))
     r_term = -torch.sin(2 * dtheta) * rc * c_term * h_term
     return torch.sqrt((l_term ** 2 + c_term ** 2 + h_term ** 2 + r_term).clamp(min=0))
 
@@ -190,7 +209,7 @@ def _filter_valid(x, dim):
     n = x.shape[dim] - 2 * SSIM_RADIUS
     out = x.narrow(dim, 0, n) * SSIM_TAPS[0]
     for k, w in enumerate(SSIM_TAPS[1:], 1):
-        out += x.narrow(dim, k, n) * w
+        out.add_(x.narrow(dim, k, n), alpha=w)  # one fused pass per tap: three times faster than `out += x * w`
     return out
 
 
@@ -219,7 +238,8 @@ def ssim(output, truth, data_range=DATA_RANGE):
         return torch.full((n,), math.nan, dtype=torch.float64, device=truth.device)
     x = output.permute(0, 3, 1, 2).reshape(n * 3, h, w)
     y = truth.permute(0, 3, 1, 2).reshape(n * 3, h, w)
-    rows = max(2 * r + 1, chunk_pixels(truth.device) // (w * 3 * n))  # output rows per band
+    rows = max(2 * r + 1, 4 * chunk_pixels(truth.device) // (w * 3 * n))  # output rows per band (4 chunks: fewer
+    # overlapping rows to filter twice; measured fastest on this project's CPU)
     total = 0
     for top in range(0, h - 2 * r, rows):
         band = slice(top, min(h, top + rows + 2 * r))
@@ -229,8 +249,11 @@ def ssim(output, truth, data_range=DATA_RANGE):
 
 def psnr(output, truth, data_range=DATA_RANGE):
     """PSNR in dB per picture of a batch of RGB tensors (N, H, W, 3) on the 0..255 scale, as metrics.psnr:
-    (N,), inf for identical pictures. Sums in float64: exact for uint8 pictures."""
-    mse = _picture_means(lambda o, t: ((o.double() - t.double()) ** 2).sum(-1, keepdim=True), output, truth)[:, 0] / 3
+    (N,), inf for identical pictures. Exact for uint8 pictures: a pixel's sum of three squared differences
+    (at most 3·255²) is an integer that float32 holds exactly, and the sums over pixels are in float64
+    (other dtypes are worked in float64)."""
+    dtype = torch.float32 if output.dtype == truth.dtype == torch.uint8 else torch.float64
+    mse = _picture_means(lambda o, t: ((o.to(dtype) - t.to(dtype)) ** 2).sum(-1, keepdim=True), output, truth)[:, 0] / 3
     return 10.0 * torch.log10(data_range ** 2 / mse)  # mse 0 -> inf
 
 

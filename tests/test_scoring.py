@@ -92,3 +92,29 @@ def test_identical_and_tiny_pictures():
     assert row['ssim'] == pytest.approx(oracle.ssim(b, c), abs=1e-6)
     assert row['psnr'] == pytest.approx(oracle.psnr(b, c), abs=1e-9)
     assert row['cf_output'] == pytest.approx(oracle.colourfulness(b), abs=1e-9)
+
+
+def test_ciede2000_map_equals_skimage_where_hues_are_nearly_opposite_or_missing():
+    """The chord-and-bisector hue terms of `ciede2000_map` on the cases where the direct formula's branches
+    matter: hues 180° ± a hair apart (which side is the shorter arc), one or both chroma 0, near-gray pairs."""
+    from skimage.color import deltaE_ciede2000
+    g = torch.Generator().manual_seed(0)
+    n = 20000
+    lab1 = torch.stack([torch.rand(n, generator=g) * 100, *(torch.randn(2, n, generator=g) * 40)], -1)
+    turn = math.pi + (torch.rand(n, generator=g) - 0.5) * 1e-3  # nearly opposite hues, on both sides of 180°
+    a, b = lab1[:, 1], lab1[:, 2]
+    lab2 = torch.stack([torch.rand(n, generator=g) * 100, 0.7 * (a * torch.cos(turn) - b * torch.sin(turn)),
+                        0.7 * (a * torch.sin(turn) + b * torch.cos(turn))], -1)
+    lab2[:50, 1:] = 0  # no chroma on one side
+    lab1[50:100, 1:] = lab2[50:100, 1:] = 0  # on both
+    lab1[100:200, 1:] *= 1e-4  # near gray
+    got = scoring.ciede2000_map(lab1, lab2).double().numpy()
+    want = deltaE_ciede2000(lab1.double().numpy(), lab2.double().numpy())
+    assert np.abs(got - want).max() < 1e-3
+
+
+def test_gray_lab_is_lab_of_the_gray_picture(photos):
+    luma = load_luma(photos[1][0])
+    got = scoring.gray_lab(torch.from_numpy(luma))
+    assert torch.equal(got, scoring.lab(torch.from_numpy(gray_to_rgb(luma))))
+    assert got.shape == (*luma.shape, 3) and got[..., 1:].abs().max() < 0.01  # gray: a*, b* about 0

@@ -92,8 +92,8 @@ class CheckpointPicker:
         self.rf = RunFolder(run)
         self.rf.load()
         self.pictures = pictures_from(self.rf, images, limit)
-        self.results = run_checkpoints(self.rf, self.pictures, render_factor, device=device)
-        self.rows = table_rows(self.results, self.pictures)  # the gray input's row comes last
+        self.results, gray = run_checkpoints(self.rf, self.pictures, render_factor, device=device)
+        self.rows = table_rows(self.results, gray)  # the gray input's row comes last
         self.scored_on = scored_on_text(self.pictures, images)
         self.selector = widgets.Dropdown(options=[(r.label, i) for i, r in enumerate(self.results)],
                                          value=len(self.results) - 1, description='checkpoint')
