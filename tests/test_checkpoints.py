@@ -1,6 +1,5 @@
 """Checkpoint comparison, promotion and the Jupyter picker, on a real tiny run made by the stage commands
 (the `tiny_run` fixture of conftest.py)."""
-import shutil
 import subprocess
 import sys
 

@@ -118,3 +118,4 @@ def test_gray_lab_is_lab_of_the_gray_picture(photos):
     got = scoring.gray_lab(torch.from_numpy(luma))
     assert torch.equal(got, scoring.lab(torch.from_numpy(gray_to_rgb(luma))))
     assert got.shape == (*luma.shape, 3) and got[..., 1:].abs().max() < 0.01  # gray: a*, b* about 0
+
