@@ -96,9 +96,8 @@ def _lab_pixels(rgb):
     nearly equal cube roots, and a gray pixel's few thousandths (skimage's matrix is not exactly D65) would
     lose their digits in float32, and with them the hue of a gray output."""
     linear, to_xyz = _tables(rgb.device, torch.float64)
-    xyz = linear.take(rgb.long()) @ to_xyz
-    f = torch.where(xyz > 0.008856, xyz.clamp(min=0).pow(1.0 / 3.0), 7.787 * xyz + 16.0 / 116.0)
-    fx, fy, fz = f.unbind(-1)
+    xyz = to_xyz.T @ linear.take(_planes(rgb).long())  # X, Y, Z as planes (3, P)
+    fx, fy, fz = torch.where(xyz > 0.008856, xyz.clamp(min=0).pow(1.0 / 3.0), 7.787 * xyz + 16.0 / 116.0)
     return torch.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], dim=-1).to(DTYPE)
 
 
@@ -122,15 +121,21 @@ def gray_lab(luma):
 
 
 def _picture_means(fn, *stacks):
-    """Mean over each picture's pixels of `fn(*chunks)`, a function of pixel chunks (N, p, C) -> (N, p, K),
-    for stacks of pictures (N, H, W, C): (N, K) in float64, accumulated chunk by chunk."""
+    """Mean over each picture's pixels of `fn(*chunks)`, a function of pixel chunks (N, p, C) -> K planes
+    (N, p), for stacks of pictures (N, H, W, C): (N, K) in float64, accumulated chunk by chunk. Planes, not
+    one (N, p, K) tensor: a sum over contiguous values is three times as fast as over a strided view."""
     flat = [b.reshape(b.shape[0], -1, b.shape[-1]) for b in stacks]
     n, pixels = flat[0].shape[:2]
     step = max(1, chunk_pixels(flat[0].device) // n)
     total = 0
     for i in range(0, pixels, step):
-        total = total + fn(*(f[:, i:i + step] for f in flat)).double().sum(1)
+        total = total + torch.stack([plane.double().sum(1) for plane in fn(*(f[:, i:i + step] for f in flat))], -1)
     return total / pixels
+
+
+def _planes(x):
+    "The channels of (..., C) as C contiguous tensors (...): elementwise work on strided views is slower."
+    return x.movedim(-1, 0).contiguous()
 
 
 def ciede2000_map(lab1, lab2):
@@ -141,9 +146,8 @@ def ciede2000_map(lab1, lab2):
     vectors, signed by their cross product, and the mean hue h̄ (the midpoint of the shorter arc; the other
     hue where one chroma is 0) is the direction of their sum, so cos h̄ and sin h̄ need no trigonometry and
     h̄ one atan2."""
-    # channel planes, each contiguous: elementwise ops on the strided views of (..., 3) are not vectorised
-    L1, a1, b1 = lab1.movedim(-1, 0).contiguous()
-    L2, a2, b2 = lab2.movedim(-1, 0).contiguous()
+    L1, a1, b1 = _planes(lab1)
+    L2, a2, b2 = _planes(lab2)
     cbar = 0.5 * (torch.hypot(a1, b1) + torch.hypot(a2, b2))
     scale = 1.5 - 0.5 * _chroma_weight(cbar)
     a1, a2 = a1 * scale, a2 * scale
@@ -202,7 +206,7 @@ _COS63, _SIN63 = math.cos(math.radians(63)), math.sin(math.radians(63))
 
 def ciede2000(lab_output, lab_truth):
     "Mean CIEDE2000 per picture of a batch of Lab tensors (N, H, W, 3), as metrics.ciede2000_lab: (N,)."
-    return _picture_means(lambda o, t: ciede2000_map(t, o)[..., None], lab_output, lab_truth)[:, 0]
+    return _picture_means(lambda o, t: (ciede2000_map(t, o),), lab_output, lab_truth)[:, 0]
 
 
 def _gaussian_taps():
@@ -264,7 +268,7 @@ def psnr(output, truth, data_range=DATA_RANGE):
     (at most 3·255²) is an integer that float32 holds exactly, and the sums over pixels are in float64
     (other dtypes are worked in float64)."""
     dtype = torch.float32 if output.dtype == truth.dtype == torch.uint8 else torch.float64
-    mse = _picture_means(lambda o, t: ((o.to(dtype) - t.to(dtype)) ** 2).sum(-1, keepdim=True), output, truth)[:, 0] / 3
+    mse = _picture_means(lambda o, t: (((o.to(dtype) - t.to(dtype)) ** 2).sum(-1),), output, truth)[:, 0] / 3
     return 10.0 * torch.log10(data_range ** 2 / mse)  # mse 0 -> inf
 
 
@@ -272,9 +276,9 @@ def colourfulness(rgb):
     """Hasler–Süsstrunk colourfulness per picture of a batch of RGB tensors (N, H, W, 3) on the 0..255
     scale, as metrics.colourfulness: (N,). Sums in float64 (exact for uint8 pictures)."""
     def parts(x):
-        r, g, b = x.double().unbind(-1)
+        r, g, b = _planes(x).double()
         rg, yb = (r - g).abs(), (0.5 * (r + g) - b).abs()
-        return torch.stack([rg, yb, rg * rg, yb * yb], -1)
+        return rg, yb, rg * rg, yb * yb
     m_rg, m_yb, m2_rg, m2_yb = _picture_means(parts, rgb).unbind(1)
     var = (m2_rg - m_rg ** 2).clamp(min=0) + (m2_yb - m_yb ** 2).clamp(min=0)
     return torch.sqrt(var) + 0.3 * torch.sqrt(m_rg ** 2 + m_yb ** 2)
@@ -284,6 +288,6 @@ def drift_sums(lab_output, lab_truth):
     """Per picture of a batch of Lab tensors (N, H, W, 3): mean chroma of the output, of the truth, and the
     mean of (a_o + i b_o)·conj(a_t + i b_t) as real and imaginary parts: (N, 4), what `DriftMeter` adds up."""
     def sums(o, t):
-        ao, bo, at, bt = o[..., 1], o[..., 2], t[..., 1], t[..., 2]
-        return torch.stack([torch.hypot(ao, bo), torch.hypot(at, bt), ao * at + bo * bt, bo * at - ao * bt], -1)
+        (_, ao, bo), (_, at, bt) = _planes(o), _planes(t)
+        return torch.hypot(ao, bo), torch.hypot(at, bt), ao * at + bo * bt, bo * at - ao * bt
     return _picture_means(sums, lab_output, lab_truth)

@@ -30,6 +30,7 @@ from deoldify_like.device import pick_device
 from deoldify_like.errors import BadInputError, DeoldifyLikeError, ModelFileError, SettingsError
 from deoldify_like.images import atomic_path, load_image
 from deoldify_like.inference import Colorizer, prepare_for_inference, resolve_precision
+from deoldify_like.inference.prepare import load_folded
 from deoldify_like.inference.allocator import keep_freed_memory
 from deoldify_like.inference.precision import inference_context
 from deoldify_like.metrics import PhotoMeter, ciede2000_pairs, colourfulness, lab_pictures, score_photos
@@ -203,23 +204,26 @@ def score_outputs(pictures, outputs, judge, device='cpu', labs=None):
     return summarise([picture_scores(pictures, outputs, judge, device, labs)])
 
 
-def generator_models(entries):
-    """(entry, model) for each generator checkpoint in turn. The network is built once per architecture and
-    each checkpoint's weights are loaded into it: building one (fastai's DynamicUnet runs dummy forward
-    passes to size itself) costs seconds, loading the weights milliseconds. The model is the same object
-    from one checkpoint to the next, so a user keeps nothing of it (the Colorizer works on its own copy)."""
-    model = config = None
+def checkpoint_colorizers(entries, render_factor, device, bs):
+    """(entry, Colorizer) for each generator checkpoint in turn. The network is built and prepared for
+    inference once per architecture, and each later checkpoint's weights are folded straight into it
+    (`prepare.load_folded`): building one (fastai's DynamicUnet runs dummy forward passes to size itself)
+    costs seconds, copying and preparing it a tenth of a second, loading the weights hundredths. The
+    Colorizer is the same object from one checkpoint to the next."""
+    colorizer = config = None
     for entry in entries:
         header = read_header(entry['path'])
-        if model is not None and header['kind'] == 'generator' and header['config'] == config:
+        if colorizer is None or header['kind'] != 'generator' or header['config'] != config:
+            model, header = load_generator(entry['path'])
+            colorizer, config = Colorizer(model, render_factor, device=device, bs=bs, copy_model=False), header['config']
+        else:
             try:
-                model.load_state_dict(load_file(str(entry['path'])))
+                folded = load_folded(colorizer.model, load_file(str(entry['path'])))
             except (SafetensorError, OSError, RuntimeError) as e:
                 raise ModelFileError(f"{entry['path']}: damaged weights ({str(e).splitlines()[0]})") from None
-        else:
-            model, header = load_generator(entry['path'])
-            config = header['config']
-        yield entry, model
+            if not folded:  # weights this cannot fold: a fresh network, as the file itself would give
+                colorizer = Colorizer(load_generator(entry['path'])[0], render_factor, device=device, bs=bs, copy_model=False)
+        yield entry, colorizer
 
 
 MAX_LANES = 8  # each lane holds a model copy (a resnet34 U-Net: about 165 MB)
@@ -233,19 +237,26 @@ def cpu_lanes(device):
     return max(1, min(torch.get_num_threads(), MAX_LANES)) if device.type == 'cpu' else 1
 
 
-def lane_shares(rf, part, entries, render_factor, bs, device):
-    """One lane's work: the gray input's `PictureScores` for its share of the pictures, then, checkpoint by
-    checkpoint, (outputs, PictureScores) with `moved` against the checkpoint before it of the same kind
-    (averaged or raw, across cycles too), or against the stage-1 generator for the first. The lane builds its
-    own network, critic and model copies, so lanes share nothing but the pictures."""
+def lane_shares(rf, part, entries, render_factor, bs, device, gray_last=False):
+    """One lane's work, as (step, share): the gray input's `PictureScores` for its share of the pictures
+    (step 0), and checkpoint by checkpoint (step k), (outputs, PictureScores) with `moved` against the
+    checkpoint before it of the same kind (averaged or raw, across cycles too), or against the stage-1
+    generator for the first. The lane builds its own network and critic (the U-Net keeps the encoder's
+    features on hooks, so a model cannot serve two threads), so lanes share nothing but the pictures.
+    `gray_last`: the gray input after the checkpoints, not before, so that two lanes are out of step (one
+    scoring while the other runs its model) instead of both scoring at once."""
     judge = critic_judge(rf, device)
     lumas = [p.luma for p in part]
-    gray_labs = [gray_lab(torch.from_numpy(luma).to(device)) for luma in lumas]
-    yield picture_scores(part, [gray_to_rgb(luma) for luma in lumas], None, device, gray_labs)
+
+    def gray():
+        gray_labs = [gray_lab(torch.from_numpy(luma).to(device)) for luma in lumas]
+        return 0, picture_scores(part, [gray_to_rgb(luma) for luma in lumas], None, device, gray_labs)
+
+    if not gray_last:
+        yield gray()
     origin, last = None, {}  # the stage-1 generator's Labs, and the last burst checkpoint's of each kind
-    for entry, model in generator_models(entries):
-        # a Colorizer (a model copy) per checkpoint: the U-Net keeps the encoder's features on shared hooks
-        outputs = Colorizer(model, render_factor, device=device, bs=bs).colorize(lumas)
+    for step, (entry, colorizer) in enumerate(checkpoint_colorizers(entries, render_factor, device, bs), 1):
+        outputs = colorizer.colorize(lumas)
         labs = lab_pictures(outputs, device)
         share = picture_scores(part, outputs, judge, device, labs)
         if is_burst_checkpoint(entry):
@@ -255,7 +266,9 @@ def lane_shares(rf, part, entries, render_factor, bs, device):
             last[weights_kind(entry)] = labs
         else:
             origin = labs
-        yield outputs, share
+        yield step, (outputs, share)
+    if gray_last:
+        yield gray()
 
 
 def run_checkpoints(rf, pictures, render_factor, bs=4, device='cpu'):
@@ -275,7 +288,7 @@ def run_checkpoints(rf, pictures, render_factor, bs=4, device='cpu'):
 
     def lane(i, part):
         try:
-            for step, share in enumerate(lane_shares(rf, part, entries, render_factor, bs, dev)):
+            for step, share in lane_shares(rf, part, entries, render_factor, bs, dev, gray_last=i % 2 == 1):
                 arrivals.put((step, i, share))
                 if stop.is_set():
                     return
@@ -296,12 +309,12 @@ def run_checkpoints(rf, pictures, render_factor, bs=4, device='cpu'):
         for i, part in enumerate(parts):
             pool.submit(lane, i, part)
         try:
-            gray = summarise(step_shares(0)) if any(p.truth is not None for p in pictures) else None
             results = []
             for step, entry in enumerate(progress(entries, total=len(entries), comment='checkpoints'), 1):
                 shares = step_shares(step)
                 results.append(CheckpointResult(entry, checkpoint_label(entry), [o for out, _ in shares for o in out],
                                                 summarise([share for _, share in shares])))
+            gray = summarise(step_shares(0)) if any(p.truth is not None for p in pictures) else None
         finally:
             stop.set()
     return results, gray

@@ -8,7 +8,7 @@ import torch
 from torch.nn.utils.spectral_norm import SpectralNorm, remove_spectral_norm
 from torch.nn.utils.weight_norm import WeightNorm, remove_weight_norm
 
-__all__ = ['prepare_for_inference', 'fold_spectral_norm']
+__all__ = ['prepare_for_inference', 'fold_spectral_norm', 'load_folded']
 
 
 def _reparametrisations(model):
@@ -46,3 +46,32 @@ def prepare_for_inference(model, device, channels_last=True, fold=True, copy_mod
     for p in model.parameters():
         p.requires_grad_(False)
     return model
+
+
+def load_folded(prepared, state):
+    """Load a checkpoint's weights (`state`, a state dict of the architecture `prepared` was made from, with
+    spectral norm as weight_orig, weight_u, weight_v) into the prepared model in place, each spectral-norm
+    weight folded as `fold_spectral_norm` folds it (weight_orig / σ, σ = u·(W v), the eval-mode σ): the same
+    numbers as preparing a fresh copy, without copying the model. False, with nothing changed, for a state
+    this cannot fold (weight norm, keys or shapes the model does not have); the caller then prepares a copy."""
+    own = prepared.state_dict()
+    folded = {}
+    for key, value in state.items():
+        path, _, name = key.rpartition('.')
+        if name in ('weight_u', 'weight_v'):
+            continue
+        if name == 'weight_orig':
+            module = prepared.get_submodule(path)
+            dim = 1 if isinstance(module, (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)) else 0
+            # fresh (aligned) copies: BLAS's sums can round differently on a file's unaligned buffers
+            value, u, v = (t.clone() for t in (value, state[f'{path}.weight_u'], state[f'{path}.weight_v']))
+            matrix = value.movedim(dim, 0) if dim else value
+            sigma = torch.dot(u, torch.mv(matrix.reshape(matrix.shape[0], -1), v))
+            key, value = f'{path}.weight', value / sigma
+        folded[key] = value
+    if folded.keys() != own.keys() or any(folded[k].shape != own[k].shape for k in own):
+        return False
+    with torch.no_grad():
+        for key, value in folded.items():
+            own[key].copy_(value)
+    return True
