@@ -41,6 +41,16 @@ def largest_difference(table, baseline):
     return diffs, same_text
 
 
+def cpu_flags():
+    "The CPU's AVX-512, AVX-512 BF16 and AMX support, from /proc/cpuinfo (Linux)."
+    try:
+        flags = next(line for line in open('/proc/cpuinfo') if line.startswith('flags')).split()
+    except (OSError, StopIteration):
+        return 'unknown'
+    return ', '.join(f"{name} {'yes' if flag in flags else 'no'}" for name, flag in
+                     (('AVX-512', 'avx512f'), ('AVX-512 BF16', 'avx512_bf16'), ('AMX', 'amx_tile')))
+
+
 def timed_run(args, out):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = os.getloadavg()
@@ -76,7 +86,7 @@ def main():
     commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     walls = sorted(r['seconds_wall'] for r in runs)
     entry = {'date': dt.datetime.now(dt.timezone.utc).isoformat(timespec='minutes'), 'code': commit,
-             'command': f"deoldify-like checkpoints --run RUN --images {args.images}", 'cpu': cpu_name(),
+             'command': f"deoldify-like checkpoints --run RUN --images {args.images}", 'cpu': cpu_name(), 'cpu_flags': cpu_flags(),
              'cores': os.cpu_count(), 'runs': runs, 'median_seconds_wall': walls[len(walls) // 2], 'target_seconds': 60}
     path = Path(args.json)
     results = json.loads(path.read_text()) if path.exists() else {}
