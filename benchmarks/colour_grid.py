@@ -9,7 +9,8 @@ from pathlib import Path
 
 from deoldify_like.model_file import load_generator
 from render.colorizer import Colorizer
-from train_stages.compare import CheckpointResult, grid_image, pictures_from
+from train_stages.checkpoint_scores import CheckpointResult
+from train_stages.compare import grid_image, pictures_from
 
 from colour_options import OPTIONS, last_checkpoint
 

@@ -8,7 +8,8 @@ import platform
 from pathlib import Path
 
 from deoldify_like.inference import Colorizer
-from train_stages.compare import GRAY_INPUT, CheckpointResult, grid_image, pictures_from
+from train_stages.checkpoint_scores import CheckpointResult
+from train_stages.compare import GRAY_INPUT, grid_image, pictures_from
 from train_stages.run_folder import RunFolder, read_csv
 
 METHODS = ('nogan', 'pix2pix')

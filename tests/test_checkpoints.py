@@ -14,7 +14,8 @@ from deoldify_like.demo import DEMO_BW, DEMO_COLOUR
 from deoldify_like.model_file import read_header
 from train_stages.cli import COMMANDS
 from deoldify_like.inference import Colorizer
-from train_stages.compare import Picture, generators_to_compare, pictures_from, run_checkpoints, score_outputs
+from train_stages.checkpoint_scores import generators_to_compare, run_checkpoints, score_outputs
+from train_stages.compare import Picture, pictures_from
 from train_stages.run_folder import RunFolder
 
 

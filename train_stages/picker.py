@@ -14,7 +14,8 @@ import ipywidgets as widgets
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .compare import _fmt, grid_image, pictures_from, run_checkpoints, table_rows
+from .checkpoint_scores import run_checkpoints
+from .compare import _fmt, grid_image, pictures_from, table_rows
 from .promote import promote
 from .run_folder import RunFolder, gan_stage, read_csv
 
