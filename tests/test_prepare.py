@@ -1,36 +1,53 @@
-"""Preparing a generator for inference (deoldify_like.inference.prepare): a checkpoint's weights folded
-straight into a model prepared from another checkpoint of the same architecture."""
-import copy
+"""`prepare`: photos, folders and films in; colour training pictures out; bad files reported, rest goes on."""
+import shutil
+import subprocess
+import sys
 
-import torch
+import numpy as np
+from PIL import Image
 
-from deoldify_like.generator import build_generator
-from deoldify_like.inference.prepare import load_folded, prepare_for_inference
-
-
-def test_load_folded_equals_preparing_the_checkpoint_itself():
-    torch.manual_seed(0)
-    first = build_generator(arch='resnet18', nf_factor=0.25)
-    second = copy.deepcopy(first)
-    with torch.no_grad():  # another checkpoint: every weight, spectral norm's u and v, and the statistics moved
-        for t in second.state_dict().values():
-            if t.is_floating_point():
-                t.add_(0.01 * torch.randn_like(t))
-    assert any(k.endswith('weight_orig') for k in second.state_dict())
-    prepared = prepare_for_inference(first, torch.device('cpu'))
-    assert load_folded(prepared, {k: v.clone() for k, v in second.state_dict().items()})
-    want = prepare_for_inference(second, torch.device('cpu')).state_dict()
-    got = prepared.state_dict()
-    assert got.keys() == want.keys() and all(torch.equal(got[k], want[k]) for k in want)
-    x = torch.rand(1, 3, 64, 64).contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode():
-        assert torch.equal(prepared(x), prepare_for_inference(second, torch.device('cpu'))(x))
+from deoldify_like.images import load_image
+from train_stages.prepare import prepare
 
 
-def test_load_folded_refuses_weights_of_another_architecture_and_changes_nothing():
-    prepared = prepare_for_inference(build_generator(arch='resnet18', nf_factor=0.25), torch.device('cpu'))
-    before = {k: v.clone() for k, v in prepared.state_dict().items()}
-    other = build_generator(arch='resnet18', nf_factor=0.5).state_dict()  # the same keys, wider layers
-    assert not load_folded(prepared, other)
-    assert not load_folded(prepared, {k: v for k, v in other.items() if not k.startswith('layers.0.0')})
-    assert all(torch.equal(before[k], v) for k, v in prepared.state_dict().items())
+def test_prepare_photos_film_gray_and_bad_files(shared_data, tmp_path, capsys):
+    src = tmp_path / 'src'
+    (src / 'nested').mkdir(parents=True)
+    for name in ['100075.jpg', '100080.jpg']:
+        shutil.copy(shared_data / 'photos' / 'bsds500_train' / name, src / 'nested' / name)
+    Image.fromarray(np.full((40, 50), 128, np.uint8)).save(src / 'gray.png')
+    (src / 'notes.jpg').write_text('not a picture')
+    (src / 'empty.png').write_bytes(b'')
+    (src / 'README.txt').write_text('ignored: not an image or film')
+    out = tmp_path / 'out'
+    rc = prepare([str(src), str(shared_data / 'video' / 'bikes.mp4'), str(tmp_path / 'missing.jpg')],
+                 out=str(out), every=100, max_size=128)
+    text = capsys.readouterr()
+    assert rc == 1  # something failed
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ['bikes_f000000.jpg', 'bikes_f000100.jpg', 'bikes_f000200.jpg',
+                       'src__nested__100075.jpg', 'src__nested__100080.jpg']
+    for p in out.iterdir():
+        img = load_image(p)
+        assert max(img.rgb.shape[:2]) == 128 and not img.is_gray
+    assert load_image(out / 'bikes_f000100.jpg').rgb.shape == (54, 128, 3)  # 640x272 scaled, aspect kept
+    err_lines = text.err.strip().splitlines()
+    assert len(err_lines) == 3 and 'Traceback' not in text.err
+    assert any('notes.jpg' in l and 'not an image' in l for l in err_lines)
+    assert any('empty.png' in l and 'empty' in l for l in err_lines)
+    assert any('missing.jpg' in l and 'no such file' in l for l in err_lines)
+    assert 'gray.png: skipped, colourless' in text.out
+    assert '5 colour pictures' in text.out and '1 colourless source(s) skipped, 3 failed' in text.out
+
+
+def test_prepare_command_line_exit_codes(shared_data, tmp_path, subprocess_env):
+    one = shared_data / 'photos' / 'bsds500_train' / '100075.jpg'
+    run = lambda *a: subprocess.run([sys.executable, '-m', 'train_stages', 'prepare', *map(str, a)],  # noqa: E731
+                                    capture_output=True, text=True, env=subprocess_env)
+    ok = run(one, '--out', tmp_path / 'a', '--max-size', '0')
+    assert ok.returncode == 0, ok.stderr
+    assert load_image(tmp_path / 'a' / '100075.jpg').rgb.shape == (321, 481, 3)
+    (tmp_path / 'bad.mp4').write_text('not a film')
+    bad = run(one, tmp_path / 'bad.mp4', '--out', tmp_path / 'b')
+    assert bad.returncode == 1 and 'bad.mp4' in bad.stderr and 'Traceback' not in bad.stderr
+    assert (tmp_path / 'b' / '100075.jpg').is_file()
