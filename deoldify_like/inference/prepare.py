@@ -48,6 +48,9 @@ def prepare_for_inference(model, device, channels_last=True, fold=True, copy_mod
     return model
 
 
+_TRANSPOSED = (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)
+
+
 def load_folded(prepared, state):
     """Load a checkpoint's weights (`state`, a state dict of the architecture `prepared` was made from, with
     spectral norm as weight_orig, weight_u, weight_v) into the prepared model in place, each spectral-norm
@@ -61,13 +64,11 @@ def load_folded(prepared, state):
         if name in ('weight_u', 'weight_v'):
             continue
         if name == 'weight_orig':
-            module = prepared.get_submodule(path)
-            dim = 1 if isinstance(module, (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d, torch.nn.ConvTranspose3d)) else 0
+            transposed = isinstance(prepared.get_submodule(path), _TRANSPOSED)  # torch's spectral_norm: dim 1 there
             # fresh (aligned) copies: BLAS's sums can round differently on a file's unaligned buffers
             value, u, v = (t.clone() for t in (value, state[f'{path}.weight_u'], state[f'{path}.weight_v']))
-            matrix = value.movedim(dim, 0) if dim else value
-            sigma = torch.dot(u, torch.mv(matrix.reshape(matrix.shape[0], -1), v))
-            key, value = f'{path}.weight', value / sigma
+            matrix = SpectralNorm(dim=1 if transposed else 0).reshape_weight_to_matrix(value)
+            key, value = f'{path}.weight', value / torch.dot(u, torch.mv(matrix, v))  # SpectralNorm.compute_weight
         folded[key] = value
     if folded.keys() != own.keys() or any(folded[k].shape != own[k].shape for k in own):
         return False
