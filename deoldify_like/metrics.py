@@ -190,32 +190,30 @@ def ciede2000_pairs(labs_a, labs_b):
         return [float(scoring.ciede2000(a[None], b[None])[0]) for a, b in zip(labs_a, labs_b)]
 
 
-def score_photos(outputs, truths, device='cpu', truth_labs=None, output_labs=None, batch=8, truth_cf=None):
+def score_photos(outputs, truths, device='cpu', truth_labs=None, output_labs=None, batch=8):
     """Every photo measure of each output against its colour original (lists of uint8 RGB, pairwise the
     same size), scored on `device` in batches of up to `batch` same-sized pictures, each at full size.
 
     Returns `(rows, sums, labs)` in the order given: a dict per picture keyed by `PHOTO_COLUMNS`, its
     `scoring.drift_sums` row, and its output's Lab tensor (on `device`; e.g. for the ΔE00 between two sets
-    of outputs without converting them again). `truth_labs`, `output_labs`, `truth_cf`: Lab tensors and
-    colourfulness where already known (`lab_pictures`; e.g. the same truths scored against the outputs of
-    several checkpoints)."""
+    of outputs without converting them again). `truth_labs`, `output_labs`: Lab tensors where already
+    known (`lab_pictures`; e.g. the same truths scored against the outputs of several checkpoints)."""
     for o, t in zip(outputs, truths):
         _same_shape(o, t)
     n = len(outputs)
     rows, sums, labs = [None] * n, [None] * n, [None] * n
     with scoring.one_cpu_thread(device):
-        _score_batches(outputs, truths, device, truth_labs, output_labs, batch, rows, sums, labs, truth_cf)
+        _score_batches(outputs, truths, device, truth_labs, output_labs, batch, rows, sums, labs)
     return rows, sums, labs
 
 
-def _score_batches(outputs, truths, device, truth_labs, output_labs, batch, rows, sums, labs, truth_cf=None):
+def _score_batches(outputs, truths, device, truth_labs, output_labs, batch, rows, sums, labs):
     for idx in scoring.batches([np.shape(t) for t in truths], batch):
         out = scoring.as_batch([outputs[i] for i in idx], device)
         tru = scoring.as_batch([truths[i] for i in idx], device)
         lab_o = torch.stack([output_labs[i] for i in idx]) if output_labs is not None else scoring.lab(out)
         lab_t = torch.stack([truth_labs[i] for i in idx]) if truth_labs is not None else scoring.lab(tru)
-        cf_truth = torch.tensor([truth_cf[i] for i in idx]) if truth_cf is not None else scoring.colourfulness(tru)
-        values = dict(cf_output=scoring.colourfulness(out), cf_truth=cf_truth,
+        values = dict(cf_output=scoring.colourfulness(out), cf_truth=scoring.colourfulness(tru),
                       psnr=scoring.psnr(out, tru), ssim=scoring.ssim(out, tru),
                       ciede2000=scoring.ciede2000(lab_o, lab_t))
         drift_rows = scoring.drift_sums(lab_o, lab_t).cpu()

@@ -122,13 +122,8 @@ def picture_scores(pictures, outputs, judge, device='cpu', labs=None):
     has_truth = [p.truth is not None for p in pictures]
     rows = sums = cf = []
     if any(has_truth):
-        with_truth = [p for p in pictures if p.truth is not None]
-        for p in with_truth:
-            if p.truth_cf is None:
-                p.truth_cf = colourfulness(p.truth)
-        rows, sums, _ = score_photos([o for o, t in zip(outputs, has_truth) if t], [p.truth for p in with_truth], device,
-                                     truth_labs(pictures, device), labs and [lab for lab, t in zip(labs, has_truth) if t],
-                                     truth_cf=[p.truth_cf for p in with_truth])
+        rows, sums, _ = score_photos([o for o, t in zip(outputs, has_truth) if t], [p.truth for p in pictures if p.truth is not None],
+                                     device, truth_labs(pictures, device), labs and [lab for lab, t in zip(labs, has_truth) if t])
     else:
         cf = [colourfulness(o) for o in outputs]
     return PictureScores(rows, sums, cf, judge.probabilities(outputs) if judge is not None else [])

@@ -40,7 +40,6 @@ class Picture:
     luma: np.ndarray
     truth: np.ndarray | None  # colour original, None for black-and-white material
     truth_lab: object = None  # the truth's CIE Lab tensor, worked out once for every checkpoint (truth_labs)
-    truth_cf: float = None  # the truth's colourfulness, likewise
 
 
 def pictures_from(rf, images=None, limit=None):
