@@ -1,5 +1,6 @@
-"""What `render --stabilize flow` costs: the stabiliser's own frames/s beside the model's at a render factor,
-measured in one run on the same frames, and the end-to-end frames/s of `render_film` with and without it.
+"""What `render --stabilize flow` (two-way) and `--stabilize flow-one-way` cost: each stabiliser's own frames/s
+beside the model's at a render factor, measured in one run on the same frames, and the end-to-end frames/s
+of `render_film` without a stabiliser and with each.
 
 Speed does not depend on the weights, so without a trained model a freshly built generator of the same
 architecture (random weights; default resnet34, nf_factor 1.0, as the long run's model) gives the figures.
@@ -7,8 +8,7 @@ architecture (random weights; default resnet34, nf_factor 1.0, as the long run's
     python benchmarks/stabilize_cost.py FILM [--model M] [--frames 48] [--render-factor 21]
         [--json benchmarks/results/stabilize_cost.json]
 
-`--two-way`: the two-way stabiliser (`two_way.TwoWayStabilizer`, defaults) alone beside the model, and the
-one-way one alone for comparison; no render end to end (the renderer does not run it yet).
+`--alone`: only the stabilisers alone beside the model, no render end to end.
 """
 import argparse
 import json
@@ -22,10 +22,11 @@ from deoldify_like.generator import GeneratorConfig, build_generator
 from deoldify_like.inference import Colorizer, model_squares
 from deoldify_like.inference.measure_engines import model_only_fps
 from deoldify_like.model_file import save_generator
-from deoldify_like.stabilize import DEFAULT_STRENGTH, ChromaStabilizer, stabilize_rgb
-from deoldify_like.two_way import TwoWayStabilizer, stabilize_rgb_stream
+from deoldify_like.stabilizers import make_stabilizer, stabilized_rgb
 from render.bench import _first_lumas
 from render.film import render_film
+
+MODES = ('flow', 'flow-one-way')
 
 
 def main(argv=None):
@@ -35,8 +36,7 @@ def main(argv=None):
     ap.add_argument('--arch', default='resnet34')
     ap.add_argument('--frames', type=int, default=48)
     ap.add_argument('--render-factor', type=int, default=21)
-    ap.add_argument('--strength', type=float, default=DEFAULT_STRENGTH)
-    ap.add_argument('--two-way', action='store_true')
+    ap.add_argument('--alone', action='store_true')
     ap.add_argument('--json', default=None)
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -49,39 +49,27 @@ def main(argv=None):
         lumas = _first_lumas(a.film, a.frames)
         model_fps = model_only_fps(colorizer, model_squares(lumas, a.render_factor, colorizer.fit))
         preds = colorizer.predict(lumas, a.render_factor)
-        stab = ChromaStabilizer(a.strength)
-        t0 = time.perf_counter()
-        for luma, pred in zip(lumas, preds):
-            stabilize_rgb(stab, luma, pred)
-        stab_fps = len(lumas) / (time.perf_counter() - t0)
-        if a.two_way:
+        alone = {}
+        for mode in MODES:
             t0 = time.perf_counter()
-            for _ in stabilize_rgb_stream(TwoWayStabilizer(), ((luma, pred, None) for luma, pred in zip(lumas, preds))):
+            for _ in stabilized_rgb(make_stabilizer(mode), ((luma, pred, None) for luma, pred in zip(lumas, preds))):
                 pass
-            two_fps = len(lumas) / (time.perf_counter() - t0)
-            result = dict(film=Path(a.film).name, frames=a.frames, render_factor=a.render_factor,
-                          model=a.model or f'random {a.arch} nf_factor 1.0', model_only_fps=model_fps,
-                          one_way_alone_fps=stab_fps, two_way_alone_fps=two_fps,
-                          two_way_share_of_model_time=model_fps / two_fps,
-                          command='python benchmarks/stabilize_cost.py ' + ' '.join(argv or []))
-            print(json.dumps(result, indent=1))
-            if a.json:
-                Path(a.json).write_text(json.dumps(result, indent=1) + '\n')
-            return
-        ends = {}
-        for mode in ('none', 'flow', 'none'):  # none twice (before and after): the machine's drift
-            t0 = time.perf_counter()
-            render_film(colorizer, a.film, Path(tmp) / f'{mode}.mp4', a.render_factor, limit=a.frames, stabilize=mode,
-                        strength=a.strength)
-            ends.setdefault(mode, []).append(a.frames / (time.perf_counter() - t0))
-        none_fps = sum(ends['none']) / 2
+            alone[mode] = len(lumas) / (time.perf_counter() - t0)
         result = dict(film=Path(a.film).name, frames=a.frames, render_factor=a.render_factor,
                       model=a.model or f'random {a.arch} nf_factor 1.0', precision=colorizer.precision, bs=colorizer.bs,
-                      model_only_fps=model_fps, stabilizer_alone_fps=stab_fps,
-                      stabilizer_share_of_model_time=model_fps / stab_fps,
-                      render_none_fps=none_fps, render_none_fps_each=ends['none'], render_flow_fps=ends['flow'][0],
-                      render_flow_cost=1 - ends['flow'][0] / none_fps, strength=a.strength,
+                      model_only_fps=model_fps, **{f'{m}_alone_fps': fps for m, fps in alone.items()},
+                      **{f'{m}_share_of_model_time': model_fps / fps for m, fps in alone.items()},
                       command='python benchmarks/stabilize_cost.py ' + ' '.join(argv or []))
+        if not a.alone:
+            ends = {}
+            for mode in ('none',) + MODES + ('none',):  # none twice (before and after): the machine's drift
+                t0 = time.perf_counter()
+                render_film(colorizer, a.film, Path(tmp) / f'{mode}.mp4', a.render_factor, limit=a.frames, stabilize=mode)
+                ends.setdefault(mode, []).append(a.frames / (time.perf_counter() - t0))
+            none_fps = sum(ends['none']) / 2
+            result.update(render_none_fps=none_fps, render_none_fps_each=ends['none'],
+                          **{f'render_{m}_fps': ends[m][0] for m in MODES},
+                          **{f'render_{m}_cost': 1 - ends[m][0] / none_fps for m in MODES})
     print(json.dumps(result, indent=1))
     if a.json:
         Path(a.json).write_text(json.dumps(result, indent=1) + '\n')

@@ -34,10 +34,10 @@ import numpy as np
 from .colour import luma_with_colour_of, yuv_to_rgb
 from .film_metrics import consistent_matches
 
-STABILIZE_CHOICES = ('none', 'flow')
 # Chosen by measurement (docs/render.md "Films without flicker") for rendering with this toolkit's model (0.99
-# raised a promoted model's warp error on the demo film, 0.95 lowered it). `deflicker` uses the two-way
-# stabiliser (deoldify_like/two_way.py, docs/deflicker.md).
+# raised a promoted model's warp error on the demo film, 0.95 lowered it). `render --stabilize flow` and
+# `deflicker` use the two-way stabiliser (deoldify_like/two_way.py, stabilizers.py, docs/deflicker.md);
+# this one is `--stabilize flow-one-way`.
 DEFAULT_STRENGTH = 0.95
 WORK_SIDE = 640  # longer side of the working resolution, pixels
 CUT_DISTANCE = 0.35  # Bhattacharyya distance of luma histograms above which frame t starts a new shot
@@ -100,6 +100,11 @@ class ChromaStabilizer:
         self.prev_gray = self.prev_hist = self.prev_chroma = None
 
     # -- state at a segment boundary (resumable renders)
+    @property
+    def pending(self):
+        "Frames that went in and have not come out: none (each frame comes out as it goes in)."
+        return []
+
     def state(self):
         "The carried state as a dict of arrays (empty before the first frame)."
         if self.prev_gray is None:
@@ -221,12 +226,3 @@ def stabilize_rgb(stabilizer, luma, rgb, interpolation=cv2.INTER_CUBIC):
     yuv = luma_with_colour_of(luma, rgb, interpolation)
     yuv[..., 1:] = stabilizer.step(luma, yuv[..., 1:])
     return yuv_to_rgb(yuv)
-
-
-def make_stabilizer(mode='none', strength=DEFAULT_STRENGTH, **kwargs):
-    "A `ChromaStabilizer` for `mode` 'flow', None for 'none'; ValueError for anything else."
-    if mode in (None, 'none'):
-        return None
-    if mode != 'flow':
-        raise ValueError(f"stabilize must be one of {', '.join(STABILIZE_CHOICES)}, got {mode!r}")
-    return ChromaStabilizer(strength, **kwargs)

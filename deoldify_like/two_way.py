@@ -44,7 +44,6 @@ from collections import deque
 import cv2
 import numpy as np
 
-from .colour import luma_with_colour_of, yuv_to_rgb
 from .lookahead import local_trend, pack, unpack
 from .film_metrics import checked_flow
 from .stabilize import (CUT_DISTANCE, MIN_TRUSTED, PHOTO_TOLERANCE, PRESETS, WORK_SIDE, is_cut, luma_histogram,
@@ -91,6 +90,11 @@ class TwoWayStabilizer:
         self.frames, self.shot, self.cuts, self.trusted_sum = 0, -1, [], 0.0
         self.items = deque()  # the frames held: the last one that went out's successors, and the history the trend needs
         self.prev_gray = self.prev_hist = None
+
+    @property
+    def pending(self):
+        "The indices of the frames that went in and have not come out yet, in order."
+        return [it['index'] for it in self.items if 'done' not in it]
 
     @property
     def trusted_fraction(self):
@@ -240,26 +244,14 @@ class TwoWayStabilizer:
             self.items.append(it)
 
 
-def stabilize_stream(stabilizer, frames):
+def stabilize_stream(stabilizer, frames, held=()):
     """(luma, chroma, tag) triples in order -> (tag, stabilised chroma) pairs in the same order, streamed
-    through a `TwoWayStabilizer` (the tag, e.g. a frame's index, timestamps or its luma, travels alongside)."""
-    tags = deque()
+    through a `TwoWayStabilizer` (the tag, e.g. a frame's index, timestamps or its luma, travels alongside).
+    `held`: the tags of the frames a stabiliser resumed from a saved state still holds (`pending`)."""
+    tags = deque(held)
     for luma, chroma, tag in frames:
         tags.append(tag)
         for c in stabilizer.push(luma, chroma):
             yield tags.popleft(), c
     for c in stabilizer.flush():
         yield tags.popleft(), c
-
-
-def stabilize_rgb_stream(stabilizer, frames, interpolation=cv2.INTER_CUBIC):
-    """`stabilize.stabilize_rgb` for a `TwoWayStabilizer` (centre 128): (luma, rgb, tag) triples in order ->
-    (tag, uint8 RGB) pairs in the same order; the colour of `rgb` (any size, e.g. the model's prediction)
-    stabilised, the luminance set to `luma`."""
-    def yuvs():
-        for luma, rgb, tag in frames:
-            yuv = luma_with_colour_of(luma, rgb, interpolation)
-            yield luma, yuv[..., 1:] * 255, (tag, yuv)
-    for (tag, yuv), chroma in stabilize_stream(stabilizer, yuvs()):
-        yuv[..., 1:] = chroma / 255
-        yield tag, yuv_to_rgb(yuv)

@@ -9,7 +9,8 @@ from deoldify_like.inference import (DEFAULT_FIT, DEFAULT_PRECISION, ENGINE_CHOI
                                      parse_sweep)
 from deoldify_like.model_file import read_header
 from deoldify_like.progress import say
-from deoldify_like.stabilize import DEFAULT_STRENGTH, STABILIZE_CHOICES, check_strength
+from deoldify_like.stabilize import check_strength
+from deoldify_like.stabilizers import STABILIZE_CHOICES
 
 from .film import codecs
 from .film.part import Span, parse_time
@@ -41,8 +42,8 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
            device: Annotated[str, "auto is CUDA when present, else CPU", dict(choices=DEVICES)] = 'auto',
            bs: int = None,  # pictures or film frames per model batch (default 2 on CPU, 8 on CUDA; halved automatically on out-of-memory)
            precision: Annotated[str, "model arithmetic: auto is bf16 where the CPU does it natively (same quality; its speed per engine: `deoldify-like bench`) or a GPU check recorded it holds, else fp32", dict(choices=PRECISION_CHOICES)] = DEFAULT_PRECISION,
-           stabilize: Annotated[str, "films: 'flow' steadies the colour along the motion (chroma only; see docs/render.md), 'none' renders frame by frame", dict(choices=STABILIZE_CHOICES)] = 'none',
-           strength: float = DEFAULT_STRENGTH,  # films with --stabilize flow: 0..1 (below 1), how much colour carried along the motion is kept
+           stabilize: Annotated[str, "films: 'flow' steadies the colour along the motion, from the frames before and after each (chroma only; see docs/render.md), 'flow-one-way' from those before only, 'none' renders frame by frame", dict(choices=STABILIZE_CHOICES)] = 'none',
+           strength: float = None,  # films with --stabilize: 0..1 (below 1), how much colour carried along the motion is kept (default 0.97 for flow, 0.95 for flow-one-way)
            deflicker_brightness: bool = False,  # films: remove brightness flicker from the input luminance before the model (exposure changes that do not follow the motion; cuts and real changes kept)
            engine: Annotated[str, ENGINE_HELP, dict(choices=ENGINE_CHOICES)] = DEFAULT_ENGINE,
            resume: bool = False,  # continue unfinished film renders where they stopped (finished outputs are skipped)
@@ -76,8 +77,9 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
             raise DeoldifyLikeError(f"--reference is for a local render, not with {'--sweep' if sweep else '--ray'}")
     references = given_references(reference, reference_at)  # read now: a bad picture is one line, nothing written
     factors = None
-    with reraise_as(DeoldifyLikeError, ValueError, '--strength: '):
-        check_strength(strength)
+    if strength is not None:
+        with reraise_as(DeoldifyLikeError, ValueError, '--strength: '):
+            check_strength(strength)
     if sweep:
         with reraise_as(DeoldifyLikeError, ValueError):
             factors = parse_sweep(sweep)

@@ -23,7 +23,8 @@ from deoldify_like.film_metrics import (CDC_DISTANCES, FB_ALPHA, FB_BETA, FLICKE
                                         WarpErrorMeter)
 from deoldify_like.metrics import PHOTO_COLUMNS, SSIM_WINDOW, PhotoMeter
 from deoldify_like.progress import progress, say
-from deoldify_like.stabilize import DEFAULT_STRENGTH, check_strength, make_stabilizer, stabilize_rgb
+from deoldify_like.stabilize import check_strength
+from deoldify_like.stabilizers import DEFAULT_STRENGTHS, default_strength, make_stabilizer, stabilized_rgb
 from deoldify_like.video import iter_frames, probe_video
 
 from .reference_eval import measure_reference_film, method_rows
@@ -145,22 +146,55 @@ def film_frames(path, colorize, render_factor, bs=4, max_frames=None):
 
 
 def parse_stabilize(text):
-    "'none,flow,flow:0.9' -> [('none', None), ('flow', 0.8), ('flow', 0.9)] (flow alone: the default strength)."
+    """'none,flow,flow:0.9,flow-one-way' -> [('none', None), ('flow', 0.97), ('flow', 0.9), ('flow-one-way', 0.95)]
+    (a mode alone: its default strength)."""
     settings = []
     for item in str(text or 'none').replace(' ', '').split(','):
         mode, _, strength = item.partition(':')
         with reraise_as(DeoldifyLikeError, ValueError, f'--stabilize {text!r}: '):
             if mode == 'none' and not strength:
                 settings.append(('none', None))
-            elif mode == 'flow':
-                settings.append(('flow', check_strength(strength or DEFAULT_STRENGTH)))
+            elif mode in DEFAULT_STRENGTHS:
+                settings.append((mode, check_strength(strength or default_strength(mode))))
             else:
-                raise ValueError('each setting is none, flow or flow:STRENGTH')
+                raise ValueError('each setting is none, flow, flow-one-way, or one of those two:STRENGTH')
     return list(dict.fromkeys(settings))
 
 
 def _label(setting):
-    return 'none' if setting[0] == 'none' else f'flow {setting[1]:g}'
+    return 'none' if setting[0] == 'none' else f'{setting[0]} {setting[1]:g}'
+
+
+def _stabilized_stream(stabilizer, frames, seconds, k):
+    """(index, rgb, luma, output) items -> the same with the output's colour through `stabilizer` (the two-way
+    one gives a frame back frames later; `evaluate_film` lines the settings up with `itertools.tee`).
+    `seconds[k]` gets the stabiliser's own time: its generator's, less the time spent pulling frames in."""
+    if stabilizer is None:
+        yield from frames
+        return
+    pulling = 0.0
+
+    def fed():
+        nonlocal pulling
+        it = iter(frames)
+        while True:
+            t = time.perf_counter()
+            item = next(it, None)
+            pulling += time.perf_counter() - t
+            if item is None:
+                return
+            i, rgb, luma, out = item
+            yield luma, out, (i, rgb, luma)
+    steady, inside = stabilized_rgb(stabilizer, fed()), 0.0
+    while True:
+        t = time.perf_counter()
+        item = next(steady, None)
+        inside += time.perf_counter() - t
+        seconds[k] = inside - pulling
+        if item is None:
+            return
+        (i, rgb, luma), out = item
+        yield i, rgb, luma, out
 
 
 def evaluate_film(path, colorize, render_factors, bs=4, max_frames=None, stabilize=(('none', None),)):
@@ -178,19 +212,19 @@ def evaluate_film(path, colorize, render_factors, bs=4, max_frames=None, stabili
     rows, summaries, truth = [], [], None
     for rf in render_factors:
         photos, cdcs = [PhotoMeter() for _ in settings], [CDCMeter() for _ in settings]
-        stabs = [make_stabilizer(mode, strength) if mode != 'none' else None for mode, strength in settings]
+        stabs = [make_stabilizer(mode, strength) for mode, strength in settings]
         stab_seconds = [0.0 for _ in settings]
         truth_cdc = CDCMeter() if truth is None else None
         warp = WarpErrorMeter(streams=len(settings) + (1 if truth is None else 0))
         light = BrightnessFlickerMeter(streams=len(settings) + (1 if truth is None else 0))
         t0, n, measuring = time.perf_counter(), 0, 0.0
-        for i, rgb, luma, out in progress(film_frames(path, colorize, rf, bs, max_frames), total=total,
-                                          comment=f'film at render factor {rf}'):
-            outs = []
-            for k, stab in enumerate(stabs):
-                t1 = time.perf_counter()
-                outs.append(out if stab is None else stabilize_rgb(stab, luma, out))
-                stab_seconds[k] += time.perf_counter() - t1
+        frames = progress(film_frames(path, colorize, rf, bs, max_frames), total=total,
+                          comment=f'film at render factor {rf}')
+        streams = [_stabilized_stream(stab, part, stab_seconds, k)
+                   for k, (stab, part) in enumerate(zip(stabs, itertools.tee(frames, len(stabs))))]
+        for items in zip(*streams):  # one frame of every setting (tee holds those a two-way stabiliser waits on)
+            i, rgb, luma, _ = items[0]
+            outs = [item[3] for item in items]
             t1 = time.perf_counter()
             for setting, photo, cdc, o in zip(settings, photos, cdcs, outs):
                 rows.append(dict(render_factor=rf, frame=i, **photo.add(o, rgb), stabilize=_label(setting)))
@@ -277,7 +311,7 @@ def evaluate(model: str = None,  # model file (as `promote` writes it); required
              bs: int = 4,  # pictures per batch
              fit: str = DEFAULT_FIT,  # how a non-square picture fits the model's square: stretch or pad
              max_frames: int = None,  # films: measure only the first N frames
-             stabilize: str = 'none',  # films: chroma stabiliser settings, comma-separated, one row each: none, flow (default strength) or flow:S
+             stabilize: str = 'none',  # films: chroma stabiliser settings, comma-separated, one row each: none, flow (two-way, default strength 0.97), flow-one-way (0.95), or either :S
              reference: str = None,  # films: 'first' colours the gray film from its true first frame and reports it beside the model alone and frame 0's colour copied without motion (docs/reference_colour.md)
              ):
     "Measure a model on colour photos or a colour film: CF, dCF, PSNR, SSIM, CIEDE2000, drift; CDC, warp error and brightness flicker."

@@ -27,7 +27,7 @@ from .film.web_copy import web_path, write_web_copy
 @dataclass
 class FilmOptions:
     """How films are written: codec (None: H.264, VP9 for WebM) and crf, a web copy, the part rendered, and the
-    chroma stabiliser ('none' or 'flow', its strength; None for the default) and the brightness deflicker."""
+    chroma stabiliser ('none', 'flow' or 'flow-one-way'; its strength, None for the mode's default) and the brightness deflicker."""
     codec: Codec | None = None
     crf: int | None = None
     web: bool = False

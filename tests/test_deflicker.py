@@ -145,12 +145,16 @@ def colorizer(tmp_path_factory):
     return Colorizer.from_file(path, render_factor=2, device='cpu', bs=2)
 
 
-def test_render_stabilize_flow_resumes_exactly(tmp_path, colorizer):
-    src = make_film(tmp_path / 'in.mp4', frames=12, width=48, height=32)
+@pytest.mark.parametrize('mode, frames, stop_at', [('flow', 60, 48), ('flow-one-way', 12, 8)])
+def test_render_stabilize_resumes_exactly(tmp_path, colorizer, mode, frames, stop_at):
+    """Either stabiliser in `render_film`: the luminance kept, the colour changed, and a render interrupted
+    after a finished segment resumes to exactly the uninterrupted film (the two-way one gives frames back 32
+    frames late, so its film is longer)."""
+    src = make_film(tmp_path / 'in.mp4', frames=frames, width=48, height=32)
     plain = tmp_path / 'plain' / 'in.mp4'
-    render_film(colorizer, src, plain, 2, segment_frames=5)
+    render_film(colorizer, src, plain, 2, segment_frames=4)
     whole = tmp_path / 'whole' / 'in.mp4'
-    render_film(colorizer, src, whole, 2, segment_frames=5, stabilize='flow', strength=0.9)
+    render_film(colorizer, src, whole, 2, segment_frames=4, stabilize=mode, strength=0.9)
     _same_timing(src, whole)
     assert probe_video(whole).audio_codec == 'aac'
     a, p = decoded_frames(whole), decoded_frames(plain)
@@ -160,15 +164,18 @@ def test_render_stabilize_flow_resumes_exactly(tmp_path, colorizer):
 
     out = tmp_path / 'resumed' / 'in.mp4'
 
-    def stop_after_8(done):
-        if done >= 8:
+    def stop(done):
+        if done >= stop_at:
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        render_film(colorizer, src, out, 2, segment_frames=5, hook=stop_after_8, stabilize='flow', strength=0.9)
+        render_film(colorizer, src, out, 2, segment_frames=4, hook=stop, stabilize=mode, strength=0.9)
     state = json.loads((work_dir(out) / 'progress.json').read_text())
-    assert state['segments_done'] >= 1 and state['settings']['stabilize'] == ['flow', 0.9]
-    render_film(colorizer, src, out, 2, segment_frames=5, resume=True, stabilize='flow', strength=0.9)
+    assert state['segments_done'] >= 1 and state['settings']['stabilize'] == [mode, 0.9]
+    kept = sorted(int(f.stem.split('_')[1]) for f in work_dir(out).glob('stabilizer_*.npz'))
+    # the one a resume needs is kept, the older ones deleted (as the next segment's state is saved)
+    assert state['segments_done'] - 1 in kept and kept[0] >= state['segments_done'] - 2
+    render_film(colorizer, src, out, 2, segment_frames=4, resume=True, stabilize=mode, strength=0.9)
     b = decoded_frames(out)
-    assert len(a) == len(b) == 12
+    assert len(a) == len(b) == frames
     assert all(ta == tb and np.array_equal(fa, fb) for (ta, fa), (tb, fb) in zip(a, b))

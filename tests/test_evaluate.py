@@ -191,11 +191,13 @@ def test_film_table_per_stabiliser_setting(tmp_path):
     def flicker(lumas, rf):
         return [np.clip(f.astype(int) + [30 * (rgb_to_gray(f).tobytes() in odd), 0, 0], 0, 255).astype(np.uint8)
                 for f in right(lumas, rf)]
-    settings = parse_stabilize('none,flow:0.9')
-    assert settings == [('none', None), ('flow', 0.9)]
-    rows, (none, flow) = evaluate_film(film, flicker, [4], stabilize=settings)
-    assert (none['stabilize'], flow['stabilize']) == ('none', 'flow 0.9') and len(rows) == 2 * len(frames)
-    assert set(none) == set(FILM_COLUMNS) and flow['frames_per_s'] > 0
+    settings = parse_stabilize('none,flow:0.9,flow-one-way')
+    assert settings == [('none', None), ('flow', 0.9), ('flow-one-way', 0.95)]
+    rows, (none, flow, one_way) = evaluate_film(film, flicker, [4], stabilize=settings)
+    assert [s['stabilize'] for s in (none, flow, one_way)] == ['none', 'flow 0.9', 'flow-one-way 0.95']
+    assert len(rows) == 3 * len(frames) and [r['frame'] for r in rows[:3]] == [0, 0, 0]
+    assert set(none) == set(FILM_COLUMNS) and flow['frames_per_s'] > 0 and one_way['frames_per_s'] > 0
+    assert one_way['warp_error'] < 0.5 * none['warp_error']
     # (CDC is left out here: on these smooth synthetic gradients a 1-level shift moves as many histogram bins
     # as the 30-level tint, so it does not tell them apart; the real-film bench in docs/render.md measures it)
     assert flow['warp_error'] < 0.5 * none['warp_error']

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from deoldify_like.flicker import ChromaDisturbance
-from deoldify_like.stabilize import (ChromaStabilizer, check_strength, make_stabilizer, stabilize_planes,
-                                     stabilize_rgb)
+from deoldify_like.stabilize import ChromaStabilizer, check_strength, stabilize_planes, stabilize_rgb
+from deoldify_like.stabilizers import make_stabilizer
 from deoldify_like.two_way import TwoWayStabilizer, stabilize_stream
 
 H, W = 72, 96
@@ -43,8 +43,13 @@ def test_strength_must_be_below_one():
         with pytest.raises(ValueError):
             check_strength(bad)
     assert make_stabilizer('none') is None
+    two, one = make_stabilizer('flow'), make_stabilizer('flow-one-way', 0.8)
+    assert isinstance(two, TwoWayStabilizer) and two.strength == 0.97
+    assert isinstance(one, ChromaStabilizer) and one.strength == 0.8
     with pytest.raises(ValueError, match='stabilize must be one of'):
         make_stabilizer('blur')
+    with pytest.raises(ValueError, match='below 1'):
+        make_stabilizer('flow', 1.0)
 
 
 def test_first_frame_and_strength_zero_keep_the_colour_exactly():

@@ -18,7 +18,7 @@ from deoldify_like.colour import recombine_luminance
 from deoldify_like.errors import BadInputError
 from deoldify_like.images import atomic_path
 from deoldify_like.progress import progress, quiet, say
-from deoldify_like.stabilize import stabilize_rgb
+from deoldify_like.stabilizers import stabilized_rgb
 
 from .encode import Frame, SegmentWriter, film_timing
 from .part import seek_frames
@@ -141,6 +141,31 @@ def _brightness_frames(frames, deflicker, segments, start):
         yield Frame(f.index, f.pts, f.duration, luma)
 
 
+def _stabilized_frames(pairs, stabilizer, segments, start):
+    """(Frame, prediction) pairs from frame `start` on -> (Frame, uint8 RGB) with the colour through the
+    stabiliser (`stabilizers.stabilized_rgb`; the two-way one gives a frame back frames later). Its state is
+    saved when each segment's last frame has gone in, so a resumed render loads the one saved at `start` and
+    goes on; the frames that state still holds come out again, before `start`, and are dropped."""
+    n = segments.segment_frames
+    held = []
+    if start and _load_state(segments.stabilizer_path(start // n - 1), stabilizer):
+        held = [Frame(i, None, None, None) for i in stabilizer.pending]
+    cleared = 0
+
+    def pushed():
+        nonlocal cleared
+        for frame, pred in pairs:
+            yield frame.luma, pred, frame
+            if (frame.index + 1) % n == 0:  # it has gone in: the state a render resumed at the next segment needs
+                _save_state(segments.stabilizer_path(frame.index // n), stabilizer)
+                while cleared < min(frame.index // n, segments.done - 1):  # a resume needs only the last finished one's
+                    segments.stabilizer_path(cleared).unlink(missing_ok=True)
+                    cleared += 1
+    for frame, rgb in stabilized_rgb(stabilizer, pushed(), held):
+        if frame.index >= start:
+            yield frame, rgb
+
+
 class _FrameTicker:
     "Progress bar over frames with a frames/s comment (nothing when quiet)."
 
@@ -171,7 +196,7 @@ def colorize_segments(colorizer, src, segments, render_factor, total, hook=None,
                       stabilizer=None, brightness=None, references=None):
     """Colorize the first `total` frames of film `src` (or of the `selection` of it) into `segments`, from
     its first unfinished one on; returns the number of frames done. `hook(frames_done)` after every batch;
-    `stabilizer`: a ChromaStabilizer the colour passes through, in frame order; `brightness`: a
+    `stabilizer`: a chroma stabiliser (`stabilizers.make_stabilizer`) the colour passes through, in frame order; `brightness`: a
     BrightnessDeflicker the input luminance passes through before the model (a resumed render runs it again
     over the frames before its first unfinished segment, so it continues exactly); `references`: a list of
     `reference_colour.Reference` (keyframes counted in the frames rendered) whose chroma is carried through
@@ -213,17 +238,6 @@ def colorize_segments(colorizer, src, segments, render_factor, total, hook=None,
         segments.finished(k, start_seconds, total)
 
     writer = SegmentWriter(segments, width, height, timing, segment_done, threads, segments.codec, crf)
-    if stabilizer is not None:
-        if segments.done:
-            _load_state(segments.stabilizer_path(segments.done - 1), stabilizer)
-
-    def colour(frame, pred):
-        if stabilizer is None:
-            return recombine_luminance(frame.luma, pred)
-        rgb = stabilize_rgb(stabilizer, frame.luma, pred)  # frames arrive in order: it sees the film as it runs
-        if (frame.index + 1) % segment_frames == 0:
-            _save_state(segments.stabilizer_path(frame.index // segment_frames), stabilizer)
-        return rgb
 
     def predicted():
         while (batch := _get(frames_out, stop)) is not END:
@@ -234,11 +248,13 @@ def colorize_segments(colorizer, src, segments, render_factor, total, hook=None,
             raise _Stopped
 
     def write():
+        if stabilizer is None:
+            coloured = ((frame, recombine_luminance(frame.luma, pred)) for frame, pred in predicted())
+        else:  # frames arrive in order: it sees the film as it runs
+            coloured = _stabilized_frames(predicted(), stabilizer, segments, start)
         if references:  # the propagation reads the film itself too (a scan first): it stops when told
-            coloured = referenced_frames(predicted(), references, film_lumas(src, selection, total, stopped), colour,
-                                         start, relight=brightness is not None)
-        else:
-            coloured = ((frame, colour(frame, pred)) for frame, pred in predicted())
+            coloured = referenced_frames(coloured, references, film_lumas(src, selection, total, stopped),
+                                         lambda frame, rgb: rgb, start, relight=brightness is not None)
         for frame, rgb in coloured:
             writer.write(frame.index // segment_frames, frame, rgb)
         writer.close()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from deoldify_like.brightness import BrightnessDeflicker
 from deoldify_like.errors import BadInputError, DeoldifyLikeError, SettingsError
-from deoldify_like.stabilize import DEFAULT_STRENGTH, make_stabilizer
+from deoldify_like.stabilizers import default_strength, make_stabilizer
 from deoldify_like.video import VIDEO_SUFFIXES, probe_video
 
 from . import codecs
@@ -45,13 +45,14 @@ def _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, c
 
 def render_film(colorizer, src, dest, render_factor, resume=False, segment_frames=SEGMENT_FRAMES, limit=None,
                 hook=None, codec=None, crf=None, start=None, duration=None, web=False, stabilize='none',
-                strength=DEFAULT_STRENGTH, deflicker_brightness=False, references=None):
+                strength=None, deflicker_brightness=False, references=None):
     """Colorize film `src` into `dest` (same size, frame rate, frame count and audio); returns the number of
     frames. `codec`: a name from render/film/codecs.py (default: H.264, VP9 for WebM) and `crf` its quality;
     `start`/`duration` (seconds or hh:mm:ss) and `limit` (a number of frames) render a part, which starts at
     0 in the output with its audio cut to the same span; `web`: also write a browser-safe copy (NAME.web.mp4).
-    `stabilize` 'flow' passes the colour of every frame, in order, through a `ChromaStabilizer` of `strength`
-    (its state is saved at each segment's end, so a resumed render continues it exactly).
+    `stabilize` 'flow' passes the colour of every frame, in order, through the two-way stabiliser ('flow-one-way':
+    the one-way one; deoldify_like/stabilizers.py) of `strength` (None: the mode's default); its state is
+    saved at each segment's end, so a resumed render continues it exactly.
     `deflicker_brightness`: the input luminance passes through a `BrightnessDeflicker` before the model.
     The output is written as `codecs.codec_for_input` says: `codec`/`crf` win, else as good as the source
     (lossless kept lossless, ProRes kept, 4:4:4 kept).
@@ -77,6 +78,7 @@ def render_film(colorizer, src, dest, render_factor, resume=False, segment_frame
     total = selection.count if selection else min(info.frames, limit) if limit else info.frames
     origin = selection.origin if selection else Fraction(0)
     references = in_part(references or [], selection.first_index if selection else 0, total)
+    strength = default_strength(stabilize) if strength is None else strength
     key = _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, crf, span,
                         (stabilize, strength) if stabilizer is not None else ('none', None), deflicker_brightness,
                         references)
