@@ -42,9 +42,10 @@ def stabilized_rgb(stabilizer, items, held=()):
     """(luma, rgb, tag) triples in frame order -> (tag, uint8 RGB) pairs in the same order: the colour of `rgb`
     (any size, e.g. the model's prediction) stabilised, the luminance set to `luma` (uint8 (H, W)).
 
-    The two-way stabiliser is given the chroma at its working size (longer side `work_side`), so what it holds
-    for the frames ahead (and a saved state) stays small whatever the film's size; its output is upscaled to
-    the frame's. `held`: the tags of the frames a stabiliser resumed from a saved state still holds (they
+    The two-way stabiliser is given the chroma at half the frame's size each way (what `deflicker` gives it
+    from a 4:2:0 film's own planes, where it was tuned; at most `work_side` a side), so it is a small share of
+    the model's time and what it holds for the frames ahead (and a saved state) stays small; its output is
+    upscaled to the frame's. `held`: the tags of the frames a stabiliser resumed from a saved state still holds (they
     come out first)."""
     if not isinstance(stabilizer, TwoWayStabilizer):
         for luma, rgb, tag in items:
@@ -53,7 +54,7 @@ def stabilized_rgb(stabilizer, items, held=()):
 
     def chromas():
         for luma, rgb, tag in items:
-            size = work_size(*luma.shape, stabilizer.work_side)
+            size = work_size((luma.shape[0] + 1) // 2, (luma.shape[1] + 1) // 2, stabilizer.work_side)
             rgb = np.asarray(rgb)
             small = rgb if rgb.shape[1::-1] == size else cv2.resize(rgb, size, interpolation=cv2.INTER_AREA
                                                                    if rgb.shape[1] > size[0] else cv2.INTER_CUBIC)

@@ -115,7 +115,10 @@ class TwoWayStabilizer:
     def _carry(self, flat, trust, carried):
         """The sums of a frame (its colour `flat` and weight 1) plus the `carried` sums of its neighbour, each
         pixel's share s·τ."""
-        return np.dstack([flat, np.ones(flat.shape[:2], np.float32)]) + self.strength * trust[..., None] * carried
+        sums = self.strength * trust[..., None] * carried
+        sums[..., :2] += flat
+        sums[..., 2] += 1
+        return sums
 
     def push(self, luma, chroma):
         luma, chroma = np.asarray(luma), np.asarray(chroma, dtype=np.float32)
