@@ -103,7 +103,8 @@ def test_a_spliced_film_keeps_the_second_clips_colour_from_its_first_frame(tmp_p
     _, stab, _ = deflicker_film(src, out, 0.95, lossless=True)
     assert stab.cuts == [0, 10]
     a, b = _planes(src), _planes(out)
-    assert np.array_equal(b[10][1], a[10][1]) and np.array_equal(b[10][2], a[10][2])
+    # the cut frame has the second clip's colour (to a level or two: it is averaged along the pan with those after it)
+    assert max(np.abs(b[10][k].astype(int) - a[10][k]).max() for k in (1, 2)) <= 2
     # not a trace of the first clip's colour in the second
     assert max(np.abs(pb[1].astype(int) - pa[1]).mean() for pa, pb in zip(a[10:], b[10:])) < 1.5
 
