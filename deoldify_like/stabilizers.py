@@ -8,8 +8,8 @@
   frame in, one frame out; for a caller that cannot wait.
 
 `stabilized_rgb(stabilizer, items)` turns (luma, prediction, tag) triples in order into (tag, uint8 RGB)
-pairs in the same order for either kind; the luminance is always the frame's own. Measured side by side:
-docs/deflicker.md ("In a render").
+pairs in the same order for either kind; the luminance is always the frame's own. Measured side by side with
+a model: docs/render.md ("The two-way stabiliser in the renderer").
 """
 import cv2
 import numpy as np
@@ -45,8 +45,8 @@ def stabilized_rgb(stabilizer, items, held=()):
     The two-way stabiliser is given the chroma at half the frame's size each way (what `deflicker` gives it
     from a 4:2:0 film's own planes, where it was tuned; at most `work_side` a side), so it is a small share of
     the model's time and what it holds for the frames ahead (and a saved state) stays small; its output is
-    upscaled to the frame's. `held`: the tags of the frames a stabiliser resumed from a saved state still holds (they
-    come out first)."""
+    upscaled to the frame's. `held`: the tags of the frames a stabiliser resumed from a saved state still
+    holds (they come out first, with None for their picture)."""
     if not isinstance(stabilizer, TwoWayStabilizer):
         for luma, rgb, tag in items:
             yield tag, stabilize_rgb(stabilizer, luma, rgb)
