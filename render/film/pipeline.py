@@ -197,8 +197,9 @@ def colorize_segments(colorizer, src, segments, render_factor, total, hook=None,
     """Colorize the first `total` frames of film `src` (or of the `selection` of it) into `segments`, from
     its first unfinished one on; returns the number of frames done. `hook(frames_done)` after every batch;
     `stabilizer`: a chroma stabiliser (`stabilizers.make_stabilizer`) the colour passes through, in frame
-    order; `brightness`: a BrightnessDeflicker the input luminance passes through before the model (a resumed render runs it again
-    over the frames before its first unfinished segment, so it continues exactly); `references`: a list of
+    order; `brightness`: a BrightnessDeflicker the input luminance passes through before the model (a
+    resumed render runs it again over the frames before its first unfinished segment, so it continues
+    exactly); `references`: a list of
     `reference_colour.Reference` (keyframes counted in the frames rendered) whose chroma is carried through
     their shots, the colour above being the fallback (render/film/reference.py)."""
     stop = threading.Event()
