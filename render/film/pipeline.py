@@ -116,6 +116,25 @@ def _load_state(path, filter_):
     return True
 
 
+class _SegmentStates:
+    """A streaming filter's state (a brightness deflicker's, a stabiliser's) saved to `path_of(k)` when segment
+    k's last frame has gone into it: what a render resumed at segment k + 1 loads. The ones no resume can need
+    any more are deleted as it goes (a resume needs only the last finished segment's)."""
+
+    def __init__(self, path_of, filter_, segments):
+        self.path_of, self.filter, self.segments, self.cleared = path_of, filter_, segments, 0
+
+    def went_in(self, index):
+        "Frame `index` has gone into the filter."
+        n = self.segments.segment_frames
+        if (index + 1) % n:
+            return
+        _save_state(self.path_of(index // n), self.filter)
+        while self.cleared < min(index // n, self.segments.done - 1):
+            self.path_of(self.cleared).unlink(missing_ok=True)
+            self.cleared += 1
+
+
 def _brightness_frames(frames, deflicker, segments, start):
     """Decoded `Frame`s (from the film's or the selection's first) -> the same with the luminance through the
     `BrightnessDeflicker`, from frame `start` on. Its state is saved after each segment's last frame went in, so
@@ -124,19 +143,14 @@ def _brightness_frames(frames, deflicker, segments, start):
     n = segments.segment_frames
     first = start if start and _load_state(segments.brightness_path(start // n - 1), deflicker) else 0
     held = [Frame(p['index'], None, None, None) for p in deflicker.pending] if first else []
-    cleared = 0
+    states = _SegmentStates(segments.brightness_path, deflicker, segments)
 
     def pushed():
-        nonlocal cleared
         for f in frames:
             if f.index < first:
                 continue
             yield f.luma, f
-            if (f.index + 1) % n == 0:  # it has gone in: the state a render resumed at the next segment needs
-                _save_state(segments.brightness_path(f.index // n), deflicker)
-                while cleared < min(f.index // n, segments.done - 1):  # a resume needs only the last finished one's
-                    segments.brightness_path(cleared).unlink(missing_ok=True)
-                    cleared += 1
+            states.went_in(f.index)
     for f, luma in brightness_stream(deflicker, pushed(), held):
         yield Frame(f.index, f.pts, f.duration, luma)
 
@@ -146,21 +160,15 @@ def _stabilized_frames(pairs, stabilizer, segments, start):
     stabiliser (`stabilizers.stabilized_rgb`; the two-way one gives a frame back frames later). Its state is
     saved when each segment's last frame has gone in, so a resumed render loads the one saved at `start` and
     goes on; the frames that state still holds come out again, before `start`, and are dropped."""
-    n = segments.segment_frames
     held = []
-    if start and _load_state(segments.stabilizer_path(start // n - 1), stabilizer):
+    if start and _load_state(segments.stabilizer_path(start // segments.segment_frames - 1), stabilizer):
         held = [Frame(i, None, None, None) for i in stabilizer.pending]
-    cleared = 0
+    states = _SegmentStates(segments.stabilizer_path, stabilizer, segments)
 
     def pushed():
-        nonlocal cleared
         for frame, pred in pairs:
             yield frame.luma, pred, frame
-            if (frame.index + 1) % n == 0:  # it has gone in: the state a render resumed at the next segment needs
-                _save_state(segments.stabilizer_path(frame.index // n), stabilizer)
-                while cleared < min(frame.index // n, segments.done - 1):  # a resume needs only the last finished one's
-                    segments.stabilizer_path(cleared).unlink(missing_ok=True)
-                    cleared += 1
+            states.went_in(frame.index)
     for frame, rgb in stabilized_rgb(stabilizer, pushed(), held):
         if frame.index >= start:
             yield frame, rgb
