@@ -31,6 +31,14 @@ certain). Then:
    normalised by their support): flicker is smooth in space, so an occluded or fast-moving area is
    steadied with what is around it.
 4. The result is M̄_t(that mean); only the smooth correction is upscaled to a larger chroma plane.
+5. The coarse layer (wave 5, `coarse`): on a fast pan the motion term lets little be carried, so each
+   frame keeps most of its own blotches and turn. A second stabiliser of the same kind runs on the frames
+   shrunk to `coarse` (48) pixels a side, where such a pan moves a few pixels a frame and is well matched,
+   with a motion term 4× more lenient (`COARSE_MOTION`). Its correction below the scale of a 12-cell grid
+   (`COARSE_SPLIT`; the disturbance's stains are 8–20 % of the side) replaces the fine one's there, in
+   proportion m² / (m² + `COARSE_HALF`²), m the mean motion of the frames within `window` of t: nothing on a
+   still shot (where the fine layer already averages long and the coarse one mixes a moving subject with its
+   background), almost all on a fast pan. Fine detail is always the fine layer's.
 
 Cuts (luminance histograms, or too few pixels with consistent flow) end a shot: nothing is carried or
 smoothed across them. Memory: max(`window`, `trend`) + 1 frames of working-resolution chroma, sums and flow maps plus
@@ -58,6 +66,10 @@ CARRY_INTERPOLATION = cv2.INTER_CUBIC  # the carried sums are warped again every
 FILL = 0.1  # σ of the filling of poorly seen pixels' correction from their neighbours', share of the longer side
 FULL_SUPPORT = 2.0  # weight of other frames at which a pixel's own correction is used alone
 MOTION = 0.05  # share of the working frame's longer side a frame at which the motion term halves trust
+COARSE = 48  # longer side of the coarse layer's working frame, pixels (0: no coarse layer)
+COARSE_MOTION = 0.2  # the coarse layer's motion term: at 48 pixels a fast pan is a few pixels a frame, well matched
+COARSE_SPLIT = 12  # longer side of the grid below which the coarse layer's correction replaces the fine one's
+COARSE_HALF = 0.01  # mean motion (share of the longer side a frame) at which the coarse layer takes half
 
 
 def _same_interpolation(chroma, mapx, mapy):
@@ -71,6 +83,15 @@ def _same_interpolation(chroma, mapx, mapy):
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     return cv2.remap(chroma, gx + (mapx - gx) % 1, gy + (mapy - gy) % 1, cv2.INTER_LINEAR,
                      borderMode=cv2.BORDER_REPLICATE)
+
+
+def _coarse_part(correction):
+    "The part of a correction (h, w, 2) below the scale of a `COARSE_SPLIT`-cell grid: shrunk to it, and back."
+    h, w = correction.shape[:2]
+    size = work_size(h, w, COARSE_SPLIT)
+    if size == (w, h):
+        return correction
+    return cv2.resize(cv2.resize(correction, size, interpolation=cv2.INTER_AREA), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def _similarity(warped_prev, chroma, trust, mapx, mapy):
@@ -97,7 +118,7 @@ class TwoWayStabilizer:
 
     def __init__(self, strength=STRENGTH, window=WINDOW, work_side=WORK_SIDE, preset='fast', centre=128.0,
                  motion=MOTION, fill=FILL, photo_tolerance=PHOTO_TOLERANCE, cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED,
-                 trend=TREND):
+                 trend=TREND, coarse=COARSE):
         self.strength = check_strength(strength)
         if int(window) < 1:
             raise ValueError(f'window must be at least 1 frame, got {window}')
@@ -105,7 +126,7 @@ class TwoWayStabilizer:
             raise ValueError(f'flow preset must be one of {", ".join(PRESETS)}, got {preset!r}')
         self.options = dict(strength=strength, window=window, work_side=work_side, preset=preset, centre=centre,
                             motion=motion, fill=fill, photo_tolerance=photo_tolerance, cut_distance=cut_distance,
-                            min_trusted=min_trusted, trend=trend)
+                            min_trusted=min_trusted, trend=trend, coarse=coarse)
         if int(trend) < 1:
             raise ValueError(f'trend must be at least 1 frame, got {trend}')
         self.trend = int(trend)
@@ -117,10 +138,19 @@ class TwoWayStabilizer:
         self.frames, self.shot, self.cuts, self.trusted_sum = 0, -1, [], 0.0
         self.items = deque()  # the frames held: the last one that went out's successors, and the history the trend needs
         self.prev_gray = self.prev_hist = None
+        # the coarse layer: a stabiliser of the same kind on 48-pixel frames, and what waits for the other layer
+        self.coarse = None
+        if coarse and self.strength > 0 and int(coarse) < int(work_side):
+            self.coarse = TwoWayStabilizer(strength, window, coarse, preset, centre, COARSE_MOTION, 0, photo_tolerance,
+                                           cut_distance, min_trusted, trend, coarse=0)
+        self.waiting = {'fine': deque(), 'coarse': deque(), 'input': deque(), 'motion': deque()}
+        self.emitted = 0
 
     @property
     def pending(self):
         "The indices of the frames that went in and have not come out yet, in order."
+        if self.coarse is not None:
+            return list(range(self.emitted, self.frames))
         return [it['index'] for it in self.items if 'done' not in it]
 
     @property
@@ -154,6 +184,38 @@ class TwoWayStabilizer:
         if self.strength == 0:
             self.frames += 1
             return [chroma]
+        if self.coarse is None:
+            return self._push(luma, chroma)
+        self.waiting['input'].append(chroma)
+        fine = self._push(luma, chroma)
+        return self._joined(fine, self.coarse._push(luma, chroma, shot_start=self.cuts[-1] == self.frames - 1))
+
+    def flush(self):
+        "The frames still held, finished with the frames there are."
+        if self.coarse is None:
+            return self._ready(final=True)
+        return self._joined(self._ready(final=True), self.coarse.flush())
+
+    def _joined(self, fine, coarse):
+        """The frames both layers have finished: the fine layer's colour with its correction below the
+        `COARSE_SPLIT` grid replaced, in proportion to the motion, by the coarse layer's (step 5)."""
+        w = self.waiting
+        w['fine'].extend(fine)
+        w['coarse'].extend(coarse)
+        out = []
+        while w['fine'] and w['coarse']:
+            f, k, c, m = w['fine'].popleft(), w['coarse'].popleft(), w['input'].popleft(), w['motion'].popleft()
+            share = m ** 2 / (m ** 2 + COARSE_HALF ** 2)
+            if share > 0:  # the coarse layer's saturation brought to the fine one's (at 48 pixels its own drifts)
+                a, _ = chroma_similarity(_coarse_part(k - self.centre), _coarse_part(f - self.centre), np.ones(f.shape[:2]))
+                k = (k - self.centre) * abs(a) + self.centre
+                f = f + share * (_coarse_part(k - c) - _coarse_part(f - c))
+            out.append(f)
+        self.emitted += len(out)
+        return out
+
+    def _push(self, luma, chroma, shot_start=None):
+        "One frame in; `shot_start` True or False overrides the cut test (the coarse layer follows the fine one's)."
         ch, cw = chroma.shape[:2]
         size = work_size(ch, cw, self.work_side)
         gray = np.ascontiguousarray(cv2.resize(luma, size, interpolation=cv2.INTER_AREA) if luma.shape[::-1] != size
@@ -163,10 +225,10 @@ class TwoWayStabilizer:
         prev = self.items[-1] if self.items else None
         pair = None
         if prev is not None and self.prev_gray.shape == gray.shape and \
-                not is_cut(self.prev_hist, hist, self.cut_distance):
+                not (is_cut(self.prev_hist, hist, self.cut_distance) if shot_start is None else shot_start):
             back, ahead = self.dis.calc(gray, self.prev_gray, None), self.dis.calc(self.prev_gray, gray, None)
             trust, mapx, mapy, share = self._trust(back, ahead, gray, self.prev_gray)  # frame t's pixels from t−1
-            if share >= self.min_trusted:  # else too little matches: a cut
+            if share >= self.min_trusted or shot_start is False:  # else too little matches: a cut
                 pair = trust, mapx, mapy, float(np.sqrt((back ** 2).sum(-1)).mean()) / max(size)
                 self.trusted_sum += share
                 prev['next_trust'], prev['next_mapx'], prev['next_mapy'], _ = self._trust(ahead, back, self.prev_gray, gray)
@@ -191,10 +253,6 @@ class TwoWayStabilizer:
         self.prev_gray, self.prev_hist = gray, hist
         self.frames += 1
         return self._ready(final=False)
-
-    def flush(self):
-        "The frames still held, finished with the frames there are."
-        return self._ready(final=True)
 
     def _ready(self, final):
         out = []
@@ -234,7 +292,10 @@ class TwoWayStabilizer:
                 np.maximum(cv2.GaussianBlur(support, (0, 0), sigma), 1e-3)[..., None]
             corr = corr + (1 - support[..., None]) * (near - corr)
         mean = me['flat'] + corr
-        reach = self._reach([it for it in shot if abs(it['index'] - t) <= self.window])
+        near = [it for it in shot if abs(it['index'] - t) <= self.window]
+        reach = self._reach(near)
+        if self.coarse is not None:  # the share the coarse layer takes for this frame (`_joined`)
+            self.waiting['motion'].append(float(np.mean([float(it['motion']) for it in near])))
         shot = [it for it in shot if abs(it['index'] - t) <= reach]
         trend = local_trend([it['index'] for it in shot],
                             [[it['log_a'].real, it['log_a'].imag, it['b'].real, it['b'].imag] for it in shot], t,
@@ -258,15 +319,26 @@ class TwoWayStabilizer:
         if self.prev_gray is None:
             return {}
         items = [{k: (np.array(1) if k == 'done' else v) for k, v in it.items()} for it in self.items]
-        return dict(prev_gray=self.prev_gray, prev_hist=self.prev_hist, cuts=np.array(self.cuts, np.int64),
-                    counters=np.array([self.frames, self.shot]), trusted_sum=np.array(self.trusted_sum), **pack('item', items))
+        state = dict(prev_gray=self.prev_gray, prev_hist=self.prev_hist, cuts=np.array(self.cuts, np.int64),
+                     counters=np.array([self.frames, self.shot, self.emitted]), trusted_sum=np.array(self.trusted_sum),
+                     **pack('item', items))
+        if self.coarse is not None:
+            state.update({f'coarse.{k}': v for k, v in self.coarse.state().items()})
+            for name, queue in self.waiting.items():
+                state.update(pack(f'waiting.{name}', [{'v': v} for v in queue]))
+        return state
 
     def load_state(self, state):
         self.__init__(**self.options)
         if not state:
             return
         self.prev_gray, self.prev_hist = np.asarray(state['prev_gray'], np.uint8), np.asarray(state['prev_hist'], np.float32)
-        self.frames, self.shot = (int(x) for x in state['counters'])
+        self.frames, self.shot, *emitted = (int(x) for x in state['counters'])
+        self.emitted = emitted[0] if emitted else 0
+        if self.coarse is not None:
+            self.coarse.load_state({k[len('coarse.'):]: v for k, v in state.items() if k.startswith('coarse.')})
+            for name, queue in self.waiting.items():
+                queue.extend(float(it['v']) if name == 'motion' else it['v'] for it in unpack(f'waiting.{name}', state))
         self.cuts, self.trusted_sum = [int(x) for x in state['cuts']], float(state['trusted_sum'])
         for it in unpack('item', state):
             it['index'], it['shot'] = int(it['index']), int(it['shot'])

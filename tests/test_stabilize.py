@@ -202,7 +202,7 @@ def test_two_way_carries_nothing_across_a_cut():
     noisy = [(y, *disturb(i, u, v)) for i, (y, u, v) in enumerate(first + second)]
     stab = TwoWayStabilizer(0.9, window=6)
     out = _two_way(stab, noisy)
-    assert stab.cuts == [0, 10]
+    assert stab.cuts == [0, 10] and stab.coarse.cuts == [0, 10]  # the coarse layer follows the fine one's cuts
     assert _chroma_error(out[:10], first) < 0.5 * _chroma_error(noisy[:10], first)
     assert _chroma_error(out[10:], second) < 0.5 * _chroma_error(noisy[10:], second)
 
@@ -227,6 +227,20 @@ def test_two_way_state_carries_a_film_across_a_boundary_exactly():
         c = np.clip(np.rint(c), 0, 255).astype(np.uint8)
         assert np.array_equal(c[..., 0], u) and np.array_equal(c[..., 1], v)
     assert b.cuts == [0]
+
+
+def test_two_way_coarse_layer_steadies_a_fast_pan_and_leaves_a_still_shot_alone():
+    """On a fast pan the motion term lets the fine layer carry little, so the frames keep much of their stains;
+    the coarse layer (48 pixels, a pan of a few pixels a frame) takes over the regional part of the correction.
+    On a still shot it takes no share: the output is exactly the fine layer's."""
+    disturb = ChromaDisturbance(seed=4)
+    for speed, most in ((6, 0.8), (0, 1.0)):
+        clip = _clip(5, 40, speed=speed)
+        noisy = [(y, *disturb(i, u, v)) for i, (y, u, v) in enumerate(clip)]
+        fine, both = (_two_way(TwoWayStabilizer(coarse=c), noisy) for c in (0, 48))
+        assert _chroma_error(both, clip) <= most * _chroma_error(fine, clip)
+        if speed == 0:
+            assert all(np.array_equal(a[1], b[1]) and np.array_equal(a[2], b[2]) for a, b in zip(fine, both))
 
 
 def test_two_way_global_trend_reaches_further_on_a_still_shot():
