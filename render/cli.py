@@ -52,7 +52,7 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
                           dict(nargs='?', const='local')] = None,
            ray_timeout: float = JOIN_TIMEOUT,  # seconds --ray auto / HOST:PORT may take to reach the cluster; one that does not answer is one line, exit 1
            codec: Annotated[str, "film encoder: h264 (default; VP9 for .webm), h265 and av1 for small copies, ffv1 (lossless, MKV) and prores (422 HQ, MOV) for masters, h264_nvenc/hevc_nvenc where an NVIDIA GPU opens them", dict(choices=codecs.CODEC_CHOICES)] = None,
-           crf: int = None,  # film quality for h264/h265/av1/vp9/nvenc (lower is better; default 10, 20, 35, 8, 19)
+           crf: int = None,  # film quality for h264/h265/av1/vp9/nvenc (lower is better; default 8, 20, 35, 6, 19)
            web: bool = False,  # also write NAME.web.mp4 beside each film: H.264 4:2:0, even size, faststart (plays in browsers)
            start: str = None,  # render a film from this time on (seconds or hh:mm:ss[.fff]), cut on exact frames, audio cut too
            duration: str = None,  # render only this long a part of a film (seconds or hh:mm:ss[.fff])

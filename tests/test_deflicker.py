@@ -79,7 +79,7 @@ def test_containers_keep_size_rate_frames_timestamps_and_audio(tmp_path, suffix)
     assert (b.width, b.height, b.fps, b.frames) == (a.width, a.height, a.fps, a.frames) and b.audio_codec
     if suffix != '.avi':  # AVI counts frames instead of storing timestamps
         _same_timing(src, out)
-    # default encoding is lossy (crf 10): the luminance stays within its error
+    # default encoding is lossy (crf 8): the luminance stays within its error
     ya = [p[0].astype(float) for p in _planes(src)]
     yb = [p[0].astype(float) for p in _planes(out)]
     assert max(np.abs(x - y).mean() for x, y in zip(ya, yb)) < 3
