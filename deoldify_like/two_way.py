@@ -38,11 +38,16 @@ certain). Then:
    (`COARSE_SPLIT`; the disturbance's stains are 8–20 % of the side) replaces the fine one's there, in
    proportion m² / (m² + `COARSE_HALF`²), m the mean motion of the frames within `window` of t: nothing on a
    still shot (where the fine layer already averages long and the coarse one mixes a moving subject with its
-   background), almost all on a fast pan. Fine detail is always the fine layer's.
+   background), almost all on a fast pan. Fine detail is always the fine layer's. At 48 pixels the coarse
+   layer's own global chain drifts (its mean and saturation wander off the input's over tens of frames), so
+   its colour is first mapped to the fine layer's by the running mean (rate `COARSE_ALIGN`, about 4 frames;
+   restarted at cuts) of the per-frame similarity between the two: the slow drift goes, the frame-to-frame
+   corrections stay.
 
 Cuts (luminance histograms, or too few pixels with consistent flow) end a shot: nothing is carried or
 smoothed across them. Memory: max(`window`, `trend`) + 1 frames of working-resolution chroma, sums and flow maps plus
-their full chroma (about 11 MB a frame at 640×360). `state()` / `load_state()` hold all of it for a
+their full chroma (about 11 MB a frame at 640×360); the coarse layer adds the same for 48-pixel frames (a few
+kB each) and the input chroma of the frames waiting for it. `state()` / `load_state()` hold all of it for a
 resumed render.
 """
 import cmath
@@ -70,6 +75,7 @@ COARSE = 48  # longer side of the coarse layer's working frame, pixels (0: no co
 COARSE_MOTION = 0.2  # the coarse layer's motion term: at 48 pixels a fast pan is a few pixels a frame, well matched
 COARSE_SPLIT = 12  # longer side of the grid below which the coarse layer's correction replaces the fine one's
 COARSE_HALF = 0.01  # mean motion (share of the longer side a frame) at which the coarse layer takes half
+COARSE_ALIGN = 0.25  # rate of the running mean of the similarity from the coarse layer's colour to the fine one's
 
 
 def _same_interpolation(chroma, mapx, mapy):
@@ -144,7 +150,7 @@ class TwoWayStabilizer:
             self.coarse = TwoWayStabilizer(strength, window, coarse, preset, centre, COARSE_MOTION, 0, photo_tolerance,
                                            cut_distance, min_trusted, trend, coarse=0)
         self.waiting = {'fine': deque(), 'coarse': deque(), 'input': deque(), 'motion': deque()}
-        self.emitted = 0
+        self.emitted, self.align = 0, None
 
     @property
     def pending(self):
@@ -206,9 +212,13 @@ class TwoWayStabilizer:
         while w['fine'] and w['coarse']:
             f, k, c, m = w['fine'].popleft(), w['coarse'].popleft(), w['input'].popleft(), w['motion'].popleft()
             share = m ** 2 / (m ** 2 + COARSE_HALF ** 2)
-            if share > 0:  # the coarse layer's saturation brought to the fine one's (at 48 pixels its own drifts)
-                a, _ = chroma_similarity(_coarse_part(k - self.centre), _coarse_part(f - self.centre), np.ones(f.shape[:2]))
-                k = (k - self.centre) * abs(a) + self.centre
+            index = self.emitted + len(out)
+            a, b = chroma_similarity(_coarse_part(k - self.centre), _coarse_part(f - self.centre), np.ones(f.shape[:2]))
+            fit = np.array([cmath.log(a).real, cmath.log(a).imag, b.real, b.imag])
+            self.align = fit if self.align is None or index in self.cuts else self.align + COARSE_ALIGN * (fit - self.align)
+            if share > 0:  # the coarse layer brought to the fine one's colour by the slow part of their difference
+                la, lb = complex(*self.align[:2]), complex(*self.align[2:])
+                k = apply_similarity(k - self.centre, cmath.exp(la), lb) + self.centre
                 f = f + share * (_coarse_part(k - c) - _coarse_part(f - c))
             out.append(f)
         self.emitted += len(out)
@@ -324,6 +334,8 @@ class TwoWayStabilizer:
                      **pack('item', items))
         if self.coarse is not None:
             state.update({f'coarse.{k}': v for k, v in self.coarse.state().items()})
+            if self.align is not None:
+                state['align'] = self.align
             for name, queue in self.waiting.items():
                 state.update(pack(f'waiting.{name}', [{'v': v} for v in queue]))
         return state
@@ -337,6 +349,7 @@ class TwoWayStabilizer:
         self.emitted = emitted[0] if emitted else 0
         if self.coarse is not None:
             self.coarse.load_state({k[len('coarse.'):]: v for k, v in state.items() if k.startswith('coarse.')})
+            self.align = np.asarray(state['align'], np.float64) if 'align' in state else None
             for name, queue in self.waiting.items():
                 queue.extend(float(it['v']) if name == 'motion' else it['v'] for it in unpack(f'waiting.{name}', state))
         self.cuts, self.trusted_sum = [int(x) for x in state['cuts']], float(state['trusted_sum'])
