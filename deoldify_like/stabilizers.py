@@ -1,6 +1,6 @@
 """The chroma stabilisers a film render or an evaluation can use, by name, and one stream for both.
 
-- 'flow': the two-way stabiliser (`two_way.TwoWayStabilizer`, strength 0.97): a frame's colour from the
+- 'flow': the two-way stabiliser (`two_way.TwoWayStabilizer`, strength 0.96): a frame's colour from the
   frames before and after it along the motion. A film on disk can wait for the frames after a frame, so
   this is the default wherever the whole film is there (`render --stabilize flow`, `deflicker`). It gives a
   frame back `latency` (32) frames after it went in, or at its shot's end.

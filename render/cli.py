@@ -43,7 +43,7 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
            bs: int = None,  # pictures or film frames per model batch (default 2 on CPU, 8 on CUDA; halved automatically on out-of-memory)
            precision: Annotated[str, "model arithmetic: auto is bf16 where the CPU does it natively (same quality; its speed per engine: `deoldify-like bench`) or a GPU check recorded it holds, else fp32", dict(choices=PRECISION_CHOICES)] = DEFAULT_PRECISION,
            stabilize: Annotated[str, "films: 'flow' steadies the colour along the motion, from the frames before and after each (chroma only; see docs/render.md), 'flow-one-way' from those before only, 'none' renders frame by frame", dict(choices=STABILIZE_CHOICES)] = 'none',
-           strength: float = None,  # films with --stabilize: 0..1 (below 1), how much colour carried along the motion is kept (default 0.97 for flow, 0.95 for flow-one-way)
+           strength: float = None,  # films with --stabilize: 0..1 (below 1), how much colour carried along the motion is kept (default 0.96 for flow, 0.95 for flow-one-way)
            deflicker_brightness: bool = False,  # films: remove brightness flicker from the input luminance before the model (exposure changes that do not follow the motion; cuts and real changes kept)
            engine: Annotated[str, ENGINE_HELP, dict(choices=ENGINE_CHOICES)] = DEFAULT_ENGINE,
            resume: bool = False,  # continue unfinished film renders where they stopped (finished outputs are skipped)

@@ -146,7 +146,7 @@ def film_frames(path, colorize, render_factor, bs=4, max_frames=None):
 
 
 def parse_stabilize(text):
-    """'none,flow,flow:0.9,flow-one-way' -> [('none', None), ('flow', 0.97), ('flow', 0.9), ('flow-one-way', 0.95)]
+    """'none,flow,flow:0.9,flow-one-way' -> [('none', None), ('flow', 0.96), ('flow', 0.9), ('flow-one-way', 0.95)]
     (a mode alone: its default strength)."""
     settings = []
     for item in str(text or 'none').replace(' ', '').split(','):
@@ -311,7 +311,7 @@ def evaluate(model: str = None,  # model file (as `promote` writes it); required
              bs: int = 4,  # pictures per batch
              fit: str = DEFAULT_FIT,  # how a non-square picture fits the model's square: stretch or pad
              max_frames: int = None,  # films: measure only the first N frames
-             stabilize: str = 'none',  # films: chroma stabiliser settings, comma-separated, one row each: none, flow (two-way, default strength 0.97), flow-one-way (0.95), or either :S
+             stabilize: str = 'none',  # films: chroma stabiliser settings, comma-separated, one row each: none, flow (two-way, default strength 0.96), flow-one-way (0.95), or either :S
              reference: str = None,  # films: 'first' colours the gray film from its true first frame and reports it beside the model alone and frame 0's colour copied without motion (docs/reference_colour.md)
              ):
     "Measure a model on colour photos or a colour film: CF, dCF, PSNR, SSIM, CIEDE2000, drift; CDC, warp error and brightness flicker."

@@ -44,7 +44,7 @@ def test_strength_must_be_below_one():
             check_strength(bad)
     assert make_stabilizer('none') is None
     two, one = make_stabilizer('flow'), make_stabilizer('flow-one-way', 0.8)
-    assert isinstance(two, TwoWayStabilizer) and two.strength == 0.97
+    assert isinstance(two, TwoWayStabilizer) and two.strength == 0.96
     assert isinstance(one, ChromaStabilizer) and one.strength == 0.8
     with pytest.raises(ValueError, match='stabilize must be one of'):
         make_stabilizer('blur')
