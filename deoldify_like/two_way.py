@@ -100,6 +100,11 @@ def _coarse_part(correction):
     return cv2.resize(cv2.resize(correction, size, interpolation=cv2.INTER_AREA), (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+def _mean_motion(items):
+    "The mean of the held frames' motion (share of the working frame's longer side a frame)."
+    return float(np.mean([float(it['motion']) for it in items]))
+
+
 def _similarity(warped_prev, chroma, trust, mapx, mapy):
     """`stabilize.chroma_similarity` from the warped previous frame to this one, its scale (the spreads'
     ratio) measured against this frame smoothed as the warp smoothed the previous one (`_same_interpolation`),
@@ -302,10 +307,10 @@ class TwoWayStabilizer:
                 np.maximum(cv2.GaussianBlur(support, (0, 0), sigma), 1e-3)[..., None]
             corr = corr + (1 - support[..., None]) * (near - corr)
         mean = me['flat'] + corr
-        near = [it for it in shot if abs(it['index'] - t) <= self.window]
-        reach = self._reach(near)
+        motion = _mean_motion([it for it in shot if abs(it['index'] - t) <= self.window])
+        reach = self._reach(motion)
         if self.coarse is not None:  # the share the coarse layer takes for this frame (`_joined`)
-            self.waiting['motion'].append(float(np.mean([float(it['motion']) for it in near])))
+            self.waiting['motion'].append(motion)
         shot = [it for it in shot if abs(it['index'] - t) <= reach]
         trend = local_trend([it['index'] for it in shot],
                             [[it['log_a'].real, it['log_a'].imag, it['b'].real, it['b'].imag] for it in shot], t,
@@ -317,10 +322,10 @@ class TwoWayStabilizer:
         ch, cw = chroma.shape[:2]
         return chroma + cv2.resize(steady - me['small'], (cw, ch), interpolation=cv2.INTER_LINEAR)
 
-    def _reach(self, near):
+    def _reach(self, motion):
         """Frames each side of the global trend: `trend` on a still shot, down to `window` as the mean motion
-        of the frames within `window` grows (a moving shot's colour really changes as its content does)."""
-        motion = float(np.mean([float(it['motion']) for it in near]))
+        of the frames within `window` (`_mean_motion`) grows (a moving shot's colour really changes as its
+        content does)."""
         return self.window + (max(self.trend, self.window) - self.window) / (1 + (motion / STILL) ** 2)
 
     # -- state at a segment boundary (resumable renders)

@@ -10,7 +10,7 @@ import pytest
 from deoldify_like.flicker import ChromaDisturbance
 from deoldify_like.stabilize import ChromaStabilizer, check_strength, stabilize_planes, stabilize_rgb
 from deoldify_like.stabilizers import make_stabilizer
-from deoldify_like.two_way import TwoWayStabilizer, stabilize_stream
+from deoldify_like.two_way import TwoWayStabilizer, _mean_motion, stabilize_stream
 
 H, W = 72, 96
 
@@ -249,7 +249,7 @@ def test_two_way_global_trend_reaches_further_on_a_still_shot():
     for stab, speed in ((still, 0), (moving, 6)):
         for y, u, v in _clip(2, 20, speed=speed):
             stab.push(y, np.stack([u, v], -1))
-    reach = [s._reach([it for it in s.items if it['index'] > 0]) for s in (still, moving)]
+    reach = [s._reach(_mean_motion([it for it in s.items if it['index'] > 0])) for s in (still, moving)]
     assert reach[0] > 30 and reach[1] < 18
 
 
