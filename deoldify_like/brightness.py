@@ -13,8 +13,11 @@ film in order and gives them back, `window` frames later, with that flicker divi
    pan into shade gives no change here, and is kept.
 2. Within a shot the fields add up to the log exposure L_t of each frame, relative to the shot's first.
 3. The flicker is what does not persist: L_t against its own trend over `window` frames on both sides
-   (`lookahead.local_trend`: a Gaussian-weighted straight line, σ = window / 2, so ramps such as a fade
-   or an explosion's slow decay are kept). Frame t is multiplied by exp(trend_t − L_t).
+   (`lookahead.local_trend`: a Gaussian-weighted straight line, σ = `sigma`, window / 3 by default, so ramps
+   such as a fade or an explosion's slow decay are kept). Frame t is multiplied by exp(trend_t − L_t).
+   Cut at 3σ, a frame entering the window hardly moves the trend; cut at 2σ (σ 12, until wave 5), even the
+   exact field of the bench's disturbance left the still `slow_traffic_small.mp4` at 1.25× its own
+   flicker figure, and the wider trend took more of a film's real changes of light.
 
 A cut (luminance histograms, normalised to the frame's mean so that flicker alone does not look like a
 cut, or fewer than `min_trusted` of the pixels matched by the flow) starts a new shot; so does a change of the global gain of
@@ -34,7 +37,7 @@ from .lookahead import local_trend, pack, unpack
 from .film_metrics import checked_flow
 from .stabilize import CUT_DISTANCE, MIN_TRUSTED, PRESETS, is_cut, luma_histogram, work_size
 
-WINDOW = 24  # frames each side
+WINDOW = 24  # frames each side; the trend's σ is a third of it
 WORK_SIDE = 320  # longer side of the working resolution: the gain field is smooth
 DEGREE = 2
 STEP = 0.45  # log gain between two frames above which the change is taken as real (a new light, a flash)
@@ -61,12 +64,13 @@ class BrightnessDeflicker:
     `events`: those that started one at a real change of brightness (`step`)."""
 
     def __init__(self, window=WINDOW, work_side=WORK_SIDE, degree=DEGREE, step=STEP, preset='fast',
-                 cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED, full_share=FULL_SHARE):
+                 cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED, full_share=FULL_SHARE, sigma=None):
         if int(window) < 1:
             raise ValueError(f'window must be at least 1 frame, got {window}')
         self.window, self.work_side, self.degree, self.step = int(window), int(work_side), int(degree), float(step)
         self.cut_distance, self.min_trusted, self.preset = cut_distance, min_trusted, preset
         self.full_share = float(full_share)
+        self.sigma = float(sigma) if sigma else self.window / 3
         self.dis = cv2.DISOpticalFlow_create(PRESETS[preset])
         self.frames, self.cuts, self.events, self._bases = 0, [], [], {}
         self.pending = deque()  # frames waiting to go out: dict(index, luma)
@@ -83,8 +87,20 @@ class BrightnessDeflicker:
         """The log gain field from frame t−1 (g0) to t (g1) as polynomial coefficients, or None where the flow
         matches too little (fewer than `min_trusted` of the pixels): then frame t starts a new shot. (Taking the
         ratio of the frame means there instead, as FFmpeg's filter does, measured worse: new content is not a
-        change of exposure.)"""
-        fwd, bwd = self.dis.calc(g1, g0, None), self.dis.calc(g0, g1, None)
+        change of exposure.) Two passes: the flow of the second is computed with g0 brought to g1's exposure
+        by the first pass's field. DIS normalises each patch's mean but not its contrast, so a change of
+        exposure alone bends its flow (on the still `slow_traffic_small.mp4`, disturbed: a median of 0.4–0.6
+        pixels of motion, 2.9 where the check fails) and each pair's gain comes out with an error of its own;
+        on exposure-matched frames the flow is the motion's (docs/deflicker.md, wave 6)."""
+        first = self._fit(g0, g1, g0)
+        if first is None:
+            return None
+        matched = np.clip(np.rint(g0 * np.exp(np.tensordot(first, self._basis(*g0.shape), 1))), 0, 255)
+        return self._fit(g0, g1, matched.astype(np.uint8))
+
+    def _fit(self, g0, g1, g0_for_flow):
+        "One pass of `_pair_gains`, its flow computed between `g0_for_flow` and g1."
+        fwd, bwd = self.dis.calc(g1, g0_for_flow, None), self.dis.calc(g0_for_flow, g1, None)
         mask, mapx, mapy = checked_flow(fwd, bwd)
         matched = float(mask.mean())
         if matched < self.min_trusted:
@@ -151,7 +167,7 @@ class BrightnessDeflicker:
         near = [g for g in self.logs if g['shot'] == me['shot'] and abs(g['index'] - me['index']) <= self.window]
         if len(near) < 2:
             return item['luma']
-        trend = local_trend([g['index'] for g in near], [g['gains'] for g in near], me['index'], self.window / 2)
+        trend = local_trend([g['index'] for g in near], [g['gains'] for g in near], me['index'], self.sigma)
         correction = np.tensordot(trend - me['gains'], self._basis(*item['luma'].shape), 1)
         return np.clip(np.rint(item['luma'] * np.exp(correction)), 0, 255).astype(np.uint8)
 
@@ -165,7 +181,7 @@ class BrightnessDeflicker:
 
     def load_state(self, state):
         self.__init__(self.window, self.work_side, self.degree, self.step, self.preset, cut_distance=self.cut_distance,
-                      min_trusted=self.min_trusted, full_share=self.full_share)
+                      min_trusted=self.min_trusted, full_share=self.full_share, sigma=self.sigma)
         if not state:
             return
         self.prev_gray, self.prev_hist = np.asarray(state['prev_gray'], np.uint8), np.asarray(state['prev_hist'], np.float32)
