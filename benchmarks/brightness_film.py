@@ -26,12 +26,14 @@ def main(argv=None):
     ap.add_argument('--grid', default=None)
     ap.add_argument('--height', type=int, default=120, help='height of each picture of the grid')
     ap.add_argument('--json', default=None)
+    ap.add_argument('--window', type=int, default=None, help="BrightnessDeflicker's window (default: its own)")
     a = ap.parse_args(argv)
     at = [int(x) for x in a.frames_at.split(',') if x]
     src, s1, s2 = itertools.tee(decoded(a.film), 3)
     ours, ff = _Clock(), _Clock()
-    probe = BrightnessDeflicker()
-    streams = zip(src, bright(s1, ours), ffmpeg_deflicker(s2, ff, *a.ffmpeg.split(':')))
+    options = {} if a.window is None else dict(window=a.window)
+    probe = BrightnessDeflicker(**options)
+    streams = zip(src, bright(s1, ours, **options), ffmpeg_deflicker(s2, ff, *a.ffmpeg.split(':')))
     meter, rows, n = BrightnessFlickerMeter(streams=3), {}, 0
     for planes in streams:
         ys = [p[0] for p in planes]

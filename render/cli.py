@@ -45,6 +45,7 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
            stabilize: Annotated[str, "films: 'flow' steadies the colour along the motion, from the frames before and after each (chroma only; see docs/render.md), 'flow-one-way' from those before only, 'none' renders frame by frame", dict(choices=STABILIZE_CHOICES)] = 'none',
            strength: float = None,  # films with --stabilize: 0..1 (below 1), how much colour carried along the motion is kept (default 0.96 for flow, 0.95 for flow-one-way)
            deflicker_brightness: bool = False,  # films: remove brightness flicker from the input luminance before the model (exposure changes that do not follow the motion; cuts and real changes kept)
+           deflicker_brightness_window: int = None,  # with --deflicker-brightness: frames each side over which the exposure is smoothed (default 24; its trend's sigma is a third); more removes slower flicker, and more of the film's slow real changes of light
            engine: Annotated[str, ENGINE_HELP, dict(choices=ENGINE_CHOICES)] = DEFAULT_ENGINE,
            resume: bool = False,  # continue unfinished film renders where they stopped (finished outputs are skipped)
            overwrite: bool = False,  # redo outputs that exist already
@@ -65,7 +66,11 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
     "Colorize photos, GIFs, films and folders of them with a model file."
     with reraise_as(SettingsError):  # mistakes in the film flags are usage errors: one line, exit 2, nothing written
         film = FilmOptions(codecs.check(codec, None, crf) if codec else None, crf, web, Span.of(start, duration, frames),
-                           stabilize, strength, deflicker_brightness)
+                           stabilize, strength, deflicker_brightness, deflicker_brightness_window)
+        if deflicker_brightness_window is not None and not deflicker_brightness:
+            raise DeoldifyLikeError('--deflicker-brightness-window sets the brightness deflicker: give --deflicker-brightness too')
+        if deflicker_brightness_window is not None and deflicker_brightness_window < 1:
+            raise DeoldifyLikeError(f'--deflicker-brightness-window {deflicker_brightness_window}: give a number of frames of 1 or more')
         if crf is not None and codec is None:
             codecs.check(None, '.mp4', crf)
         at_time = parse_time(at, '--at') if at is not None else None

@@ -22,7 +22,7 @@ import numpy as np
 
 from deoldify_like.errors import BadInputError, DeoldifyLikeError, reraise_as
 from deoldify_like.progress import progress, say
-from deoldify_like.brightness import BrightnessDeflicker
+from deoldify_like.brightness import WINDOW as BRIGHTNESS_WINDOW, BrightnessDeflicker
 from deoldify_like.stabilize import check_strength
 from deoldify_like.two_way import STRENGTH, TwoWayStabilizer, stabilize_stream
 from deoldify_like.video import probe_video
@@ -94,12 +94,13 @@ def _decoded(container, vs, src, fmt_of):
         say(f'{src}: damaged film, decoding stopped after {n} frames ({str(e).splitlines()[0]})')
 
 
-def deflicker_film(src, dest, strength=STRENGTH, lossless=False, brightness=False, crf=None, **stabilizer_options):
+def deflicker_film(src, dest, strength=STRENGTH, lossless=False, brightness=False, crf=None, brightness_window=None,
+                   **stabilizer_options):
     """Write `src` to `dest` with its chroma stabilised (`TwoWayStabilizer`) and, with `brightness`, its luminance
     deflickered first (`BrightnessDeflicker`; else the Y plane is untouched); same size, frame rate, timestamps,
     frame count and audio, written as `codecs.codec_for_input` says (`lossless`: the container's default codec
-    made lossless; `crf`: that crf). Returns `(frames, stabilizer, seconds)`; the stabiliser's `brightness`
-    attribute is the BrightnessDeflicker or None."""
+    made lossless; `crf`: that crf; `brightness_window`: the deflicker's window, None for its default). Returns
+    `(frames, stabilizer, seconds)`; the stabiliser's `brightness` attribute is the BrightnessDeflicker or None."""
     src, dest = Path(src), Path(dest)
     info = probe_video(src)
     if info.frames == 0:
@@ -114,7 +115,7 @@ def deflicker_film(src, dest, strength=STRENGTH, lossless=False, brightness=Fals
     segments = Segments.beside(dest, codec).clear()  # one segment: the whole film
     seg = segments.path(0)
     stab = TwoWayStabilizer(strength, **stabilizer_options)
-    stab.brightness = BrightnessDeflicker() if brightness else None
+    stab.brightness = BrightnessDeflicker(window=brightness_window or BRIGHTNESS_WINDOW) if brightness else None
     n, t0, offset, last = 0, time.perf_counter(), None, None
     out = vs_out = None
     try:
@@ -165,12 +166,17 @@ def deflicker(film: Annotated[str, "a film already in colour (colorized by this 
               out: Annotated[str, "the output film (its suffix picks the container), or an existing folder", dict(opt=True, required=True)],
               strength: float = STRENGTH,  # 0..1 (below 1): how much of the colour carried along the motion (both ways) is kept; 0 copies the colour
               brightness: bool = False,  # also remove brightness flicker (exposure changes that do not follow the motion; cuts and real changes kept): the luminance is then changed
+              brightness_window: int = None,  # with --brightness: frames each side over which the exposure is smoothed (default 24; its trend's sigma is a third); more removes slower flicker, and more of the film's slow real changes of light
               lossless: bool = False,  # encode losslessly (H.264 qp 0 / VP9 lossless) whatever the input; a lossless input is written lossless anyway
               overwrite: bool = False):  # replace an existing output
     "Stabilise the colour of a colour film along its motion, both ways (luminance kept exactly unless --brightness); same size, rate, frames and audio, written as well as it came."
     src = Path(film)
     with reraise_as(DeoldifyLikeError, ValueError, '--strength: '):
         strength = check_strength(strength)
+    if brightness_window is not None and not brightness:
+        raise DeoldifyLikeError('--brightness-window sets the brightness deflicker: give --brightness too')
+    if brightness_window is not None and brightness_window < 1:
+        raise DeoldifyLikeError(f'--brightness-window {brightness_window}: give a number of frames of 1 or more')
     dest = Path(out)
     if dest.is_dir():
         dest = dest / (src.stem + codecs.output_suffix(src))
@@ -180,7 +186,7 @@ def deflicker(film: Annotated[str, "a film already in colour (colorized by this 
         raise DeoldifyLikeError(f'{dest}: the output would replace the input')
     if dest.exists() and not overwrite:
         raise DeoldifyLikeError(f'{dest}: exists (--overwrite to replace it)')
-    n, stab, seconds = deflicker_film(src, dest, strength, lossless, brightness)
+    n, stab, seconds = deflicker_film(src, dest, strength, lossless, brightness, brightness_window=brightness_window)
     light = f', brightness: {len(stab.brightness.cuts)} shot start(s), {len(stab.brightness.events)} change(s) of light kept' \
         if stab.brightness is not None else ''
     say(f'{src} -> {dest}: {n} frames, {len(stab.cuts)} shot start(s){light}, {n / max(seconds, 1e-9):.1f} frames/s')

@@ -27,7 +27,8 @@ from .film.web_copy import web_path, write_web_copy
 @dataclass
 class FilmOptions:
     """How films are written: codec (None: H.264, VP9 for WebM) and crf, a web copy, the part rendered, and the
-    chroma stabiliser ('none', 'flow' or 'flow-one-way'; its strength, None for the mode's default) and the brightness deflicker."""
+    chroma stabiliser ('none', 'flow' or 'flow-one-way'; its strength, None for the mode's default) and the brightness deflicker
+    (its window, None for the deflicker's default)."""
     codec: Codec | None = None
     crf: int | None = None
     web: bool = False
@@ -35,6 +36,7 @@ class FilmOptions:
     stabilize: str = 'none'
     strength: float | None = None
     deflicker_brightness: bool = False
+    brightness_window: int | None = None
 
 
 @dataclass
@@ -155,6 +157,7 @@ def _render_one(colorizer, job, render_factor, resume, sweep, film, at, referenc
         return render_film(colorizer, job.src, job.dest, render_factor_for(colorizer, 'film', render_factor), resume=resume,
                            codec=film.codec, crf=film.crf, start=s.start, duration=s.duration, limit=s.frames, web=film.web,
                            stabilize=film.stabilize, deflicker_brightness=film.deflicker_brightness,
+                           brightness_window=film.brightness_window,
                            references=[r.for_film(fps) for r in references] or None,
                            **({} if film.strength is None else dict(strength=film.strength)))
     return render_gif(colorizer, job.src, job.dest, render_factor_for(colorizer, 'photo', render_factor))

@@ -125,3 +125,34 @@ def test_brightness_flicker_goes_and_a_change_of_light_and_a_cut_stay(tmp_path, 
     assert abs(m_out[30:].mean() - m_clean[30:].mean()) < 0.1 * m_clean[30:].mean()  # the shot after the cut keeps its own light
     assert np.mean([np.abs(g[0].astype(float) - c[0]).mean() for g, c in zip(got, clean)]) < \
         0.5 * np.mean([np.abs(f[0].astype(float) - c[0]).mean() for f, c in zip(frames, clean)])
+
+
+def _swing(means, period):
+    "Amplitude (levels) of the sine of this period in the frame means, beside a straight line."
+    t = np.arange(len(means))
+    a = np.stack([np.ones(len(t)), t, np.sin(2 * np.pi * t / period), np.cos(2 * np.pi * t / period)], 1)
+    c = np.linalg.lstsq(a, np.asarray(means, float), rcond=None)[0]
+    return float(np.hypot(c[2], c[3]))
+
+
+def test_brightness_window_sets_how_slow_a_flicker_is_removed(tmp_path, shared_data, capsys):
+    # a slow swing of exposure (±12 %, period 12 frames): the default window (24 frames each side) takes it out,
+    # a window of 2 frames follows it as a real change of light and keeps it
+    bikes = [(y[:136, :240], u[:68, :120], v[:68, :120]) for y, u, v in _head(shared_data / 'video' / 'bikes.mp4', 60)]
+    swing = [(np.clip(np.rint(y * (1 + 0.12 * np.sin(2 * np.pi * i / 12))), 0, 255).astype(np.uint8), u, v)
+             for i, (y, u, v) in enumerate(bikes)]
+    src = _write(tmp_path / 'swing.mkv', swing, 'ffv1', 'yuv420p', {})
+    default, short = tmp_path / 'default.mkv', tmp_path / 'short.mkv'
+    assert _run(src, '--out', default, '--brightness') == 0
+    assert _run(src, '--out', short, '--brightness', '--brightness-window', 2) == 0
+    means = lambda path: [float(p[0].mean()) for p in _planes(path)]  # noqa: E731
+    before = _swing([float(p[0].mean()) for p in swing], 12)
+    assert _swing(means(default), 12) < 0.3 * before  # measured 0.20
+    assert _swing(means(short), 12) > 0.8 * before  # measured 0.95
+    capsys.readouterr()
+    bad = tmp_path / 'bad.mkv'
+    assert _run(src, '--out', bad, '--brightness-window', 6) == 1  # without --brightness
+    assert _run(src, '--out', bad, '--brightness', '--brightness-window', 0) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all('--brightness-window' in line for line in err)
+    assert not bad.exists()

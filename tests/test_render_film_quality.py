@@ -74,3 +74,24 @@ def test_a_4_4_4_film_renders_to_4_4_4(tmp_path, colorizer):
     assert codecs.Source.probe(out) == codecs.Source('h264', 'yuv444p', False)
     with av.open(str(out)) as c:
         assert c.streams.video[0].frames in (0, 6)
+
+
+def test_deflicker_brightness_window_reaches_the_deflicker_and_the_resume_settings(tmp_path, colorizer, flickering):
+    from test_film_codecs import render
+    out = tmp_path / 'out.mkv'
+
+    def stop_after_10(done):
+        if done >= 10:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        render_film(colorizer, flickering, out, 2, segment_frames=10, hook=stop_after_10, deflicker_brightness=True,
+                    brightness_window=6)
+    state = json.loads((work_dir(out) / 'progress.json').read_text())
+    assert state['settings']['deflicker_brightness'] is True and state['settings']['deflicker_brightness_window'] == 6
+    model = tmp_path / 'unused.safetensors'
+    assert render([str(flickering), '--model', str(model), '--out', str(tmp_path / 'o'),
+                   '--deflicker-brightness-window', '6']) == 2  # without --deflicker-brightness: a usage error
+    assert render([str(flickering), '--model', str(model), '--out', str(tmp_path / 'o'), '--deflicker-brightness',
+                   '--deflicker-brightness-window', '0']) == 2
+    assert not (tmp_path / 'o').exists()

@@ -14,7 +14,7 @@ shorter than the source its audio is cut to the same span.
 from fractions import Fraction
 from pathlib import Path
 
-from deoldify_like.brightness import BrightnessDeflicker
+from deoldify_like.brightness import WINDOW as BRIGHTNESS_WINDOW, BrightnessDeflicker
 from deoldify_like.errors import BadInputError, DeoldifyLikeError, SettingsError
 from deoldify_like.stabilizers import default_strength, make_stabilizer
 from deoldify_like.video import VIDEO_SUFFIXES, probe_video
@@ -32,20 +32,21 @@ def is_film_path(path):
 
 
 def _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, crf, span, stabilize=('none', None),
-                  brightness=False, references=()):
+                  brightness=None, references=()):
     "What a resumed render must match: the source file, the model and every setting that changes the output."
     st = Path(src).stat()
     return {'source': str(Path(src).resolve()), 'source_size': st.st_size, 'source_mtime': st.st_mtime,
             'model': colorizer.header.get('info', {}).get('saved_at'), 'model_config': colorizer.header.get('config'),
             **colorizer.settings(), 'render_factor': render_factor, 'segment_frames': segment_frames, 'limit': limit,
             **codec.key(crf), 'span': span.key(), **({} if stabilize[0] == 'none' else {'stabilize': list(stabilize)}),
-            **({'deflicker_brightness': True} if brightness else {}),
+            **({'deflicker_brightness': True} if brightness is not None else {}),
+            **({'deflicker_brightness_window': brightness.window} if brightness and brightness.window != BRIGHTNESS_WINDOW else {}),
             **({'references': references_key(references)} if references else {})}
 
 
 def render_film(colorizer, src, dest, render_factor, resume=False, segment_frames=SEGMENT_FRAMES, limit=None,
                 hook=None, codec=None, crf=None, start=None, duration=None, web=False, stabilize='none',
-                strength=None, deflicker_brightness=False, references=None):
+                strength=None, deflicker_brightness=False, brightness_window=None, references=None):
     """Colorize film `src` into `dest` (same size, frame rate, frame count and audio); returns the number of
     frames. `codec`: a name from render/film/codecs.py (default: H.264, VP9 for WebM) and `crf` its quality;
     `start`/`duration` (seconds or hh:mm:ss) and `limit` (a number of frames) render a part, which starts at
@@ -53,7 +54,8 @@ def render_film(colorizer, src, dest, render_factor, resume=False, segment_frame
     `stabilize` 'flow' passes the colour of every frame, in order, through the two-way stabiliser ('flow-one-way':
     the one-way one; deoldify_like/stabilizers.py) of `strength` (None: the mode's default); its state is
     saved at each segment's end, so a resumed render continues it exactly.
-    `deflicker_brightness`: the input luminance passes through a `BrightnessDeflicker` before the model.
+    `deflicker_brightness`: the input luminance passes through a `BrightnessDeflicker` (of `brightness_window`
+    frames each side, None for its default) before the model.
     The output is written as `codecs.codec_for_input` says: `codec`/`crf` win, else as good as the source
     (lossless kept lossless, ProRes kept, 4:4:4 kept).
     `references`: a list of `deoldify_like.reference_colour.Reference` (as `load_reference` gives; keyframes are
@@ -79,14 +81,14 @@ def render_film(colorizer, src, dest, render_factor, resume=False, segment_frame
     origin = selection.origin if selection else Fraction(0)
     references = in_part(references or [], selection.first_index if selection else 0, total)
     strength = default_strength(stabilize) if strength is None else strength
+    brightness = BrightnessDeflicker(window=brightness_window or BRIGHTNESS_WINDOW) if deflicker_brightness else None
     key = _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, crf, span,
-                        (stabilize, strength) if stabilizer is not None else ('none', None), deflicker_brightness,
-                        references)
+                        (stabilize, strength) if stabilizer is not None else ('none', None), brightness, references)
     segments = Segments.beside(dest, codec, segment_frames).open(key, resume)
     try:
         if not segments.complete:
             frames = colorize_segments(colorizer, src, segments, render_factor, total, hook, crf, selection, stabilizer,
-                                       BrightnessDeflicker() if deflicker_brightness else None, references)
+                                       brightness, references)
             segments.mark_complete(frames)
         # whenever the video is shorter than the source (a part, a limit, a truncated film) the audio is cut to it
         shorter = selection is not None or segments.frames_done < info.frames
