@@ -52,6 +52,17 @@ def _basis(h, w, degree):
     return np.stack([x ** i * y ** (d - i) for d in range(degree + 1) for i in range(d, -1, -1)])
 
 
+def check_window(window, enabled=True, flag='window', needs='the deflicker'):
+    """A deflicker window (frames each side) as given by `flag`: 1 or more, and only with the deflicker on
+    (`enabled`, by the flag `needs`); else a one-line ValueError naming the flags. None: the default."""
+    if window is None:
+        return
+    if not enabled:
+        raise ValueError(f'{flag} sets the brightness deflicker: give {needs} too')
+    if int(window) < 1:
+        raise ValueError(f'{flag} {window}: give a number of frames of 1 or more')
+
+
 def _normalised_histogram(gray):
     "32-bin histogram of the frame scaled to a mean of 128: a global gain leaves it (nearly) as it is."
     g = gray.astype(np.float32) * (128.0 / max(float(gray.mean()), 1.0))
@@ -65,8 +76,8 @@ class BrightnessDeflicker:
 
     def __init__(self, window=WINDOW, work_side=WORK_SIDE, degree=DEGREE, step=STEP, preset='fast',
                  cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED, full_share=FULL_SHARE, sigma=None):
-        if int(window) < 1:
-            raise ValueError(f'window must be at least 1 frame, got {window}')
+        window = WINDOW if window is None else window
+        check_window(window)
         self.window, self.work_side, self.degree, self.step = int(window), int(work_side), int(degree), float(step)
         self.cut_distance, self.min_trusted, self.preset = cut_distance, min_trusted, preset
         self.full_share = float(full_share)

@@ -4,6 +4,7 @@ from typing import Annotated
 
 from deoldify_like.choices import DEVICES, FITS
 from deoldify_like.device import pick_device, render_batch_size
+from deoldify_like.brightness import check_window
 from deoldify_like.errors import DeoldifyLikeError, SettingsError, reraise_as
 from deoldify_like.inference import (DEFAULT_FIT, DEFAULT_PRECISION, ENGINE_CHOICES, PRECISION_CHOICES, Colorizer,
                                      parse_sweep)
@@ -67,10 +68,9 @@ def render(inputs: Annotated[str, "photos, GIFs, films, or folders of them (sear
     with reraise_as(SettingsError):  # mistakes in the film flags are usage errors: one line, exit 2, nothing written
         film = FilmOptions(codecs.check(codec, None, crf) if codec else None, crf, web, Span.of(start, duration, frames),
                            stabilize, strength, deflicker_brightness, deflicker_brightness_window)
-        if deflicker_brightness_window is not None and not deflicker_brightness:
-            raise DeoldifyLikeError('--deflicker-brightness-window sets the brightness deflicker: give --deflicker-brightness too')
-        if deflicker_brightness_window is not None and deflicker_brightness_window < 1:
-            raise DeoldifyLikeError(f'--deflicker-brightness-window {deflicker_brightness_window}: give a number of frames of 1 or more')
+        with reraise_as(SettingsError, ValueError):
+            check_window(deflicker_brightness_window, deflicker_brightness, '--deflicker-brightness-window',
+                         '--deflicker-brightness')
         if crf is not None and codec is None:
             codecs.check(None, '.mp4', crf)
         at_time = parse_time(at, '--at') if at is not None else None

@@ -22,7 +22,7 @@ import numpy as np
 
 from deoldify_like.errors import BadInputError, DeoldifyLikeError, reraise_as
 from deoldify_like.progress import progress, say
-from deoldify_like.brightness import WINDOW as BRIGHTNESS_WINDOW, BrightnessDeflicker
+from deoldify_like.brightness import BrightnessDeflicker, check_window
 from deoldify_like.stabilize import check_strength
 from deoldify_like.two_way import STRENGTH, TwoWayStabilizer, stabilize_stream
 from deoldify_like.video import probe_video
@@ -115,7 +115,7 @@ def deflicker_film(src, dest, strength=STRENGTH, lossless=False, brightness=Fals
     segments = Segments.beside(dest, codec).clear()  # one segment: the whole film
     seg = segments.path(0)
     stab = TwoWayStabilizer(strength, **stabilizer_options)
-    stab.brightness = BrightnessDeflicker(window=brightness_window or BRIGHTNESS_WINDOW) if brightness else None
+    stab.brightness = BrightnessDeflicker(window=brightness_window) if brightness else None
     n, t0, offset, last = 0, time.perf_counter(), None, None
     out = vs_out = None
     try:
@@ -173,10 +173,8 @@ def deflicker(film: Annotated[str, "a film already in colour (colorized by this 
     src = Path(film)
     with reraise_as(DeoldifyLikeError, ValueError, '--strength: '):
         strength = check_strength(strength)
-    if brightness_window is not None and not brightness:
-        raise DeoldifyLikeError('--brightness-window sets the brightness deflicker: give --brightness too')
-    if brightness_window is not None and brightness_window < 1:
-        raise DeoldifyLikeError(f'--brightness-window {brightness_window}: give a number of frames of 1 or more')
+    with reraise_as(DeoldifyLikeError, ValueError):
+        check_window(brightness_window, brightness, '--brightness-window', '--brightness')
     dest = Path(out)
     if dest.is_dir():
         dest = dest / (src.stem + codecs.output_suffix(src))

@@ -14,7 +14,7 @@ shorter than the source its audio is cut to the same span.
 from fractions import Fraction
 from pathlib import Path
 
-from deoldify_like.brightness import WINDOW as BRIGHTNESS_WINDOW, BrightnessDeflicker
+from deoldify_like.brightness import WINDOW, BrightnessDeflicker
 from deoldify_like.errors import BadInputError, DeoldifyLikeError, SettingsError
 from deoldify_like.stabilizers import default_strength, make_stabilizer
 from deoldify_like.video import VIDEO_SUFFIXES, probe_video
@@ -40,7 +40,7 @@ def _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, c
             **colorizer.settings(), 'render_factor': render_factor, 'segment_frames': segment_frames, 'limit': limit,
             **codec.key(crf), 'span': span.key(), **({} if stabilize[0] == 'none' else {'stabilize': list(stabilize)}),
             **({'deflicker_brightness': True} if brightness is not None else {}),
-            **({'deflicker_brightness_window': brightness.window} if brightness and brightness.window != BRIGHTNESS_WINDOW else {}),
+            **({'deflicker_brightness_window': brightness.window} if brightness is not None and brightness.window != WINDOW else {}),
             **({'references': references_key(references)} if references else {})}
 
 
@@ -81,7 +81,7 @@ def render_film(colorizer, src, dest, render_factor, resume=False, segment_frame
     origin = selection.origin if selection else Fraction(0)
     references = in_part(references or [], selection.first_index if selection else 0, total)
     strength = default_strength(stabilize) if strength is None else strength
-    brightness = BrightnessDeflicker(window=brightness_window or BRIGHTNESS_WINDOW) if deflicker_brightness else None
+    brightness = BrightnessDeflicker(window=brightness_window) if deflicker_brightness else None
     key = _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, crf, span,
                         (stabilize, strength) if stabilizer is not None else ('none', None), brightness, references)
     segments = Segments.beside(dest, codec, segment_frames).open(key, resume)
