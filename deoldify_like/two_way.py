@@ -21,8 +21,10 @@ certain). Then:
    the motion (`_reach`): `trend` frames on a still shot, where averaging more frames is what steadies it,
    back towards `window` as the shot moves and its colour really changes with its content.
 2. Per pixel: weighted sums carried along the flow, forward over the whole shot and backward over the
-   window, each term shrunk by `strength` · τ a frame: A_t = c̃_t + s τ warp(A_{t−1}), W_t = 1 + s τ warp(W_{t−1})
-   (and the same backward, from frame t + window). The frame's colour is (A_fwd + A_bwd − c̃_t) /
+   window (on a still shot up to `still_window` frames, as the trend's reach but halving at `STILL_BACK`:
+   wave 6, against the slow drift a still camera's colour kept), each term shrunk by `strength` · τ a frame:
+   A_t = c̃_t + s τ warp(A_{t−1}), W_t = 1 + s τ warp(W_{t−1}) (and the same backward, from frame t + that
+   reach). The frame's colour is (A_fwd + A_bwd − c̃_t) /
    (W_fwd + W_bwd − 1): a weighted mean over the frames that truly show this point, before and after it; a
    newly visible pixel takes its colour from the frames after it, an occluded one from those before. The
    sums are re-warped every frame, bicubically (bilinear would blur them a little more each time).
@@ -45,7 +47,7 @@ certain). Then:
    corrections stay.
 
 Cuts (luminance histograms, or too few pixels with consistent flow) end a shot: nothing is carried or
-smoothed across them. Memory: max(`window`, `trend`) + 1 frames of working-resolution chroma, sums and flow maps plus
+smoothed across them. Memory: max(`window`, `trend`, `still_window`) + 1 frames of working-resolution chroma, sums and flow maps plus
 their full chroma (about 11 MB a frame at 640×360); the coarse layer adds the same for 48-pixel frames (a few
 kB each) and the input chroma of the frames waiting for it. `state()` / `load_state()` hold all of it for a
 resumed render.
@@ -66,6 +68,8 @@ STRENGTH = 0.96  # wave 5: with the coarse layer, 0.96 measured better than 0.97
 WINDOW = 16  # frames ahead the per-pixel sums run over
 TREND = 32  # frames each side the global trend may reach (a Gaussian of σ half the reach), on a still shot
 STILL = 0.002  # mean motion (share of the longer side a frame) at which the trend's extra reach halves
+STILL_BACK = 0.001  # the same for the backward sums' reach (`still_window`)
+STILL_WINDOW = 32  # frames ahead the per-pixel sums may run over on a still shot (0: always `window`)
 HEAVY = ('chroma', 'small', 'flat', 'acc', 'next_trust', 'next_mapx', 'next_mapy')
 CARRY_INTERPOLATION = cv2.INTER_CUBIC  # the carried sums are warped again every frame: bilinear would blur them
 FILL = 0.1  # σ of the filling of poorly seen pixels' correction from their neighbours', share of the longer side
@@ -129,7 +133,7 @@ class TwoWayStabilizer:
 
     def __init__(self, strength=STRENGTH, window=WINDOW, work_side=WORK_SIDE, preset='fast', centre=128.0,
                  motion=MOTION, fill=FILL, photo_tolerance=PHOTO_TOLERANCE, cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED,
-                 trend=TREND, coarse=COARSE):
+                 trend=TREND, coarse=COARSE, still_window=STILL_WINDOW):
         self.strength = check_strength(strength)
         if int(window) < 1:
             raise ValueError(f'window must be at least 1 frame, got {window}')
@@ -137,11 +141,11 @@ class TwoWayStabilizer:
             raise ValueError(f'flow preset must be one of {", ".join(PRESETS)}, got {preset!r}')
         self.options = dict(strength=strength, window=window, work_side=work_side, preset=preset, centre=centre,
                             motion=motion, fill=fill, photo_tolerance=photo_tolerance, cut_distance=cut_distance,
-                            min_trusted=min_trusted, trend=trend, coarse=coarse)
+                            min_trusted=min_trusted, trend=trend, coarse=coarse, still_window=still_window)
         if int(trend) < 1:
             raise ValueError(f'trend must be at least 1 frame, got {trend}')
-        self.trend = int(trend)
-        self.latency = max(int(window), self.trend)  # frames a frame waits for those after it
+        self.trend, self.still_window = int(trend), int(still_window or 0)
+        self.latency = max(int(window), self.trend, self.still_window)  # frames a frame waits for those after it
         self.window, self.work_side, self.centre, self.motion = int(window), int(work_side), float(centre), motion
         self.fill = fill
         self.photo_tolerance, self.cut_distance, self.min_trusted = photo_tolerance, cut_distance, min_trusted
@@ -153,7 +157,7 @@ class TwoWayStabilizer:
         self.coarse = None
         if coarse and self.strength > 0 and int(coarse) < int(work_side):
             self.coarse = TwoWayStabilizer(strength, window, coarse, preset, centre, COARSE_MOTION, 0, photo_tolerance,
-                                           cut_distance, min_trusted, trend, coarse=0)
+                                           cut_distance, min_trusted, trend, coarse=0, still_window=still_window)
         self.waiting = {'fine': deque(), 'coarse': deque(), 'input': deque(), 'motion': deque()}
         self.emitted, self.align = 0, None
 
@@ -291,8 +295,9 @@ class TwoWayStabilizer:
 
     def _finish(self, me):
         t = me['index']
-        shot = [it for it in self.items if it['shot'] == me['shot'] and abs(it['index'] - t) <= self.trend]
-        ahead = [it for it in shot if t <= it['index'] <= t + self.window]
+        shot = [it for it in self.items if it['shot'] == me['shot'] and abs(it['index'] - t) <= self.latency]
+        motion = _mean_motion([it for it in shot if abs(it['index'] - t) <= self.window])
+        ahead = [it for it in shot if t <= it['index'] <= t + self._reach_back(motion)]
         back = np.dstack([ahead[-1]['flat'], np.ones(ahead[-1]['flat'].shape[:2], np.float32)])
         for it in reversed(ahead[:-1]):  # from the farthest frame ahead back to t, along the flow
             carried = cv2.remap(back, it['next_mapx'], it['next_mapy'], CARRY_INTERPOLATION, borderMode=cv2.BORDER_REPLICATE)
@@ -307,8 +312,7 @@ class TwoWayStabilizer:
                 np.maximum(cv2.GaussianBlur(support, (0, 0), sigma), 1e-3)[..., None]
             corr = corr + (1 - support[..., None]) * (near - corr)
         mean = me['flat'] + corr
-        motion = _mean_motion([it for it in shot if abs(it['index'] - t) <= self.window])
-        reach = self._reach(motion)
+        reach = self._reach(motion, self.trend)
         if self.coarse is not None:  # the share the coarse layer takes for this frame (`_joined`)
             self.waiting['motion'].append(motion)
         shot = [it for it in shot if abs(it['index'] - t) <= reach]
@@ -322,11 +326,16 @@ class TwoWayStabilizer:
         ch, cw = chroma.shape[:2]
         return chroma + cv2.resize(steady - me['small'], (cw, ch), interpolation=cv2.INTER_LINEAR)
 
-    def _reach(self, motion):
-        """Frames each side of the global trend: `trend` on a still shot, down to `window` as the mean motion
-        of the frames within `window` (`_mean_motion`) grows (a moving shot's colour really changes as its
-        content does)."""
-        return self.window + (max(self.trend, self.window) - self.window) / (1 + (motion / STILL) ** 2)
+    def _reach_back(self, motion):
+        "Frames ahead the backward sums run over: `window`, up to `still_window` on a still shot (`_reach`)."
+        return round(self._reach(motion, self.still_window, STILL_BACK)) if self.still_window else self.window
+
+    def _reach(self, motion, longest, still=None):
+        """Frames each side of the global trend (`longest` = `trend`) or ahead of the backward sums (`longest` =
+        `still_window`, `still` = `STILL_BACK`): `longest` on a still shot, down to `window` as the mean motion of
+        the frames within `window` (`_mean_motion`) grows past `still` (a moving shot's colour really changes as
+        its content does)."""
+        return self.window + (max(longest, self.window) - self.window) / (1 + (motion / (still or STILL)) ** 2)
 
     # -- state at a segment boundary (resumable renders)
     def state(self):
