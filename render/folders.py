@@ -36,7 +36,7 @@ class FilmOptions:
     stabilize: str = 'none'
     strength: float | None = None
     deflicker_brightness: bool = False
-    brightness_window: int | None = None
+    deflicker_brightness_window: int | None = None
 
 
 @dataclass
@@ -157,7 +157,7 @@ def _render_one(colorizer, job, render_factor, resume, sweep, film, at, referenc
         return render_film(colorizer, job.src, job.dest, render_factor_for(colorizer, 'film', render_factor), resume=resume,
                            codec=film.codec, crf=film.crf, start=s.start, duration=s.duration, limit=s.frames, web=film.web,
                            stabilize=film.stabilize, deflicker_brightness=film.deflicker_brightness,
-                           brightness_window=film.brightness_window,
+                           deflicker_brightness_window=film.deflicker_brightness_window,
                            references=[r.for_film(fps) for r in references] or None,
                            **({} if film.strength is None else dict(strength=film.strength)))
     return render_gif(colorizer, job.src, job.dest, render_factor_for(colorizer, 'photo', render_factor))

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from deoldify_like.errors import DeoldifyLikeError
 from deoldify_like.flicker import BrightnessDisturbance
 from deoldify_like.film_metrics import brightness_flicker
 from deoldify_like.inference import Colorizer
@@ -86,7 +87,7 @@ def test_deflicker_brightness_window_reaches_the_deflicker_and_the_resume_settin
 
     with pytest.raises(Interrupted):
         render_film(colorizer, flickering, out, 2, segment_frames=10, hook=stop_after_10, deflicker_brightness=True,
-                    brightness_window=6)
+                    deflicker_brightness_window=6)
     state = json.loads((work_dir(out) / 'progress.json').read_text())
     assert state['settings']['deflicker_brightness'] is True and state['settings']['deflicker_brightness_window'] == 6
     model = tmp_path / 'unused.safetensors'
@@ -95,3 +96,6 @@ def test_deflicker_brightness_window_reaches_the_deflicker_and_the_resume_settin
     assert render([str(flickering), '--model', str(model), '--out', str(tmp_path / 'o'), '--deflicker-brightness',
                    '--deflicker-brightness-window', '0']) == 2
     assert not (tmp_path / 'o').exists()
+    with pytest.raises(DeoldifyLikeError, match='deflicker_brightness_window'):  # the API (and the web page) too
+        render_film(colorizer, flickering, tmp_path / 'api.mkv', 2, deflicker_brightness_window=6)
+    assert not (tmp_path / 'api.mkv').exists()

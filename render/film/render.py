@@ -14,7 +14,7 @@ shorter than the source its audio is cut to the same span.
 from fractions import Fraction
 from pathlib import Path
 
-from deoldify_like.brightness import WINDOW, BrightnessDeflicker
+from deoldify_like.brightness import WINDOW, BrightnessDeflicker, check_window
 from deoldify_like.errors import BadInputError, DeoldifyLikeError, SettingsError
 from deoldify_like.stabilizers import default_strength, make_stabilizer
 from deoldify_like.video import VIDEO_SUFFIXES, probe_video
@@ -46,7 +46,7 @@ def _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, c
 
 def render_film(colorizer, src, dest, render_factor, resume=False, segment_frames=SEGMENT_FRAMES, limit=None,
                 hook=None, codec=None, crf=None, start=None, duration=None, web=False, stabilize='none',
-                strength=None, deflicker_brightness=False, brightness_window=None, references=None):
+                strength=None, deflicker_brightness=False, deflicker_brightness_window=None, references=None):
     """Colorize film `src` into `dest` (same size, frame rate, frame count and audio); returns the number of
     frames. `codec`: a name from render/film/codecs.py (default: H.264, VP9 for WebM) and `crf` its quality;
     `start`/`duration` (seconds or hh:mm:ss) and `limit` (a number of frames) render a part, which starts at
@@ -54,8 +54,8 @@ def render_film(colorizer, src, dest, render_factor, resume=False, segment_frame
     `stabilize` 'flow' passes the colour of every frame, in order, through the two-way stabiliser ('flow-one-way':
     the one-way one; deoldify_like/stabilizers.py) of `strength` (None: the mode's default); its state is
     saved at each segment's end, so a resumed render continues it exactly.
-    `deflicker_brightness`: the input luminance passes through a `BrightnessDeflicker` (of `brightness_window`
-    frames each side, None for its default) before the model.
+    `deflicker_brightness`: the input luminance passes through a `BrightnessDeflicker` (of
+    `deflicker_brightness_window` frames each side, None for its default) before the model.
     The output is written as `codecs.codec_for_input` says: `codec`/`crf` win, else as good as the source
     (lossless kept lossless, ProRes kept, 4:4:4 kept).
     `references`: a list of `deoldify_like.reference_colour.Reference` (as `load_reference` gives; keyframes are
@@ -66,6 +66,8 @@ def render_film(colorizer, src, dest, render_factor, resume=False, segment_frame
     `hook(frames_done)` is called after every batch (tests interrupt a render with it)."""
     try:
         stabilizer = make_stabilizer(stabilize, strength)
+        check_window(deflicker_brightness_window, deflicker_brightness, 'deflicker_brightness_window',
+                     'deflicker_brightness')
     except ValueError as e:
         raise DeoldifyLikeError(str(e)) from None
     src, dest = Path(src), Path(dest)
@@ -81,7 +83,7 @@ def render_film(colorizer, src, dest, render_factor, resume=False, segment_frame
     origin = selection.origin if selection else Fraction(0)
     references = in_part(references or [], selection.first_index if selection else 0, total)
     strength = default_strength(stabilize) if strength is None else strength
-    brightness = BrightnessDeflicker(window=brightness_window) if deflicker_brightness else None
+    brightness = BrightnessDeflicker(window=deflicker_brightness_window) if deflicker_brightness else None
     key = _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, crf, span,
                         (stabilize, strength) if stabilizer is not None else ('none', None), brightness, references)
     segments = Segments.beside(dest, codec, segment_frames).open(key, resume)
