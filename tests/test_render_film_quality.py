@@ -15,6 +15,7 @@ from deoldify_like.inference import Colorizer
 from render.film import codecs, render_film, work_dir
 from render_helpers import decoded_frames, save_tiny_model
 from test_deflicker_quality import _head, _write
+from test_film_codecs import render
 
 
 class Interrupted(Exception):
@@ -78,7 +79,6 @@ def test_a_4_4_4_film_renders_to_4_4_4(tmp_path, colorizer):
 
 
 def test_deflicker_brightness_window_reaches_the_deflicker_and_the_resume_settings(tmp_path, colorizer, flickering):
-    from test_film_codecs import render
     out = tmp_path / 'out.mkv'
 
     def stop_after_10(done):
