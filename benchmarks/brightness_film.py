@@ -31,9 +31,8 @@ def main(argv=None):
     at = [int(x) for x in a.frames_at.split(',') if x]
     src, s1, s2 = itertools.tee(decoded(a.film), 3)
     ours, ff = _Clock(), _Clock()
-    options = {} if a.window is None else dict(window=a.window)
-    probe = BrightnessDeflicker(**options)
-    streams = zip(src, bright(s1, ours, **options), ffmpeg_deflicker(s2, ff, *a.ffmpeg.split(':')))
+    probe = BrightnessDeflicker(window=a.window)  # None: its own
+    streams = zip(src, bright(s1, ours, window=a.window), ffmpeg_deflicker(s2, ff, *a.ffmpeg.split(':')))
     meter, rows, n = BrightnessFlickerMeter(streams=3), {}, 0
     for planes in streams:
         ys = [p[0] for p in planes]

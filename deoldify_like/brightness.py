@@ -106,8 +106,8 @@ class BrightnessDeflicker:
         first = self._fit(g0, g1, g0)
         if first is None:
             return None
-        matched = np.clip(np.rint(g0 * np.exp(np.tensordot(first, self._basis(*g0.shape), 1))), 0, 255)
-        return self._fit(g0, g1, matched.astype(np.uint8))
+        g0_exposed = np.clip(np.rint(g0 * np.exp(np.tensordot(first, self._basis(*g0.shape), 1))), 0, 255)
+        return self._fit(g0, g1, g0_exposed.astype(np.uint8))
 
     def _fit(self, g0, g1, g0_for_flow):
         "One pass of `_pair_gains`, its flow computed between `g0_for_flow` and g1."

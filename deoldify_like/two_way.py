@@ -330,12 +330,12 @@ class TwoWayStabilizer:
         "Frames ahead the backward sums run over: `window`, up to `still_window` on a still shot (`_reach`)."
         return round(self._reach(motion, self.still_window, STILL_BACK)) if self.still_window else self.window
 
-    def _reach(self, motion, longest, still=None):
+    def _reach(self, motion, longest, still=STILL):
         """Frames each side of the global trend (`longest` = `trend`) or ahead of the backward sums (`longest` =
         `still_window`, `still` = `STILL_BACK`): `longest` on a still shot, down to `window` as the mean motion of
         the frames within `window` (`_mean_motion`) grows past `still` (a moving shot's colour really changes as
         its content does)."""
-        return self.window + (max(longest, self.window) - self.window) / (1 + (motion / (still or STILL)) ** 2)
+        return self.window + (max(longest, self.window) - self.window) / (1 + (motion / still) ** 2)
 
     # -- state at a segment boundary (resumable renders)
     def state(self):
