@@ -32,7 +32,11 @@ certain). Then:
    correction of its well-seen neighbours instead of its own (a Gaussian of σ `fill` × the longer side,
    normalised by their support): flicker is smooth in space, so an occluded or fast-moving area is
    steadied with what is around it.
-4. The result is M̄_t(that mean); only the smooth correction is upscaled to a larger chroma plane.
+4. The correction's fine part (what a Gaussian of σ `DETAIL_SIGMA` pixels leaves out) is limited to ±`detail`
+   levels (wave 7). Flicker is smooth in space (M takes out a frame's own turn; stains are wide), while a
+   large fine correction is the flow's sub-pixel misregistration at colour edges blurring the frame's own
+   detail; the small ones (quantisation, noise that differs frame to frame) are kept. The result is
+   M̄_t(the frame plus its correction); only the smooth correction is upscaled to a larger chroma plane.
 5. The coarse layer (wave 5, `coarse`): on a fast pan the motion term lets little be carried, so each
    frame keeps most of its own blotches and turn. A second stabiliser of the same kind runs on the frames
    shrunk to `coarse` (48) pixels a side, where such a pan moves a few pixels a frame and is well matched,
@@ -79,6 +83,8 @@ COARSE = 48  # longer side of the coarse layer's working frame, pixels (0: no co
 COARSE_MOTION = 0.2  # the coarse layer's motion term: at 48 pixels a fast pan is a few pixels a frame, well matched
 COARSE_SPLIT = 12  # longer side of the grid below which the coarse layer's correction replaces the fine one's
 COARSE_HALF = 0.01  # mean motion (share of the longer side a frame) at which the coarse layer takes half
+DETAIL = 2.0  # U/V levels the correction's fine part may reach (0: no limit); wave 7, docs/deflicker.md
+DETAIL_SIGMA = 1.5  # pixels of the working chroma plane: the Gaussian whose residue is the fine part
 COARSE_ALIGN = 0.25  # rate of the running mean of the similarity from the coarse layer's colour to the fine one's
 
 
@@ -133,7 +139,7 @@ class TwoWayStabilizer:
 
     def __init__(self, strength=STRENGTH, window=WINDOW, work_side=WORK_SIDE, preset='fast', centre=128.0,
                  motion=MOTION, fill=FILL, photo_tolerance=PHOTO_TOLERANCE, cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED,
-                 trend=TREND, coarse=COARSE, still_window=STILL_WINDOW):
+                 trend=TREND, coarse=COARSE, still_window=STILL_WINDOW, detail=DETAIL):
         self.strength = check_strength(strength)
         if int(window) < 1:
             raise ValueError(f'window must be at least 1 frame, got {window}')
@@ -141,13 +147,13 @@ class TwoWayStabilizer:
             raise ValueError(f'flow preset must be one of {", ".join(PRESETS)}, got {preset!r}')
         self.options = dict(strength=strength, window=window, work_side=work_side, preset=preset, centre=centre,
                             motion=motion, fill=fill, photo_tolerance=photo_tolerance, cut_distance=cut_distance,
-                            min_trusted=min_trusted, trend=trend, coarse=coarse, still_window=still_window)
+                            min_trusted=min_trusted, trend=trend, coarse=coarse, still_window=still_window, detail=detail)
         if int(trend) < 1:
             raise ValueError(f'trend must be at least 1 frame, got {trend}')
         self.trend, self.still_window = int(trend), int(still_window or 0)
         self.latency = max(int(window), self.trend, self.still_window)  # frames a frame waits for those after it
         self.window, self.work_side, self.centre, self.motion = int(window), int(work_side), float(centre), motion
-        self.fill = fill
+        self.fill, self.detail = fill, float(detail or 0)
         self.photo_tolerance, self.cut_distance, self.min_trusted = photo_tolerance, cut_distance, min_trusted
         self.dis = cv2.DISOpticalFlow_create(PRESETS[preset])
         self.frames, self.shot, self.cuts, self.trusted_sum = 0, -1, [], 0.0
@@ -157,7 +163,7 @@ class TwoWayStabilizer:
         self.coarse = None
         if coarse and self.strength > 0 and int(coarse) < int(work_side):
             self.coarse = TwoWayStabilizer(strength, window, coarse, preset, centre, COARSE_MOTION, 0, photo_tolerance,
-                                           cut_distance, min_trusted, trend, coarse=0, still_window=still_window)
+                                           cut_distance, min_trusted, trend, coarse=0, still_window=still_window, detail=detail)
         self.waiting = {'fine': deque(), 'coarse': deque(), 'input': deque(), 'motion': deque()}
         self.emitted, self.align = 0, None
 
@@ -311,6 +317,9 @@ class TwoWayStabilizer:
             near = cv2.GaussianBlur(corr * support[..., None], (0, 0), sigma) / \
                 np.maximum(cv2.GaussianBlur(support, (0, 0), sigma), 1e-3)[..., None]
             corr = corr + (1 - support[..., None]) * (near - corr)
+        if self.detail:  # step 4: the fine part limited
+            smooth = cv2.GaussianBlur(corr, (0, 0), DETAIL_SIGMA)
+            corr = smooth + np.clip(corr - smooth, -self.detail, self.detail)
         mean = me['flat'] + corr
         reach = self._reach(motion, self.trend)
         if self.coarse is not None:  # the share the coarse layer takes for this frame (`_joined`)

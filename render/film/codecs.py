@@ -60,7 +60,7 @@ class Codec:
 
 
 _H264_BOXES = ('.mp4', '.m4v', '.mov', '.mkv', '.avi')
-_X264 = {'crf': '8', 'preset': 'veryfast', 'bf': '0'}  # crf 8: a film through deflicker comes back at >= 38 dB (docs/deflicker.md); veryfast keeps the encoder light
+_X264 = {'crf': '8', 'preset': 'fast', 'bf': '0'}  # crf 8, fast: a film through deflicker comes back at >= 38 dB (docs/deflicker.md, waves 5 and 7)
 _NVENC = {'preset': 'p4', 'tune': 'hq', 'rc': 'vbr', 'cq': '19', 'b': '0', 'bf': '0'}
 
 CODECS = {c.name: c for c in [
