@@ -1,8 +1,9 @@
 """Which crf keeps a film through `deflicker` at >= 38 dB: `deflicker_film` on each undisturbed original,
-written lossless, then those planes encoded at each crf (libx264 veryfast as H.264's default, or libvpx-vp9
-as VP9's); mean RGB PSNR per frame against the original, its minimum, and kB a frame.
+written lossless, then those planes encoded at each crf with the film codecs' own settings (H.264's, or
+VP9's with --encoder libvpx-vp9; --presets for x264's speed presets); mean RGB PSNR per frame against the
+original, its minimum, and kB a frame.
 
-    python benchmarks/deflicker_crf.py FILM... --crfs 8,10,12,14,17 [--encoder libvpx-vp9]
+    python benchmarks/deflicker_crf.py FILM... --crfs 8,10,12,14,17 [--encoder libvpx-vp9] [--presets veryfast,fast]
 """
 import argparse
 import io
@@ -15,9 +16,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from render.deflicker import deflicker_film  # noqa: E402
+from render.film.codecs import CODECS  # noqa: E402
 
-OPTIONS = {'libx264': {'preset': 'veryfast', 'bf': '0'},
-           'libvpx-vp9': {'b': '0', 'deadline': 'good', 'cpu-used': '5', 'row-mt': '1'}}
+OPTIONS = {CODECS[name].encoder: {k: v for k, v in CODECS[name].options.items() if k != 'crf'} for name in ('h264', 'vp9')}
 
 
 def psnr(a, b):
@@ -35,6 +36,7 @@ def main():
     ap.add_argument('films', nargs='+')
     ap.add_argument('--crfs', default='8,10,12,14,17')
     ap.add_argument('--encoder', default='libx264', choices=list(OPTIONS))
+    ap.add_argument('--presets', default='', help="x264 presets to compare, P,... (default: the codec's own)")
     args = ap.parse_args()
     for src in args.films:
         with tempfile.TemporaryDirectory() as tmp:
@@ -44,10 +46,12 @@ def main():
             kept = np.mean([psnr(a, b) for a, b in zip(decode(str(out), 'rgb24'), ref)])
         print(f'{Path(src).name}: {n} frames, {n / secs:.1f} frames/s, lossless {kept:.2f} dB', flush=True)
         h, w = ref[0].shape[:2]
-        for crf in [int(c) for c in args.crfs.split(',')]:
+        presets = args.presets.split(',') if args.presets else [None]
+        for preset, crf in [(p, int(c)) for p in presets for c in args.crfs.split(',')]:
+            options = {**OPTIONS[args.encoder], 'crf': str(crf), **({'preset': preset} if preset else {})}
             buf = io.BytesIO()
             with av.open(buf, 'w', format='webm' if 'vp9' in args.encoder else 'mp4') as o:
-                s = o.add_stream(args.encoder, rate=25, options={'crf': str(crf), **OPTIONS[args.encoder]})
+                s = o.add_stream(args.encoder, rate=25, options=options)
                 s.width, s.height, s.pix_fmt = w, h, 'yuv420p'
                 for i, p in enumerate(planes):
                     f = av.VideoFrame.from_ndarray(p, format='yuv420p')
@@ -57,7 +61,8 @@ def main():
             size = buf.tell()
             buf.seek(0)
             got = [psnr(a, b) for a, b in zip(decode(buf, 'rgb24'), ref)]
-            print(f'  crf {crf}: {np.mean(got):.2f} dB (min {min(got):.2f}), {size / len(planes) / 1e3:.1f} kB/frame', flush=True)
+            print(f'  {preset or options.get("preset", "")} crf {crf}: {np.mean(got):.2f} dB (min {min(got):.2f}), '
+                  f'{size / len(planes) / 1e3:.1f} kB/frame', flush=True)
 
 
 if __name__ == '__main__':
