@@ -78,13 +78,13 @@ HEAVY = ('chroma', 'small', 'flat', 'acc', 'next_trust', 'next_mapx', 'next_mapy
 CARRY_INTERPOLATION = cv2.INTER_CUBIC  # the carried sums are warped again every frame: bilinear would blur them
 FILL = 0.1  # σ of the filling of poorly seen pixels' correction from their neighbours', share of the longer side
 FULL_SUPPORT = 2.0  # weight of other frames at which a pixel's own correction is used alone
+DETAIL = 2.0  # U/V levels the correction's fine part may reach (0: no limit); wave 7, docs/deflicker.md
+DETAIL_SIGMA = 1.5  # pixels of the working chroma plane: the Gaussian whose residue is the fine part
 MOTION = 0.05  # share of the working frame's longer side a frame at which the motion term halves trust
 COARSE = 48  # longer side of the coarse layer's working frame, pixels (0: no coarse layer)
 COARSE_MOTION = 0.2  # the coarse layer's motion term: at 48 pixels a fast pan is a few pixels a frame, well matched
 COARSE_SPLIT = 12  # longer side of the grid below which the coarse layer's correction replaces the fine one's
 COARSE_HALF = 0.01  # mean motion (share of the longer side a frame) at which the coarse layer takes half
-DETAIL = 2.0  # U/V levels the correction's fine part may reach (0: no limit); wave 7, docs/deflicker.md
-DETAIL_SIGMA = 1.5  # pixels of the working chroma plane: the Gaussian whose residue is the fine part
 COARSE_ALIGN = 0.25  # rate of the running mean of the similarity from the coarse layer's colour to the fine one's
 
 

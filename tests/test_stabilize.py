@@ -2,6 +2,7 @@
 motion without smearing it, restarts at a cut, never touches luminance, and its state carries a film across
 a segment boundary exactly."""
 import io
+import itertools
 
 import av
 import cv2
@@ -141,15 +142,20 @@ def test_state_carries_a_film_across_a_boundary_exactly():
     assert b.cuts == []  # no restart at the boundary
 
 
+def _planes(path):
+    "A real film's 4:2:0 (Y, U, V) planes, frame by frame, streamed."
+    with av.open(str(path)) as c:
+        for frame in c.decode(video=0):
+            a, h = frame.to_ndarray(format='yuv420p'), frame.height
+            uv = a[h:].reshape(2, h // 2, frame.width // 2)
+            yield a[:h], uv[0], uv[1]
+
+
 def test_the_shot_cuts_of_a_real_film_are_found(shared_data):
     "bikes.mp4 is six shots (cuts before frames 30, 76, 137, 187 and 242, checked by eye): all found, no other."
     stab = ChromaStabilizer(0.95)
-    with av.open(str(shared_data / 'video' / 'bikes.mp4')) as c:
-        for frame in c.decode(video=0):
-            a = frame.to_ndarray(format='yuv420p')
-            h, w = frame.height, frame.width
-            uv = a[h:].reshape(2, h // 2, w // 2)
-            stabilize_planes(stab, a[:h], uv[0], uv[1])
+    for y, u, v in _planes(shared_data / 'video' / 'bikes.mp4'):
+        stabilize_planes(stab, y, u, v)
     assert stab.cuts == [0, 30, 76, 137, 187, 242]
 
 
@@ -294,22 +300,11 @@ def test_two_way_keeps_a_long_pan_of_faint_colour_with_a_fixed_fine_pattern():
     assert max(errors) < 2.5  # (it was 128 levels)
 
 
-def _decoded_planes(path, frames):
-    with av.open(str(path)) as c:
-        out = []
-        for frame in c.decode(video=0):
-            a, h = frame.to_ndarray(format='yuv420p'), frame.height
-            uv = a[h:].reshape(2, h // 2, frame.width // 2)
-            out.append((a[:h], uv[0], uv[1]))
-            if len(out) == frames:
-                return out
-
-
 def test_two_way_detail_limit_keeps_a_real_films_own_fine_colour(shared_data):
     """Wave 7: on a fast real clip (a dancer), the large fine corrections are the flow's misregistration at
     colour edges; with the correction's fine part limited to ±2 levels the undisturbed film comes back nearer
     itself, and a disturbed one is steadied better too (RMS chroma error, 24 frames)."""
-    clip = _decoded_planes(shared_data / 'video' / 'davis' / 'davis_breakdance.mp4', 24)
+    clip = list(itertools.islice(_planes(shared_data / 'video' / 'davis' / 'davis_breakdance.mp4'), 24))
     disturb = ChromaDisturbance(seed=0)
     noisy = [(y, *disturb(i, u, v)) for i, (y, u, v) in enumerate(clip)]
     rms = lambda frames: np.sqrt(np.mean([((np.stack(f[1:]).astype(float) - np.stack(t[1:])) ** 2).mean()  # noqa: E731
