@@ -35,7 +35,8 @@ certain). Then:
 4. The correction's fine part (what a Gaussian of σ `DETAIL_SIGMA` pixels leaves out) is limited to ±`detail`
    levels (wave 7). Flicker is smooth in space (M takes out a frame's own turn; stains are wide), while a
    large fine correction is the flow's sub-pixel misregistration at colour edges blurring the frame's own
-   detail; the small ones (quantisation, noise that differs frame to frame) are kept. The result is
+   detail; the small ones (quantisation, noise that differs frame to frame) are kept. Only in the fine layer:
+   at the coarse layer's 48 pixels, 1.5 pixels is no fine detail. The result is
    M̄_t(the frame plus its correction); only the smooth correction is upscaled to a larger chroma plane.
 5. The coarse layer (wave 5, `coarse`): on a fast pan the motion term lets little be carried, so each
    frame keeps most of its own blotches and turn. A second stabiliser of the same kind runs on the frames
@@ -163,7 +164,7 @@ class TwoWayStabilizer:
         self.coarse = None
         if coarse and self.strength > 0 and int(coarse) < int(work_side):
             self.coarse = TwoWayStabilizer(strength, window, coarse, preset, centre, COARSE_MOTION, 0, photo_tolerance,
-                                           cut_distance, min_trusted, trend, coarse=0, still_window=still_window, detail=detail)
+                                           cut_distance, min_trusted, trend, coarse=0, still_window=still_window, detail=0)
         self.waiting = {'fine': deque(), 'coarse': deque(), 'input': deque(), 'motion': deque()}
         self.emitted, self.align = 0, None
 
