@@ -2,9 +2,7 @@
 motion without smearing it, restarts at a cut, never touches luminance, and its state carries a film across
 a segment boundary exactly."""
 import io
-import itertools
 
-import av
 import cv2
 import numpy as np
 import pytest
@@ -13,6 +11,7 @@ from deoldify_like.flicker import ChromaDisturbance
 from deoldify_like.stabilize import ChromaStabilizer, check_strength, stabilize_planes, stabilize_rgb
 from deoldify_like.stabilizers import make_stabilizer
 from deoldify_like.two_way import TwoWayStabilizer, _mean_motion, stabilize_stream
+from test_deflicker_quality import _head, _planes
 
 H, W = 72, 96
 
@@ -140,15 +139,6 @@ def test_state_carries_a_film_across_a_boundary_exactly():
     for x, y in zip(whole, head + tail):
         assert all(np.array_equal(p, q) for p, q in zip(x, y))
     assert b.cuts == []  # no restart at the boundary
-
-
-def _planes(path):
-    "A real film's 4:2:0 (Y, U, V) planes, frame by frame, streamed."
-    with av.open(str(path)) as c:
-        for frame in c.decode(video=0):
-            a, h = frame.to_ndarray(format='yuv420p'), frame.height
-            uv = a[h:].reshape(2, h // 2, frame.width // 2)
-            yield a[:h], uv[0], uv[1]
 
 
 def test_the_shot_cuts_of_a_real_film_are_found(shared_data):
@@ -304,7 +294,7 @@ def test_two_way_detail_limit_keeps_a_real_films_own_fine_colour(shared_data):
     """Wave 7: on a fast real clip (a dancer), the large fine corrections are the flow's misregistration at
     colour edges; with the correction's fine part limited to ±2 levels the undisturbed film comes back nearer
     itself, and a disturbed one is steadied better too (RMS chroma error, 24 frames)."""
-    clip = list(itertools.islice(_planes(shared_data / 'video' / 'davis' / 'davis_breakdance.mp4'), 24))
+    clip = _head(shared_data / 'video' / 'davis' / 'davis_breakdance.mp4', 24)
     disturb = ChromaDisturbance(seed=0)
     noisy = [(y, *disturb(i, u, v)) for i, (y, u, v) in enumerate(clip)]
     rms = lambda frames: np.sqrt(np.mean([((np.stack(f[1:]).astype(float) - np.stack(t[1:])) ** 2).mean()  # noqa: E731
