@@ -15,6 +15,10 @@ film in order and gives them back, `window` frames later, with that flicker divi
 3. The flicker is what does not persist: L_t against its own trend over `window` frames on both sides
    (`lookahead.local_trend`: a Gaussian-weighted straight line, σ = `sigma`, window / 3 by default, so ramps
    such as a fade or an explosion's slow decay are kept). Frame t is multiplied by exp(trend_t − L_t).
+   Where the global log exposure bends significantly within the window (its parabola's curvature ≥ `bend_z`
+   standard errors, fully from `bend_z` + 2; `lookahead.bend_kept_trend`), the trend follows the parabola:
+   a change that comes and goes (a ride through shade, a cloud) is kept whole instead of being cut short at
+   its top. The disturbance's noise hardly ever makes such a bend (wave 8, docs/deflicker.md).
    Cut at 3σ, a frame entering the window hardly moves the trend; cut at 2σ (σ 12, until wave 5), even the
    exact field of the bench's disturbance left the still `slow_traffic_small.mp4` at 1.25× its own
    flicker figure, and the wider trend took more of a film's real changes of light.
@@ -33,7 +37,7 @@ from collections import deque
 import cv2
 import numpy as np
 
-from .lookahead import local_trend, pack, unpack
+from .lookahead import bend_kept_trend, local_trend, pack, unpack
 from .film_metrics import checked_flow
 from .stabilize import CUT_DISTANCE, MIN_TRUSTED, PRESETS, is_cut, luma_histogram, work_size
 
@@ -43,6 +47,7 @@ DEGREE = 2
 STEP = 0.45  # log gain between two frames above which the change is taken as real (a new light, a flash)
 FULL_SHARE = 0.5  # share of the frame the flow must match for the full polynomial (else a tilt at most)
 DARK, BRIGHT = 16, 240  # levels: pixels outside this range in either frame say nothing about the gain
+BEND_Z = 3.0  # standard errors of the exposure's curvature from which the trend starts to follow a bend
 
 
 def _basis(h, w, degree):
@@ -75,13 +80,14 @@ class BrightnessDeflicker:
     `events`: those that started one at a real change of brightness (`step`)."""
 
     def __init__(self, window=WINDOW, work_side=WORK_SIDE, degree=DEGREE, step=STEP, preset='fast',
-                 cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED, full_share=FULL_SHARE, sigma=None):
+                 cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED, full_share=FULL_SHARE, sigma=None, bend_z=BEND_Z):
         window = WINDOW if window is None else window
         check_window(window)
         self.window, self.work_side, self.degree, self.step = int(window), int(work_side), int(degree), float(step)
         self.cut_distance, self.min_trusted, self.preset = cut_distance, min_trusted, preset
         self.full_share = float(full_share)
         self.sigma = float(sigma) if sigma else self.window / 3
+        self.bend_z = None if bend_z is None else float(bend_z)  # None: the straight line only
         self.dis = cv2.DISOpticalFlow_create(PRESETS[preset])
         self.frames, self.cuts, self.events, self._bases = 0, [], [], {}
         self.pending = deque()  # frames waiting to go out: dict(index, luma)
@@ -178,7 +184,9 @@ class BrightnessDeflicker:
         near = [g for g in self.logs if g['shot'] == me['shot'] and abs(g['index'] - me['index']) <= self.window]
         if len(near) < 2:
             return item['luma']
-        trend = local_trend([g['index'] for g in near], [g['gains'] for g in near], me['index'], self.sigma)
+        times, gains = [g['index'] for g in near], [g['gains'] for g in near]
+        trend = local_trend(times, gains, me['index'], self.sigma) if self.bend_z is None else \
+            bend_kept_trend(times, gains, me['index'], self.sigma, self.bend_z, self.bend_z + 2)
         correction = np.tensordot(trend - me['gains'], self._basis(*item['luma'].shape), 1)
         return np.clip(np.rint(item['luma'] * np.exp(correction)), 0, 255).astype(np.uint8)
 
@@ -192,7 +200,7 @@ class BrightnessDeflicker:
 
     def load_state(self, state):
         self.__init__(self.window, self.work_side, self.degree, self.step, self.preset, cut_distance=self.cut_distance,
-                      min_trusted=self.min_trusted, full_share=self.full_share, sigma=self.sigma)
+                      min_trusted=self.min_trusted, full_share=self.full_share, sigma=self.sigma, bend_z=self.bend_z)
         if not state:
             return
         self.prev_gray, self.prev_hist = np.asarray(state['prev_gray'], np.uint8), np.asarray(state['prev_hist'], np.float32)

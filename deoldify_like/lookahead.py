@@ -24,6 +24,31 @@ def local_trend(times, values, t, sigma, degree=1):
     return (stt * sv - st * stv) / det  # intercept of the weighted fit (t moved to 0)
 
 
+def bend_kept_trend(times, values, t, sigma, z_from, z_full):
+    """`local_trend`'s straight line, moved toward the parabola of the same Gaussian-weighted fit as far as the
+    parabola's curvature is significant in the first column of `values`: not at all under `z_from` standard
+    errors (estimated from the fit's own residuals), fully from `z_full`. A real change that comes and goes
+    within the window (an exposure that rises and falls as a camera rides through shade) is a bend that a line
+    cuts short at its top; noise, however large, seldom makes a significant one, so where the values are noisy
+    this is the line (a pretest estimator: the parabola only where the data call for it)."""
+    line = local_trend(times, values, t, sigma)
+    times = np.asarray(times, np.float64) - t
+    values = np.asarray(values, np.float64).reshape(len(times), -1)
+    x = times / sigma
+    w = np.exp(-0.5 * x ** 2)
+    n_eff = w.sum() ** 2 / (w * w).sum()  # the number of frames the Gaussian weights amount to
+    if len(np.unique(times)) < 5 or n_eff < 4:
+        return line
+    basis = np.vander(x, 3, increasing=True)
+    inverse = np.linalg.inv(basis.T @ (w[:, None] * basis))
+    parabola = inverse @ (basis.T @ (w[:, None] * values))
+    r = values[:, 0] - basis @ parabola[:, 0]
+    noise = (w * r * r).sum() / w.sum() * n_eff / (n_eff - 3)
+    variance = (inverse @ (basis.T @ ((w * w)[:, None] * basis)) @ inverse)[2, 2] * noise
+    z = abs(parabola[2, 0]) / max(np.sqrt(variance), 1e-12)
+    return line + float(np.clip((z - z_from) / (z_full - z_from), 0, 1)) * (parabola[0] - line)
+
+
 def pack(prefix, items):
     "A list of dicts of arrays as one flat dict of arrays (for np.savez): `{prefix}{i}_{key}`."
     return {f'{prefix}{i}_{k}': np.asarray(v) for i, item in enumerate(items) for k, v in item.items()}

@@ -9,6 +9,7 @@ import pytest
 from deoldify_like.brightness import BrightnessDeflicker, deflicker_brightness
 from deoldify_like.flicker import BrightnessDisturbance
 from deoldify_like.film_metrics import BrightnessFlickerMeter, brightness_flicker
+from deoldify_like.lookahead import bend_kept_trend, local_trend
 
 H, W = 64, 96
 
@@ -143,3 +144,29 @@ def test_a_still_real_scene_under_a_change_of_exposure_gives_the_exact_field(sha
     error = lambda coef: np.abs(np.tensordot(coef - truth, basis, 1)).max()  # noqa: E731  (log gain, worst pixel)
     assert error(bd._pair_gains(g0, g1)) < 5e-4
     assert error(bd._fit(g0, g1, g0)) > 3 * error(bd._pair_gains(g0, g1))  # one pass: the flow of the change
+
+
+def test_the_trend_follows_a_real_bend_but_not_the_noise():
+    t = np.arange(49)
+    bump = 0.13 * np.exp(-0.5 * ((t - 24) / 9.0) ** 2)  # an exposure that rises and falls: a ride through shade
+    line, kept = local_trend(t, bump, 24, 8), bend_kept_trend(t, bump, 24, 8, 3, 5)
+    assert bump[24] - line[0] > 0.03  # the straight line cuts the top short by a quarter
+    assert abs(bump[24] - kept[0]) < 0.35 * (bump[24] - line[0])  # the parabola most of the way up
+    noise = np.random.default_rng(0).uniform(-0.15, 0.15, 49)  # the bench's flicker alone: no bend to keep
+    for at in range(8, 41):
+        assert np.array_equal(bend_kept_trend(t, noise, at, 8, 3, 5), local_trend(t, noise, at, 8))
+
+
+def test_a_real_rise_and_fall_of_exposure_is_kept_and_flicker_on_it_removed():
+    clean = _pan(6, 60)
+    gain = 1 + 0.15 * np.exp(-0.5 * ((np.arange(60) - 30) / 8.0) ** 2)
+    clean = [np.clip(np.rint(y * g), 0, 255).astype(np.uint8) for y, g in zip(clean, gain)]
+    kept = list(deflicker_brightness(clean))
+    cut_short = list(deflicker_brightness(clean, bend_z=None))
+    assert min(_psnr(o, c) for o, c in zip(kept, clean)) > 40
+    assert min(_psnr(o, c) for o, c in zip(cut_short, clean)) < 38  # the line alone darkens the top
+    d = BrightnessDisturbance(seed=2)
+    noisy = [d(i, y) for i, y in enumerate(clean)]
+    out = list(deflicker_brightness(noisy))
+    means = lambda frames: [f.mean() for f in frames]  # noqa: E731
+    assert brightness_flicker(means(out)) < 0.15 * brightness_flicker(means(noisy))
