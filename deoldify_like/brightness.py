@@ -78,6 +78,7 @@ class BrightnessDeflicker:
     """Streaming brightness deflicker; `push(luma)` (uint8 (H, W), in order) returns the frames now finished,
     `flush()` the rest, each uint8 of its input's shape. `cuts`: the frames that started a shot;
     `events`: those that started one at a real change of brightness (`step`)."""
+    REVISION = 8  # raised whenever the same settings give another output: a render resumed across it starts again
 
     def __init__(self, window=WINDOW, work_side=WORK_SIDE, degree=DEGREE, step=STEP, preset='fast',
                  cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED, full_share=FULL_SHARE, sigma=None, bend_z=BEND_Z):

@@ -75,6 +75,7 @@ def is_cut(prev_hist, hist, cut_distance=CUT_DISTANCE):
 
 
 class ChromaStabilizer:
+    REVISION = 1  # raised whenever the same settings give another output: a render resumed across it starts again
     """Streaming chroma stabiliser; `step(luma, chroma)` for each frame in order returns the new chroma.
 
     `luma`: uint8 (H, W). `chroma`: (h, w, 2) U and V (uint8 or float, any scale centred anywhere: the

@@ -131,6 +131,7 @@ def _similarity(warped_prev, chroma, trust, mapx, mapy):
 
 
 class TwoWayStabilizer:
+    REVISION = 7  # raised whenever the same settings give another output: a render resumed across it starts again
     """Streaming two-way chroma stabiliser: `push(luma, chroma)` for each frame in order returns the list of
     frames now finished (float32 chroma of each input's shape, in order), `flush()` the rest.
 

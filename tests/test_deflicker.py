@@ -11,6 +11,8 @@ import pytest
 
 from deoldify_like.cli_support import run_command
 from deoldify_like.flicker import ChromaDisturbance
+from deoldify_like.stabilize import ChromaStabilizer
+from deoldify_like.stabilizers import make_stabilizer
 from deoldify_like.video import probe_video
 from deoldify_like.inference import Colorizer
 from render.deflicker import deflicker, deflicker_film, frame_planes
@@ -177,7 +179,7 @@ def test_render_stabilize_resumes_exactly(tmp_path, colorizer, mode, frames, sto
         render_film(colorizer, src, out, 2, segment_frames=4, hook=stop, stabilize=mode, strength=0.9,
                     deflicker_brightness=brightness)
     state = json.loads((work_dir(out) / 'progress.json').read_text())
-    assert state['segments_done'] >= 1 and state['settings']['stabilize'] == [mode, 0.9]
+    assert state['segments_done'] >= 1 and state['settings']['stabilize'] == [mode, 0.9, make_stabilizer(mode).REVISION]
     kept = sorted(int(f.stem.split('_')[1]) for f in work_dir(out).glob('stabilizer_*.npz'))
     # the one a resume needs is kept, the older ones deleted (as the next segment's state is saved)
     assert state['segments_done'] - 1 in kept and kept[0] >= state['segments_done'] - 2
@@ -186,3 +188,27 @@ def test_render_stabilize_resumes_exactly(tmp_path, colorizer, mode, frames, sto
     b = decoded_frames(out)
     assert len(a) == len(b) == frames
     assert all(ta == tb and np.array_equal(fa, fb) for (ta, fa), (tb, fb) in zip(a, b))
+
+
+def test_a_render_stopped_before_the_stabilisers_code_changed_starts_again(tmp_path, colorizer, monkeypatch):
+    "The stabiliser's REVISION is part of the resume settings: a resume across a change renders from the start."
+    src = make_film(tmp_path / 'in.mp4', frames=12, width=48, height=32)
+    out = tmp_path / 'out' / 'in.mp4'
+
+    def stop(done):
+        if done >= 8:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        render_film(colorizer, src, out, 2, segment_frames=4, hook=stop, stabilize='flow-one-way')
+    seen = []
+    render_film(colorizer, src, out, 2, segment_frames=4, resume=True, stabilize='flow-one-way', hook=seen.append)
+    assert seen[0] > 4  # the same code: continued after the finished segments
+    with pytest.raises(Interrupted):
+        render_film(colorizer, src, tmp_path / 'again' / 'in.mp4', 2, segment_frames=4, hook=stop,
+                    stabilize='flow-one-way')
+    monkeypatch.setattr(ChromaStabilizer, 'REVISION', ChromaStabilizer.REVISION + 1)
+    seen = []
+    render_film(colorizer, src, tmp_path / 'again' / 'in.mp4', 2, segment_frames=4, resume=True,
+                stabilize='flow-one-way', hook=seen.append)
+    assert seen[0] <= 4 and len(decoded_frames(tmp_path / 'again' / 'in.mp4')) == 12  # started again, whole

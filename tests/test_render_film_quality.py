@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from deoldify_like.brightness import BrightnessDeflicker
 from deoldify_like.errors import DeoldifyLikeError
 from deoldify_like.flicker import BrightnessDisturbance
 from deoldify_like.film_metrics import brightness_flicker
@@ -59,7 +60,7 @@ def test_deflicker_brightness_before_the_model_resumes_exactly_and_lossless_stay
     with pytest.raises(Interrupted):
         render_film(colorizer, flickering, out, 2, segment_frames=10, hook=stop_after_14, deflicker_brightness=True)
     state = json.loads((work_dir(out) / 'progress.json').read_text())
-    assert state['segments_done'] == 1 and state['settings']['deflicker_brightness'] is True
+    assert state['segments_done'] == 1 and state['settings']['deflicker_brightness'] == BrightnessDeflicker.REVISION
     assert (work_dir(out) / 'brightness_00000.npz').is_file()  # where the resumed deflicker starts from
     render_film(colorizer, flickering, out, 2, segment_frames=10, resume=True, deflicker_brightness=True)
     a, b = decoded_frames(whole), decoded_frames(out)
@@ -89,7 +90,7 @@ def test_deflicker_brightness_window_reaches_the_deflicker_and_the_resume_settin
         render_film(colorizer, flickering, out, 2, segment_frames=10, hook=stop_after_10, deflicker_brightness=True,
                     deflicker_brightness_window=6)
     state = json.loads((work_dir(out) / 'progress.json').read_text())
-    assert state['settings']['deflicker_brightness'] is True and state['settings']['deflicker_brightness_window'] == 6
+    assert state['settings']['deflicker_brightness'] == BrightnessDeflicker.REVISION and state['settings']['deflicker_brightness_window'] == 6
     model = tmp_path / 'unused.safetensors'
     assert render([str(flickering), '--model', str(model), '--out', str(tmp_path / 'o'),
                    '--deflicker-brightness-window', '6']) == 2  # without --deflicker-brightness: a usage error

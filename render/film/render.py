@@ -31,15 +31,16 @@ def is_film_path(path):
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
-def _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, crf, span, stabilize=('none', None),
-                  brightness=None, references=()):
-    "What a resumed render must match: the source file, the model and every setting that changes the output."
+def _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, crf, span, stabilizer=None,
+                  stabilize=('none', None), brightness=None, references=()):
+    """What a resumed render must match: the source file, the model and every setting that changes the output,
+    with the stabiliser's and the deflicker's REVISION (a render stopped before their code changed starts again)."""
     st = Path(src).stat()
     return {'source': str(Path(src).resolve()), 'source_size': st.st_size, 'source_mtime': st.st_mtime,
             'model': colorizer.header.get('info', {}).get('saved_at'), 'model_config': colorizer.header.get('config'),
             **colorizer.settings(), 'render_factor': render_factor, 'segment_frames': segment_frames, 'limit': limit,
-            **codec.key(crf), 'span': span.key(), **({} if stabilize[0] == 'none' else {'stabilize': list(stabilize)}),
-            **({'deflicker_brightness': True} if brightness is not None else {}),
+            **codec.key(crf), 'span': span.key(), **({} if stabilizer is None else {'stabilize': [*stabilize, stabilizer.REVISION]}),
+            **({'deflicker_brightness': brightness.REVISION} if brightness is not None else {}),
             **({'deflicker_brightness_window': brightness.window} if brightness is not None and brightness.window != WINDOW else {}),
             **({'references': references_key(references)} if references else {})}
 
@@ -84,8 +85,8 @@ def render_film(colorizer, src, dest, render_factor, resume=False, segment_frame
     references = in_part(references or [], selection.first_index if selection else 0, total)
     strength = default_strength(stabilize) if strength is None else strength
     brightness = BrightnessDeflicker(window=deflicker_brightness_window) if deflicker_brightness else None
-    key = _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, crf, span,
-                        (stabilize, strength) if stabilizer is not None else ('none', None), brightness, references)
+    key = _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, crf, span, stabilizer,
+                        (stabilize, strength), brightness, references)
     segments = Segments.beside(dest, codec, segment_frames).open(key, resume)
     try:
         if not segments.complete:
