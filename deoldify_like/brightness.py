@@ -18,7 +18,8 @@ film in order and gives them back, `window` frames later, with that flicker divi
    Where the global log exposure bends significantly within the window (its parabola's curvature ≥ `bend_z`
    standard errors, fully from `bend_z` + 2; `lookahead.bend_kept_trend`), the trend follows the parabola:
    a change that comes and goes (a ride through shade, a cloud) is kept whole instead of being cut short at
-   its top. The disturbance's noise hardly ever makes such a bend (wave 8, docs/deflicker.md).
+   its top; not within σ frames of a shot's end, where a parabola extrapolates. The disturbance's noise hardly
+   ever makes such a bend (wave 8, docs/deflicker.md).
    Cut at 3σ, a frame entering the window hardly moves the trend; cut at 2σ (σ 12, until wave 5), even the
    exact field of the bench's disturbance left the still `slow_traffic_small.mp4` at 1.25× its own
    flicker figure, and the wider trend took more of a film's real changes of light.

@@ -30,15 +30,16 @@ def bend_kept_trend(times, values, t, sigma, z_from, z_full):
     errors (estimated from the fit's own residuals), fully from `z_full`. A real change that comes and goes
     within the window (an exposure that rises and falls as a camera rides through shade) is a bend that a line
     cuts short at its top; noise, however large, seldom makes a significant one, so where the values are noisy
-    this is the line (a pretest estimator: the parabola only where the data call for it)."""
+    this is the line (a pretest estimator: the parabola only where the data call for it). So is it where the
+    window has fewer than `sigma` frames on either side."""
     line = local_trend(times, values, t, sigma)
     times = np.asarray(times, np.float64) - t
     values = np.asarray(values, np.float64).reshape(len(times), -1)
     x = times / sigma
     w = np.exp(-0.5 * x ** 2)
     n_eff = w.sum() ** 2 / (w * w).sum()  # the number of frames the Gaussian weights amount to
-    if len(np.unique(times)) < 5 or n_eff < 4:
-        return line
+    if n_eff < 4 or min((times < 0).sum(), (times > 0).sum()) < sigma:
+        return line  # near a shot's end a parabola extrapolates the noise (the 1952 film's flicker 0.83 -> 1.07)
     basis = np.vander(x, 3, increasing=True)
     inverse = np.linalg.inv(basis.T @ (w[:, None] * basis))
     parabola = inverse @ (basis.T @ (w[:, None] * values))

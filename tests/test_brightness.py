@@ -152,6 +152,8 @@ def test_the_trend_follows_a_real_bend_but_not_the_noise():
     line, kept = local_trend(t, bump, 24, 8), bend_kept_trend(t, bump, 24, 8, 3, 5)
     assert bump[24] - line[0] > 0.03  # the straight line cuts the top short by a quarter
     assert abs(bump[24] - kept[0]) < 0.35 * (bump[24] - line[0])  # the parabola most of the way up
+    near_end = t[:30]  # 5 frames after frame 24: at a shot's end the parabola would extrapolate, so the line
+    assert np.array_equal(bend_kept_trend(near_end, bump[:30], 24, 8, 3, 5), local_trend(near_end, bump[:30], 24, 8))
     noise = np.random.default_rng(0).uniform(-0.15, 0.15, 49)  # the bench's flicker alone: no bend to keep
     for at in range(8, 41):
         assert np.array_equal(bend_kept_trend(t, noise, at, 8, 3, 5), local_trend(t, noise, at, 8))
