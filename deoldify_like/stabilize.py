@@ -75,13 +75,13 @@ def is_cut(prev_hist, hist, cut_distance=CUT_DISTANCE):
 
 
 class ChromaStabilizer:
-    REVISION = 1  # raised whenever the same settings give another output: a render resumed across it starts again
     """Streaming chroma stabiliser; `step(luma, chroma)` for each frame in order returns the new chroma.
 
     `luma`: uint8 (H, W). `chroma`: (h, w, 2) U and V (uint8 or float, any scale centred anywhere: the
     blend is linear), at the luma's resolution or lower. The result is float32 of the chroma's shape; for
     uint8 planes round it (`stabilize_planes` does). `strength` 0 returns every frame's chroma unchanged.
     """
+    REVISION = 1  # raised whenever the same settings give another output: a render resumed across it starts again
 
     def __init__(self, strength=DEFAULT_STRENGTH, work_side=WORK_SIDE, preset=DEFAULT_PRESET,
                  cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED, photo_tolerance=PHOTO_TOLERANCE,

@@ -131,13 +131,13 @@ def _similarity(warped_prev, chroma, trust, mapx, mapy):
 
 
 class TwoWayStabilizer:
-    REVISION = 7  # raised whenever the same settings give another output: a render resumed across it starts again
     """Streaming two-way chroma stabiliser: `push(luma, chroma)` for each frame in order returns the list of
     frames now finished (float32 chroma of each input's shape, in order), `flush()` the rest.
 
     `luma` uint8 (H, W); `chroma` (h, w, 2) U and V centred on `centre` (128 for 8-bit planes; float
     YUV scaled to 0..255), at the luma's resolution or lower. `strength` 0 gives every frame's chroma back unchanged.
     """
+    REVISION = 7  # raised whenever the same settings give another output: a render resumed across it starts again
 
     def __init__(self, strength=STRENGTH, window=WINDOW, work_side=WORK_SIDE, preset='fast', centre=128.0,
                  motion=MOTION, fill=FILL, photo_tolerance=PHOTO_TOLERANCE, cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED,

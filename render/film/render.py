@@ -39,7 +39,8 @@ def _settings_key(src, colorizer, render_factor, segment_frames, limit, codec, c
     return {'source': str(Path(src).resolve()), 'source_size': st.st_size, 'source_mtime': st.st_mtime,
             'model': colorizer.header.get('info', {}).get('saved_at'), 'model_config': colorizer.header.get('config'),
             **colorizer.settings(), 'render_factor': render_factor, 'segment_frames': segment_frames, 'limit': limit,
-            **codec.key(crf), 'span': span.key(), **({} if stabilizer is None else {'stabilize': [*stabilize, stabilizer.REVISION]}),
+            **codec.key(crf), 'span': span.key(),
+            **({} if stabilizer is None else {'stabilize': [*stabilize, stabilizer.REVISION]}),
             **({'deflicker_brightness': brightness.REVISION} if brightness is not None else {}),
             **({'deflicker_brightness_window': brightness.window} if brightness is not None and brightness.window != WINDOW else {}),
             **({'references': references_key(references)} if references else {})}
