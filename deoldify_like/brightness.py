@@ -11,11 +11,15 @@ film in order and gives them back, `window` frames later, with that flicker divi
    y (degree 2: 6 terms; 0: one global gain), with one robust refit that drops outliers (something that
    really changed: a lamp, a passing shadow). A surface that moves into shade is matched to itself, so a
    pan into shade gives no change here, and is kept.
-2. Within a shot the fields add up to the log exposure L_t of each frame, relative to the shot's first.
-3. The flicker is what does not persist: L_t against its own trend over `window` frames on both sides
+   With the fit, the camera's motion from t to t−1: an affine map fitted to the same flow
+   (`exposure_field.camera_motion`; a shift alone where the flow matched a patch).
+2. Within a shot, the pairs add up along the motion (`exposure_field.flicker_correction`): each frame's field
+   relative to frame t, read where frame t's content was in that frame, after the part fixed to the frame (a
+   vignette, which a moving camera shows as a change along the motion; ridge `ridge`) is taken out.
+3. The flicker is what does not persist: those fields against their trend over `window` frames on both sides
    (`lookahead.local_trend`: a Gaussian-weighted straight line, σ = `sigma`, window / 3 by default, so ramps
-   such as a fade or an explosion's slow decay are kept). Frame t is multiplied by exp(trend_t − L_t).
-   Where the global log exposure bends significantly within the window (its parabola's curvature ≥ `bend_z`
+   such as a fade or an explosion's slow decay are kept). Frame t is multiplied by exp(trend − its own).
+   Where the frame-mean log exposure bends significantly within the window (its parabola's curvature ≥ `bend_z`
    standard errors, fully from `bend_z` + 2; `lookahead.bend_kept_trend`), the trend follows the parabola:
    a change that comes and goes (a ride through shade, a cloud) is kept whole instead of being cut short at
    its top; not within σ frames of a shot's end, where a parabola extrapolates. The disturbance's noise hardly
@@ -30,7 +34,7 @@ more than `step` (log; 0.45 ≈ ×1.57) between two frames: a light switched on,
 side of such a break are never smoothed together, so the break is kept as it was.
 
 Streaming: frames come out `window` frames after they go in (or when their shot ends); `flush()` gives the
-rest. `state()` / `load_state()` hold everything (the pending frames, the chained gains of the last
+rest. `state()` / `load_state()` hold everything (the pending frames, the pair fields and motions of the last
 2·window + 1 frames), for a resumed render.
 """
 from collections import deque
@@ -38,7 +42,8 @@ from collections import deque
 import cv2
 import numpy as np
 
-from .lookahead import bend_kept_trend, local_trend, pack, unpack
+from .exposure_field import FieldAlgebra, basis as _field_basis, camera_motion, flicker_correction
+from .lookahead import pack, unpack
 from .film_metrics import checked_flow
 from .stabilize import CUT_DISTANCE, MIN_TRUSTED, PRESETS, is_cut, luma_histogram, work_size
 
@@ -49,13 +54,7 @@ STEP = 0.45  # log gain between two frames above which the change is taken as re
 FULL_SHARE = 0.5  # share of the frame the flow must match for the full polynomial (else a tilt at most)
 DARK, BRIGHT = 16, 240  # levels: pixels outside this range in either frame say nothing about the gain
 BEND_Z = 3.0  # standard errors of the exposure's curvature from which the trend starts to follow a bend
-
-
-def _basis(h, w, degree):
-    "Polynomial terms x^i y^j (i + j <= degree) on a (h, w) grid of x, y in [-1, 1]: (terms, h, w)."
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    x, y = 2 * xs / max(w - 1, 1) - 1, 2 * ys / max(h - 1, 1) - 1
-    return np.stack([x ** i * y ** (d - i) for d in range(degree + 1) for i in range(d, -1, -1)])
+RIDGE = 1e-2  # per pair, on the field fixed to the frame (`exposure_field.static_field`; wave 9's choice)
 
 
 def check_window(window, enabled=True, flag='window', needs='the deflicker'):
@@ -79,10 +78,11 @@ class BrightnessDeflicker:
     """Streaming brightness deflicker; `push(luma)` (uint8 (H, W), in order) returns the frames now finished,
     `flush()` the rest, each uint8 of its input's shape. `cuts`: the frames that started a shot;
     `events`: those that started one at a real change of brightness (`step`)."""
-    REVISION = 8  # raised whenever the same settings give another output: a render resumed across it starts again
+    REVISION = 9  # raised whenever the same settings give another output: a render resumed across it starts again
 
     def __init__(self, window=WINDOW, work_side=WORK_SIDE, degree=DEGREE, step=STEP, preset='fast',
-                 cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED, full_share=FULL_SHARE, sigma=None, bend_z=BEND_Z):
+                 cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED, full_share=FULL_SHARE, sigma=None, bend_z=BEND_Z,
+                 ridge=RIDGE):
         window = WINDOW if window is None else window
         check_window(window)
         self.window, self.work_side, self.degree, self.step = int(window), int(work_side), int(degree), float(step)
@@ -90,20 +90,22 @@ class BrightnessDeflicker:
         self.full_share = float(full_share)
         self.sigma = float(sigma) if sigma else self.window / 3
         self.bend_z = None if bend_z is None else float(bend_z)  # None: the straight line only
+        self.ridge, self.algebra = float(ridge), FieldAlgebra(self.degree)
         self.dis = cv2.DISOpticalFlow_create(PRESETS[preset])
         self.frames, self.cuts, self.events, self._bases = 0, [], [], {}
         self.pending = deque()  # frames waiting to go out: dict(index, luma)
-        self.logs = deque()  # the last 2·window + 1 frames: dict(index, shot, gains = L_t)
+        self.logs = deque()  # the last 2·window + 1 frames: dict(index, shot, pair field, motion to the one before)
         self.prev_gray = self.prev_hist = None
         self.shot = -1
 
     def _basis(self, h, w):
         if (h, w) not in self._bases:
-            self._bases[h, w] = _basis(h, w, self.degree)
+            self._bases[h, w] = _field_basis(h, w, self.degree)
         return self._bases[h, w]
 
     def _pair_gains(self, g0, g1):
-        """The log gain field from frame t−1 (g0) to t (g1) as polynomial coefficients, or None where the flow
+        """The log gain field from frame t−1 (g0) to t (g1) as polynomial coefficients and the camera's motion
+        from t to t−1 (`exposure_field.camera_motion`), or None where the flow
         matches too little (fewer than `min_trusted` of the pixels): then frame t starts a new shot. (Taking the
         ratio of the frame means there instead, as FFmpeg's filter does, measured worse: new content is not a
         change of exposure.) Two passes: the flow of the second is computed with g0 brought to g1's exposure
@@ -114,16 +116,17 @@ class BrightnessDeflicker:
         first = self._fit(g0, g1, g0)
         if first is None:
             return None
-        g0_exposed = np.clip(np.rint(g0 * np.exp(np.tensordot(first, self._basis(*g0.shape), 1))), 0, 255)
+        g0_exposed = np.clip(np.rint(g0 * np.exp(np.tensordot(first[0], self._basis(*g0.shape), 1))), 0, 255)
         return self._fit(g0, g1, g0_exposed.astype(np.uint8))
 
     def _fit(self, g0, g1, g0_for_flow):
-        "One pass of `_pair_gains`, its flow computed between `g0_for_flow` and g1."
+        "One pass of `_pair_gains`, its flow computed between `g0_for_flow` and g1: (coefficients, motion) or None."
         fwd, bwd = self.dis.calc(g1, g0_for_flow, None), self.dis.calc(g0_for_flow, g1, None)
         mask, mapx, mapy = checked_flow(fwd, bwd)
         matched = float(mask.mean())
         if matched < self.min_trusted:
             return None
+        motion = camera_motion(mask, mapx, mapy, shift_only=matched < self.full_share)
         g0_at = cv2.remap(g0, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         mask &= (g1 > DARK) & (g1 < BRIGHT) & (g0_at > DARK) & (g0_at < BRIGHT)
         if mask.sum() < 16:
@@ -137,7 +140,7 @@ class BrightnessDeflicker:
         keep = np.abs(r) <= max(3 * 1.4826 * float(np.median(np.abs(r))), 0.02)
         if keep.sum() >= a.shape[1] * 4:
             coef = np.linalg.lstsq(a[keep], d[keep], rcond=None)[0]
-        return np.concatenate([coef, np.zeros(len(basis) - terms)])
+        return np.concatenate([coef, np.zeros(len(basis) - terms)]), motion
 
     def push(self, luma):
         luma = np.asarray(luma)
@@ -147,20 +150,18 @@ class BrightnessDeflicker:
         gray = cv2.resize(luma, size, interpolation=cv2.INTER_AREA) if luma.shape[::-1] != size else luma
         gray = np.ascontiguousarray(gray)
         hist = _normalised_histogram(gray)
-        gains = None
+        fitted = None
         if self.prev_gray is not None and self.prev_gray.shape == gray.shape and \
                 not is_cut(self.prev_hist, hist, self.cut_distance):
-            gains = self._pair_gains(self.prev_gray, gray)
-            if gains is not None and abs(gains[0]) > self.step:
+            fitted = self._pair_gains(self.prev_gray, gray)
+            if fitted is not None and abs(fitted[0][0]) > self.step:
                 self.events.append(self.frames)
-                gains = None
-        if gains is None:
+                fitted = None
+        if fitted is None:
             self.cuts.append(self.frames)
             self.shot += 1
-            gains = np.zeros(len(self._basis(2, 2)))
-        else:
-            gains = self.logs[-1]['gains'] + gains
-        self.logs.append(dict(index=self.frames, shot=self.shot, gains=gains))
+            fitted = np.zeros(len(self._basis(2, 2))), np.eye(3)
+        self.logs.append(dict(index=self.frames, shot=self.shot, pair=fitted[0], motion=fitted[1]))
         while len(self.logs) > 2 * self.window + 1:
             self.logs.popleft()
         self.pending.append(dict(index=self.frames, luma=luma))
@@ -186,10 +187,9 @@ class BrightnessDeflicker:
         near = [g for g in self.logs if g['shot'] == me['shot'] and abs(g['index'] - me['index']) <= self.window]
         if len(near) < 2:
             return item['luma']
-        times, gains = [g['index'] for g in near], [g['gains'] for g in near]
-        trend = local_trend(times, gains, me['index'], self.sigma) if self.bend_z is None else \
-            bend_kept_trend(times, gains, me['index'], self.sigma, self.bend_z, self.bend_z + 2)
-        correction = np.tensordot(trend - me['gains'], self._basis(*item['luma'].shape), 1)
+        field = flicker_correction([g['index'] for g in near], [g['pair'] for g in near], [g['motion'] for g in near],
+                                   me['index'], self.algebra, self.sigma, self.bend_z, self.ridge)
+        correction = np.tensordot(field, self._basis(*item['luma'].shape), 1)
         return np.clip(np.rint(item['luma'] * np.exp(correction)), 0, 255).astype(np.uint8)
 
     # -- state at a segment boundary (resumable renders)
@@ -202,13 +202,15 @@ class BrightnessDeflicker:
 
     def load_state(self, state):
         self.__init__(self.window, self.work_side, self.degree, self.step, self.preset, cut_distance=self.cut_distance,
-                      min_trusted=self.min_trusted, full_share=self.full_share, sigma=self.sigma, bend_z=self.bend_z)
+                      min_trusted=self.min_trusted, full_share=self.full_share, sigma=self.sigma, bend_z=self.bend_z,
+                      ridge=self.ridge)
         if not state:
             return
         self.prev_gray, self.prev_hist = np.asarray(state['prev_gray'], np.uint8), np.asarray(state['prev_hist'], np.float32)
         self.frames, self.shot = (int(x) for x in state['counters'])
         self.cuts, self.events = [int(x) for x in state['cuts']], [int(x) for x in state['events']]
-        self.logs = deque(dict(index=int(g['index']), shot=int(g['shot']), gains=g['gains']) for g in unpack('log', state))
+        self.logs = deque(dict(index=int(g['index']), shot=int(g['shot']), pair=g['pair'], motion=g['motion'])
+                          for g in unpack('log', state))
         self.pending = deque(dict(index=int(p['index']), luma=p['luma']) for p in unpack('pending', state))
 
 

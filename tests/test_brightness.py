@@ -120,10 +120,10 @@ def test_a_pair_matched_on_a_patch_gets_a_tilt_at_most():
     g1 = np.rint(g0 * 1.1).astype(np.uint8)
     g1[:, 40:] = np.rint(cv2.GaussianBlur(rng.uniform(50, 190, (H, W - 40)).astype(np.float32), (0, 0), 2))
     bd = BrightnessDeflicker(full_share=0.9)
-    coef = bd._pair_gains(g0, g1)
-    assert coef is not None and len(coef) == 6
+    coef, motion = bd._pair_gains(g0, g1)
+    assert len(coef) == 6 and np.array_equal(motion[:2, :2], np.eye(2))  # a patch: a shift at most
     assert np.all(coef[3:] == 0) and abs(coef[0] - np.log(1.1)) < 0.05
-    full = BrightnessDeflicker(full_share=0.0)._pair_gains(g0, g1)
+    full = BrightnessDeflicker(full_share=0.0)._pair_gains(g0, g1)[0]
     assert np.any(full[3:] != 0)
 
 
@@ -132,18 +132,18 @@ def test_a_still_real_scene_under_a_change_of_exposure_gives_the_exact_field(sha
     # DIS normalises patch means but not contrast, so a change of exposure alone bends its flow on a still
     # scene; the second pass computes the flow on frames brought to the same exposure by the first
     import av
-    from deoldify_like.brightness import _basis
+    from deoldify_like.exposure_field import basis as field_basis
     with av.open(str(shared_data / 'video' / 'slow_traffic_small.mp4')) as c:
         frame = next(c.decode(video=0)).to_ndarray(format='gray')
     g0 = cv2.resize(frame, (160, 90), interpolation=cv2.INTER_AREA)
-    basis = _basis(90, 160, 2)
+    basis = field_basis(90, 160, 2)
     field = gain * (1 + tilt * basis[1])
     g1 = np.clip(np.rint(g0 * field), 0, 255).astype(np.uint8)
     truth = np.linalg.lstsq(basis.reshape(6, -1).T.astype(np.float64), np.log(field).ravel(), rcond=None)[0]
     bd = BrightnessDeflicker()
     error = lambda coef: np.abs(np.tensordot(coef - truth, basis, 1)).max()  # noqa: E731  (log gain, worst pixel)
-    assert error(bd._pair_gains(g0, g1)) < 5e-4
-    assert error(bd._fit(g0, g1, g0)) > 3 * error(bd._pair_gains(g0, g1))  # one pass: the flow of the change
+    assert error(bd._pair_gains(g0, g1)[0]) < 5e-4
+    assert error(bd._fit(g0, g1, g0)[0]) > 3 * error(bd._pair_gains(g0, g1)[0])  # one pass: the flow of the change
 
 
 def test_the_trend_follows_a_real_bend_but_not_the_noise():
