@@ -9,7 +9,9 @@ strengths: CDC, warp error (flow on the original's luminance), PSNR against the 
 Brightness (`--brightness`): the film, the film with its luminance disturbed (`flicker.BrightnessDisturbance`),
 and both through `brightness.BrightnessDeflicker` (`--bright k=v,...`) and through FFmpeg's `deflicker`
 filter (PyAV filter graph; `--ffmpeg size:mode,...`): the brightness-flicker figure and the warp error of
-the luminance (`film_metrics`), PSNR against the original.
+the luminance (`film_metrics`), PSNR against the original. Beside them, 'exact field': the disturbed film
+divided by the disturbance's own field, the best any gain can do once rounding and clipping have lost their
+part (`--seed` draws another disturbance).
 
     python benchmarks/deflicker_bench.py FILM [FILM...] [--brightness] [--frames N] [--json OUT.json]
 """
@@ -164,6 +166,11 @@ def _chroma_streams(path, frames, seed, two_way_options, one_way_strengths):
     return names, gens, clocks
 
 
+def _divided(y, field):
+    "The disturbed luminance divided by the disturbance's own field: what is left is what rounding and clipping lost."
+    return np.clip(np.rint(y / field), 0, 255).astype(np.uint8)
+
+
 def _brightness_streams(path, frames, seed, bright_options, ffmpeg_settings):
     disturb = BrightnessDisturbance(seed)
     originals = decoded(path, frames)
@@ -172,7 +179,9 @@ def _brightness_streams(path, frames, seed, bright_options, ffmpeg_settings):
     n = 1 + len(ffmpeg_settings)
     disturbed, *copies = itertools.tee(disturbed, 1 + n)
     origs = itertools.tee(b, n)
-    names, gens, clocks = ['original', 'disturbed'], [originals, disturbed], [None, None]
+    disturbed, exact = itertools.tee(disturbed)
+    exact = ((_divided(y, disturb.field(i, *y.shape)), u, v) for i, (y, u, v) in enumerate(exact))
+    names, gens, clocks = ['original', 'disturbed', 'disturbed|exact field'], [originals, disturbed, exact], [None] * 3
     methods = [('brightness', lambda f, c: bright(f, c, **bright_options))] + \
         [(f'ffmpeg deflicker {s}', lambda f, c, s=s: ffmpeg_deflicker(f, c, *s.split(':'))) for s in ffmpeg_settings]
     for k, (name, fn) in enumerate(methods):
