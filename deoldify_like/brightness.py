@@ -113,21 +113,21 @@ class BrightnessDeflicker:
         exposure alone bends its flow (on the still `slow_traffic_small.mp4`, disturbed: a median of 0.4–0.6
         pixels of motion, 2.9 where the check fails) and each pair's gain comes out with an error of its own;
         on exposure-matched frames the flow is the motion's (docs/deflicker.md, wave 6)."""
-        first = self._fit(g0, g1, g0, motion=False)
+        first = self._fit(g0, g1, g0, with_motion=False)
         if first is None:
             return None
         g0_exposed = np.clip(np.rint(g0 * np.exp(np.tensordot(first[0], self._basis(*g0.shape), 1))), 0, 255)
         return self._fit(g0, g1, g0_exposed.astype(np.uint8))
 
-    def _fit(self, g0, g1, g0_for_flow, motion=True):
+    def _fit(self, g0, g1, g0_for_flow, with_motion=True):
         """One pass of `_pair_gains`, its flow computed between `g0_for_flow` and g1: (coefficients, the camera
-        motion if `motion`) or None."""
+        motion if `with_motion`) or None."""
         fwd, bwd = self.dis.calc(g1, g0_for_flow, None), self.dis.calc(g0_for_flow, g1, None)
         mask, mapx, mapy = checked_flow(fwd, bwd)
         matched = float(mask.mean())
         if matched < self.min_trusted:
             return None
-        motion = camera_motion(mask, mapx, mapy, shift_only=matched < self.full_share) if motion else None
+        motion = camera_motion(mask, mapx, mapy, shift_only=matched < self.full_share) if with_motion else None
         g0_at = cv2.remap(g0, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         mask &= (g1 > DARK) & (g1 < BRIGHT) & (g0_at > DARK) & (g0_at < BRIGHT)
         if mask.sum() < 16:

@@ -9,7 +9,7 @@ Why the motion matters (wave 9, docs/deflicker.md): the flow matches frame t's p
 frame t−1, so a pair of frames measures D_t(x) − D_{t−1}(A x), not D_t(x) − D_{t−1}(x). Adding such pair
 fits as if the camera stood still leaves, at each step, the previous field's change over the motion: on a
 panning shot under a field drawn afresh for every frame, a random walk that the trend cannot take out
-(`davis_paragliding-launch` at 1.65× its own flicker with exact pair fits, 0.52× with the motion).
+(`davis_paragliding-launch` at 1.65× its own flicker, 1.88× even with exact pair fits; 0.52× with the motion).
 """
 import numpy as np
 
@@ -28,7 +28,8 @@ def terms(x, y, degree):
 def basis(h, w, degree):
     "The terms on a (h, w) pixel grid, x and y spanning [-1, 1]: float32 (terms, h, w)."
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    return np.moveaxis(terms(2 * xs / max(w - 1, 1) - 1, 2 * ys / max(h - 1, 1) - 1, degree), -1, 0)
+    planes = terms(2 * xs / max(w - 1, 1) - 1, 2 * ys / max(h - 1, 1) - 1, degree)
+    return np.ascontiguousarray(np.moveaxis(planes, -1, 0))
 
 
 def _square(n):
@@ -44,9 +45,10 @@ def _apply(motion, points):
 def camera_motion(mask, mapx, mapy, shift_only=False):
     """The affine map (3×3, normalised coordinates) that best takes the pixels of `mask` to `mapx`, `mapy`
     (where the flow puts them in the other frame; every `STRIDE`th pixel each way): least squares, refitted
-    once without the pixels that move otherwise (a person walking across a pan). `shift_only`: a translation alone, for a flow that matched only
-    a patch of the frame, which cannot tell a zoom from a shift (on `davis_drift-straight`, fast pan and motion
-    blur, an affine fitted on 21–30 % of the frame zoomed by up to 20 % a frame)."""
+    once without the pixels that move otherwise (a person walking across a pan). `shift_only`: a translation
+    alone, for a flow that matched only a patch of the frame, which cannot tell a zoom from a shift (on
+    `davis_drift-straight`, fast pan and motion blur, an affine fitted on 21–30 % of the frame zoomed by up to
+    20 % a frame)."""
     h, w = mask.shape
     ys, xs = np.nonzero(mask[::STRIDE, ::STRIDE])
     ys, xs = ys * STRIDE, xs * STRIDE
