@@ -10,19 +10,10 @@ import os
 import time
 from pathlib import Path
 
-import av
-import numpy as np
-
 from deoldify_like.brightness import deflicker_brightness
 from deoldify_like.flicker import BrightnessDisturbance
 from deoldify_like.inference.measure_engines import cpu_name
-from deflicker_bench import _options
-
-
-def luma(path, frames):
-    with av.open(str(path)) as c:
-        planes = (f.reformat(format='yuv420p').to_ndarray()[:f.height] for f in c.decode(video=0))
-        return [np.ascontiguousarray(p) for _, p in zip(range(frames), planes)]
+from deflicker_bench import _options, decoded
 
 
 def main(argv=None):
@@ -35,7 +26,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     disturb, rows = BrightnessDisturbance(0), []
     for film in a.films:
-        planes = [disturb(i, y) for i, y in enumerate(luma(film, a.frames))]
+        planes = [disturb(i, y) for i, (y, _, _) in enumerate(decoded(film, a.frames))]
         best = 0.0
         for _ in range(a.repeat):
             t0 = time.perf_counter()

@@ -177,9 +177,8 @@ def _brightness_streams(path, frames, seed, bright_options, ffmpeg_settings):
     originals, a, b = itertools.tee(originals, 3)
     disturbed = ((disturb(i, y), u, v) for i, (y, u, v) in enumerate(a))
     n = 1 + len(ffmpeg_settings)
-    disturbed, *copies = itertools.tee(disturbed, 1 + n)
+    disturbed, exact, *copies = itertools.tee(disturbed, 2 + n)
     origs = itertools.tee(b, n)
-    disturbed, exact = itertools.tee(disturbed)
     exact = ((_divided(y, disturb.field(i, *y.shape)), u, v) for i, (y, u, v) in enumerate(exact))
     names, gens, clocks = ['original', 'disturbed', 'disturbed|exact field'], [originals, disturbed, exact], [None] * 3
     methods = [('brightness', lambda f, c: bright(f, c, **bright_options))] + \

@@ -92,19 +92,16 @@ class FieldAlgebra:
         return self._grid_inverse @ values
 
 
-def static_field(pairs, motions, algebra, ridge):
+def static_field(pairs, changes, ridge):
     """The part of the exposure fixed to the frame (a lens's vignette, a gate's uneven light) that the pairs
     show: with the camera moving, a fixed field V makes each pair measure V(x) − V(A x) besides the flicker.
     Solved (its non-constant terms; ridge `ridge` per pair) from the pairs' non-constant terms; a still camera
     leaves it undetermined and the ridge takes it to zero. Without it, a field fixed to the frame was taken for
-    flicker along the motion: `davis_drift-straight`, undisturbed, lost 4 dB."""
-    rows, values = [], []
-    for pair, motion in zip(pairs, motions):
-        change = np.eye(len(pair)) - algebra.moved(motion)
-        rows.append(change[1:, 1:])
-        values.append(pair[1:])
-    a, b = np.concatenate(rows), np.concatenate(values)
-    v = np.linalg.solve(a.T @ a + ridge * len(rows) * np.eye(a.shape[1]), a.T @ b)
+    flicker along the motion: `davis_drift-straight`, undisturbed, lost 4 dB. `changes[i]`: the matrix that
+    takes a field's coefficients to those of V(x) − V(A x) for pair i's motion A."""
+    a = np.concatenate([change[1:, 1:] for change in changes])
+    b = np.concatenate([pair[1:] for pair in pairs])
+    v = np.linalg.solve(a.T @ a + ridge * len(pairs) * np.eye(a.shape[1]), a.T @ b)
     return np.concatenate([[0.0], v])
 
 
@@ -117,8 +114,9 @@ def flicker_correction(times, pairs, motions, t, algebra, sigma, bend_z, ridge):
     motion into each frame's field relative to frame t, read at frame t's grid points where that content was
     in each frame; the trend over the frames (`lookahead.bend_kept_trend`, its bend tested on the grid mean)
     minus frame t's own (zero) is the correction."""
-    fixed = static_field(pairs[1:], motions[1:], algebra, ridge)
-    flicker = [p - (np.eye(len(p)) - algebra.moved(m)) @ fixed for p, m in zip(pairs, motions)]
+    changes = [np.eye(len(p)) - algebra.moved(m) for p, m in zip(pairs, motions)]
+    fixed = static_field(pairs[1:], changes[1:], ridge)
+    flicker = [p - change @ fixed for p, change in zip(pairs, changes)]
     me = times.index(t)
     relative = {t: np.zeros(len(algebra.grid))}
     motion, total = np.eye(3), np.zeros(len(algebra.grid))
