@@ -27,14 +27,15 @@ from deoldify_like.tensors import rgb_batch_to_tensor
 from train_stages.pretrain_gen import pretrain_gen
 
 # option -> (colourfulness weight, chroma-class weight)
-OPTIONS = {'plain': (0.0, 0.0), 'colourfulness': (2.0, 0.0), 'cic': (0.0, 1.0), 'both': (2.0, 1.0)}
+OPTIONS = {'plain': (0.0, 0.0), 'colourfulness': (2.0, 0.0), 'colourfulness-3': (3.0, 0.0), 'cic': (0.0, 1.0),
+           'both': (2.0, 1.0)}
 COLUMNS = ('cf_output', 'cf_truth', 'delta_cf', 'psnr', 'ssim', 'ciede2000', 'saturation_ratio', 'hue_shift')
 
 
 def train(a):
     cf, cc = OPTIONS[a.option]
     return pretrain_gen(data=a.data, run=a.run, arch=a.arch, sizes=a.sizes, epochs=a.epochs, bs=a.bs, lr=a.lr,
-                        lrs=a.lrs, pretrained=False, limit=a.limit, valid_pct=a.valid_pct, device=a.device,
+                        lrs=a.lrs, pretrained=False, limit=a.limit, valid_pct=a.valid_pct, device=a.device, precision=a.precision,
                         colourfulness_weight=cf, chroma_class_weight=cc)
 
 
@@ -136,6 +137,7 @@ def main(argv=None):
     t.add_argument('--limit', type=int, default=None)
     t.add_argument('--valid-pct', type=float, default=0.05)
     t.add_argument('--device', default='cpu')
+    t.add_argument('--precision', default='fp32', help='training precision (bf16: mixed, as --precision of stage 1)')
     h = sub.add_parser('head')
     h.add_argument('run')
     h.add_argument('--images', required=True)
