@@ -35,8 +35,8 @@ COLUMNS = ('cf_output', 'cf_truth', 'delta_cf', 'psnr', 'ssim', 'ciede2000', 'sa
 def train(a):
     cf, cc = OPTIONS[a.option]
     return pretrain_gen(data=a.data, run=a.run, arch=a.arch, sizes=a.sizes, epochs=a.epochs, bs=a.bs, lr=a.lr,
-                        lrs=a.lrs, pretrained=False, limit=a.limit, valid_pct=a.valid_pct, device=a.device, precision=a.precision,
-                        colourfulness_weight=cf, chroma_class_weight=cc)
+                        lrs=a.lrs, pretrained=False, limit=a.limit, valid_pct=a.valid_pct, device=a.device,
+                        precision=a.precision, colourfulness_weight=cf, chroma_class_weight=cc)
 
 
 def head_outputs(model, head, pictures, side, device):

@@ -62,15 +62,19 @@ def _model_and_loss(dev, tiny):
     return build_generator(cfg, pretrained=False).to(dev), FeatureLoss(vgg_weights='random').to(dev), cfg
 
 
-def step_rate(dev, size, bs, tiny, steps):
-    "Pictures per second of the training step alone, on batches already on the device."
+def step_rate(dev, size, bs, tiny, steps, precision='fp32'):
+    """Pictures per second of the training step alone, on batches already on the device; `precision` 'bf16' or
+    'fp16' autocasts the forward pass and the loss, as the stages' `--precision` does (no loss scaling here)."""
     model, loss_fn, cfg = _model_and_loss(dev, tiny)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     x, y = torch.randn(bs, 3, size, size, device=dev), torch.randn(bs, 3, size, size, device=dev)
+    dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(precision)
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss_fn(model(x), y).backward()
+        with torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+            loss = loss_fn(model(x), y)
+        loss.float().backward()
         opt.step()
     step()
     _sync(dev)
@@ -78,7 +82,7 @@ def step_rate(dev, size, bs, tiny, steps):
     for _ in range(steps):
         step()
     _sync(dev)
-    return steps * bs / (time.perf_counter() - t), f"{cfg.arch} nf {cfg.nf_factor}"
+    return steps * bs / (time.perf_counter() - t), f"{cfg.arch} nf {cfg.nf_factor}, {precision}"
 
 
 class GpuBusy:
@@ -149,7 +153,8 @@ def environment(dev):
     return info
 
 
-def run(device='auto', folders=(), sizes=(64, 128), workers=None, limit=None, steps=None, out=None):
+def run(device='auto', folders=(), sizes=(64, 128), workers=None, limit=None, steps=None, out=None,
+        precisions=('fp32',)):
     dev = pick_device(device)
     tiny = dev.type != 'cuda'
     workers = workers if workers is not None else sorted({0, 1, default_workers()})
@@ -171,8 +176,11 @@ def run(device='auto', folders=(), sizes=(64, 128), workers=None, limit=None, st
                 cold, warm = loader_rates(files, size, bs, dev, w)
                 add('loader cold', name, size, w, bs, cold, f"{len(files)} pictures, first epoch (decoding)")
                 add('loader warm', name, size, w, bs, warm, 'later epochs (shared picture cache)')
-        step, model_note = step_rate(dev, size, bs, tiny, steps or (3 if tiny else 20))
-        add('step', '-', size, '-', bs, step, model_note)
+        rates = {}
+        for precision in precisions:
+            rates[precision], model_note = step_rate(dev, size, bs, tiny, steps or (3 if tiny else 20), precision)
+            add('step', '-', size, '-', bs, rates[precision], model_note)
+        step = rates[precisions[0]]
         name, files = next(iter(lists.items()))
         e2e_files = files[:bs * 2] if tiny else files  # two steps an epoch on a CPU
         w = max(workers)
@@ -204,8 +212,10 @@ def main(argv=None):
     ap.add_argument('--limit', type=int, default=None, help='pictures per folder (default all)')
     ap.add_argument('--steps', type=int, default=None, help='training steps timed (default 3 on CPU, 20 on CUDA)')
     ap.add_argument('--out', default=None, help='folder for train_throughput_<device>.csv/.json')
+    ap.add_argument('--precisions', nargs='+', default=['fp32'], choices=['fp32', 'bf16', 'fp16'],
+                    help='the training step alone is timed in each (end to end: the first)')
     a = ap.parse_args(argv)
-    run(a.device, a.folders, a.sizes, a.workers, a.limit, a.steps, a.out)
+    run(a.device, a.folders, a.sizes, a.workers, a.limit, a.steps, a.out, tuple(a.precisions))
     return 0
 
 
