@@ -13,7 +13,7 @@ from pathlib import Path
 from deoldify_like.brightness import deflicker_brightness
 from deoldify_like.flicker import BrightnessDisturbance
 from deoldify_like.inference.measure_engines import cpu_name
-from deflicker_bench import _options, decoded
+from deflicker_bench import decoded, option_values
 
 
 def main(argv=None):
@@ -30,7 +30,7 @@ def main(argv=None):
         best = 0.0
         for _ in range(a.repeat):
             t0 = time.perf_counter()
-            out = list(deflicker_brightness(planes, **_options(a.bright)))
+            out = list(deflicker_brightness(planes, **option_values(a.bright)))
             best = max(best, len(out) / (time.perf_counter() - t0))
         rows.append(dict(film=Path(film).name, frames=len(planes), size=list(planes[0].shape), frames_per_s=best))
         print(f'{Path(film).name}: {len(planes)} frames {planes[0].shape[1]}x{planes[0].shape[0]}, {best:.1f} frames/s')

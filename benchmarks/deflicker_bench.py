@@ -248,7 +248,7 @@ def table(rows):
     return '\n'.join(lines)
 
 
-def _options(text):
+def option_values(text):
     "k=v,k=v -> dict of floats (ints where whole)."
     out = {}
     for part in filter(None, (text or '').split(',')):
@@ -274,13 +274,14 @@ def main(argv=None):
     ffmpeg = [s for s in a.ffmpeg.split(',') if s]
     all_rows = []
     for f in a.films:
-        rows = bench_film(f, kind, a.frames, a.seed, _options(a.two_way), strengths, _options(a.bright), ffmpeg)
+        rows = bench_film(f, kind, a.frames, a.seed, option_values(a.two_way), strengths, option_values(a.bright),
+                          ffmpeg)
         all_rows += rows
         print(table(rows), flush=True)
         if a.json:  # after each film, so a long run that is stopped keeps what it measured
             Path(a.json).write_text(json.dumps(dict(
                 command='python benchmarks/deflicker_bench.py ' + ' '.join(argv or []), kind=kind, seed=a.seed,
-                two_way=_options(a.two_way), bright=_options(a.bright), rows=all_rows), indent=1) + '\n')
+                two_way=option_values(a.two_way), bright=option_values(a.bright), rows=all_rows), indent=1) + '\n')
 
 
 if __name__ == '__main__':
