@@ -45,7 +45,7 @@ import numpy as np
 from .exposure_field import FieldAlgebra, basis as _field_basis, camera_motion, flicker_correction
 from .lookahead import pack, unpack
 from .film_metrics import checked_flow
-from .stabilize import CUT_DISTANCE, MIN_TRUSTED, PRESETS, is_cut, luma_histogram, work_size
+from .stabilize import CUT_DISTANCE, MIN_TRUSTED, dis_flow, is_cut, luma_histogram, work_size
 
 WINDOW = 24  # frames each side; the trend's σ is a third of it
 WORK_SIDE = 320  # longer side of the working resolution: the gain field is smooth
@@ -91,7 +91,7 @@ class BrightnessDeflicker:
         self.sigma = float(sigma) if sigma else self.window / 3
         self.bend_z = None if bend_z is None else float(bend_z)  # None: the straight line only
         self.ridge, self.algebra = float(ridge), FieldAlgebra(self.degree)
-        self.dis = cv2.DISOpticalFlow_create(PRESETS[preset])
+        self.dis = dis_flow(preset)
         self.frames, self.cuts, self.events, self._bases = 0, [], [], {}
         self.pending = deque()  # frames waiting to go out: dict(index, luma)
         self.logs = deque()  # the last 2·window + 1 frames: dict(index, shot, pair field, motion to the one before)

@@ -49,15 +49,16 @@ from .edge_aware import SIGMA_RANGE, SIGMA_SPACE, normalized_fill
 from .errors import BadInputError, SettingsError
 from .images import load_image
 from .film_metrics import consistent_matches
-from .stabilize import MIN_TRUSTED, PHOTO_TOLERANCE, PRESETS, is_cut, luma_histogram, work_size
+from .stabilize import MIN_TRUSTED, PHOTO_TOLERANCE, dis_flow, is_cut, luma_histogram, work_size
 
+REVISION = 2  # raised whenever the same references give another output: a render resumed across it starts again
 REACH = 250  # frames a reference is carried at most, each way
 DECAY = 1.0  # confidence kept per frame where the flow is trusted (1: only distrust lowers it)
 KEEP_UNMATCHED = 1.0  # share of the confidence kept by a carried colour where flow and match both fail
 FILL_SUPPORT = 0.5  # support (edge-aware mean of trusted confidence) from which the fill is taken fully
 SAME_FRAME_NCC = 0.9  # a reference of the film's aspect that resembles its keyframe this well is that frame
 WORK_SIDE = 640
-FLOW_PRESET = 'medium'
+FLOW_PRESET = 'fine'
 _KEYFRAME_IN_NAME = re.compile(r'(?:^|[^a-z])(?:frame|f)[_-]?(\d+)$', re.IGNORECASE)
 _TIME_IN_NAME = re.compile(r'(?:^|[^a-z0-9.])(?:t[_-]?)?(\d+(?:\.\d+)?)s$', re.IGNORECASE)
 
@@ -124,7 +125,7 @@ class ChromaCarrier:
 
     def __init__(self, settings):
         self.settings = settings
-        self.dis = cv2.DISOpticalFlow_create(PRESETS[settings.flow_preset])
+        self.dis = dis_flow(settings.flow_preset)
         self.prev = None
 
     def start(self, gray, chroma, conf):

@@ -44,9 +44,23 @@ CUT_DISTANCE = 0.35  # Bhattacharyya distance of luma histograms above which fra
 MIN_TRUSTED = 0.2  # fewer pixels than this with consistent flow: treated as a cut as well
 PHOTO_TOLERANCE = 8.0  # luma levels: full trust up to this warped-luma error e, none from twice it (linear between)
 HIST_BINS = 32
-PRESETS = {'ultrafast': cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, 'fast': cv2.DISOPTICAL_FLOW_PRESET_FAST,
-           'medium': cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+# flow preset -> (OpenCV's DIS preset, finest scale or None for the preset's own). 'fine' is 'medium' searched
+# down to full resolution (finest scale 0, not 1): about 1.2x its time; chosen for carrying a reference's colour
+# (docs/reference_colour.md)
+PRESETS = {'ultrafast': (cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, None), 'fast': (cv2.DISOPTICAL_FLOW_PRESET_FAST, None),
+           'medium': (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, None), 'fine': (cv2.DISOPTICAL_FLOW_PRESET_MEDIUM, 0)}
 DEFAULT_PRESET = 'fast'
+
+
+def dis_flow(preset):
+    "OpenCV's DIS optical flow for a preset name of `PRESETS`."
+    if preset not in PRESETS:
+        raise ValueError(f'flow preset must be one of {", ".join(PRESETS)}, got {preset!r}')
+    cv_preset, finest_scale = PRESETS[preset]
+    dis = cv2.DISOpticalFlow_create(cv_preset)
+    if finest_scale is not None:
+        dis.setFinestScale(finest_scale)
+    return dis
 
 
 def check_strength(strength):
@@ -87,12 +101,10 @@ class ChromaStabilizer:
                  cut_distance=CUT_DISTANCE, min_trusted=MIN_TRUSTED, photo_tolerance=PHOTO_TOLERANCE,
                  global_fill=True):
         self.strength = check_strength(strength)
-        if preset not in PRESETS:
-            raise ValueError(f'flow preset must be one of {", ".join(PRESETS)}, got {preset!r}')
         self.work_side, self.preset = int(work_side), preset
         self.cut_distance, self.min_trusted, self.photo_tolerance = cut_distance, min_trusted, photo_tolerance
         self.global_fill = global_fill
-        self.dis = cv2.DISOpticalFlow_create(PRESETS[preset])
+        self.dis = dis_flow(preset)
         self.frames, self.cuts, self.trusted_sum = 0, [], 0.0
         self.reset()
 

@@ -66,7 +66,7 @@ import numpy as np
 
 from .lookahead import local_trend, pack, unpack
 from .film_metrics import checked_flow
-from .stabilize import (CUT_DISTANCE, MIN_TRUSTED, PHOTO_TOLERANCE, PRESETS, WORK_SIDE, is_cut, luma_histogram,
+from .stabilize import (CUT_DISTANCE, MIN_TRUSTED, PHOTO_TOLERANCE, WORK_SIDE, dis_flow, is_cut, luma_histogram,
                         apply_similarity, check_strength, chroma_similarity, work_size)
 
 STRENGTH = 0.96  # wave 5: with the coarse layer, 0.96 measured better than 0.97 on every clip (docs/deflicker.md)
@@ -145,8 +145,6 @@ class TwoWayStabilizer:
         self.strength = check_strength(strength)
         if int(window) < 1:
             raise ValueError(f'window must be at least 1 frame, got {window}')
-        if preset not in PRESETS:
-            raise ValueError(f'flow preset must be one of {", ".join(PRESETS)}, got {preset!r}')
         self.options = dict(strength=strength, window=window, work_side=work_side, preset=preset, centre=centre,
                             motion=motion, fill=fill, photo_tolerance=photo_tolerance, cut_distance=cut_distance,
                             min_trusted=min_trusted, trend=trend, coarse=coarse, still_window=still_window, detail=detail)
@@ -157,7 +155,7 @@ class TwoWayStabilizer:
         self.window, self.work_side, self.centre, self.motion = int(window), int(work_side), float(centre), motion
         self.fill, self.detail = fill, float(detail or 0)
         self.photo_tolerance, self.cut_distance, self.min_trusted = photo_tolerance, cut_distance, min_trusted
-        self.dis = cv2.DISOpticalFlow_create(PRESETS[preset])
+        self.dis = dis_flow(preset)
         self.frames, self.shot, self.cuts, self.trusted_sum = 0, -1, [], 0.0
         self.items = deque()  # the frames held: the last one that went out's successors, and the history the trend needs
         self.prev_gray = self.prev_hist = None

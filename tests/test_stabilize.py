@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from deoldify_like.flicker import ChromaDisturbance
-from deoldify_like.stabilize import ChromaStabilizer, check_strength, stabilize_planes, stabilize_rgb
+from deoldify_like.stabilize import ChromaStabilizer, check_strength, dis_flow, stabilize_planes, stabilize_rgb
 from deoldify_like.stabilizers import make_stabilizer
 from deoldify_like.two_way import TwoWayStabilizer, _mean_motion, stabilize_stream
 from test_deflicker_quality import _head, _planes
@@ -302,3 +302,21 @@ def test_two_way_detail_limit_keeps_a_real_films_own_fine_colour(shared_data):
     err = {detail: [rms(_two_way(TwoWayStabilizer(detail=detail), planes)) for planes in (clip, noisy)] for detail in (0, 2)}
     assert err[2][0] < 0.85 * err[0][0]  # the original through it: measured 1.47 against 1.85 levels
     assert err[2][1] < err[0][1] < 0.6 * rms(noisy)  # disturbed: 2.26 against 2.52 (the input 4.39)
+
+
+@pytest.mark.parametrize('preset', ['fast', 'medium', 'fine'])
+def test_dis_flow_presets_recover_a_known_shift(preset):
+    "Each flow preset finds a sub-pixel shift of a textured picture; 'fine' searches down to full resolution."
+    luma = _canvas(3)[0]
+    shift = np.float32([[1, 0, 2.5], [0, 1, -1.5]])
+    moved = cv2.warpAffine(luma, shift, luma.shape[::-1], flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    dis = dis_flow(preset)
+    flow = dis.calc(moved, luma, None)[10:-10, 10:-10]  # moved -> luma: every pixel points back by the shift
+    err = np.hypot(flow[..., 0] + 2.5, flow[..., 1] - 1.5)
+    assert np.median(err) < 0.25
+    assert (dis.getFinestScale() == 0) == (preset == 'fine')
+
+
+def test_dis_flow_unknown_preset_is_a_one_line_error():
+    with pytest.raises(ValueError, match="flow preset must be one of ultrafast, fast, medium, fine, got 'best'"):
+        dis_flow('best')

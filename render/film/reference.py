@@ -20,7 +20,8 @@ import numpy as np
 
 from deoldify_like.colour import gray_to_rgb, recombine_luminance
 from deoldify_like.errors import BadInputError, SettingsError, reraise_as
-from deoldify_like.reference_colour import Reference, blend_frame, colorize_with_references, keyframe_from_name, load_reference
+from deoldify_like.reference_colour import (REVISION, Reference, blend_frame, colorize_with_references, keyframe_from_name,
+                                           load_reference)
 
 from .part import parse_time, seek_frames
 
@@ -69,9 +70,9 @@ def given_references(paths, at=None):
 
 
 def references_key(references):
-    "What a resumed render must match: each reference's pixels (a hash) and keyframe."
+    "What a resumed render must match: each reference's pixels (a hash) and keyframe, and the propagation's REVISION."
     return [{'sha256': hashlib.sha256(np.ascontiguousarray(r.rgb).tobytes()).hexdigest(),
-             'shape': list(np.shape(r.rgb)), 'frame': r.frame} for r in references]
+             'shape': list(np.shape(r.rgb)), 'frame': r.frame, 'revision': REVISION} for r in references]
 
 
 def in_part(references, first, count):
