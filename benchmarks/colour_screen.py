@@ -1,0 +1,103 @@
+"""Does anything cheap move plain stage 1's accuracy on this CPU? (issue 24, docs/colour.md)
+
+The colour terms trade accuracy for colour along the curve of the model's own knowledge (chroma_scale.py);
+only a model that knows more colour passes the two-sided rule. This screens, at a short budget (2 epochs),
+what might make plain stage 1 know more: a chroma pixel term (L1 on the YUV U, V planes, weighted, added to
+the feature loss), a higher peak learning rate, a larger training size. Each variant is the real stage 1
+(`pretrain_gen`, resnet18 from random weights, bf16, batch 8, stage 1's default 10 % held for validation) on
+the training folder that colour_options.sh builds, scored by `checkpoints --images bsds500_val --render-factor 8`;
+one row per variant is added to the JSON. The chroma term exists only here, for this screen (it is not an
+option of stage 1: it did not move the accuracy, docs/colour.md).
+
+    python benchmarks/colour_screen.py VARIANT [VARIANT ...] --bench runs/colour_screen --json FILE
+        [--data runs/colour_options/data/train] [--epochs 2]
+
+VARIANT: `plain`, `uvl1-W` (the chroma term at weight W), `lr-LR` (peak learning rate LR), `size-S` (S px).
+"""
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+import train_stages.pretrain_gen as stage1
+from deoldify_like.colour_loss import to_rgb01
+from deoldify_like.feature_loss import FeatureLoss
+
+COLUMNS = ('cf_output', 'cf_truth', 'delta_cf', 'psnr', 'ssim', 'ciede2000', 'saturation_ratio')
+
+
+def uv_planes(x):
+    "The U, V planes (B, 2, H, W) of ImageNet-normalised RGB, on RGB 0..1."
+    r = to_rgb01(x)
+    u = -0.14713 * r[:, 0] - 0.28886 * r[:, 1] + 0.436 * r[:, 2]
+    v = 0.615 * r[:, 0] - 0.51499 * r[:, 1] - 0.10001 * r[:, 2]
+    return torch.stack([u, v], 1)
+
+
+def with_chroma_l1(weight):
+    "The feature loss plus `weight` x L1 of the U, V planes."
+    class FeatureLossWithChroma(FeatureLoss):
+        def forward(self, pred, target):
+            total = super().forward(pred, target)
+            p, t = pred.as_subclass(torch.Tensor).float(), target.as_subclass(torch.Tensor).float()
+            return total + weight * F.l1_loss(uv_planes(p), uv_planes(t))
+    return FeatureLossWithChroma
+
+
+def train(variant, run, data, epochs):
+    kind, _, value = variant.partition('-')
+    lrs, sizes = '2e-3', '64'
+    if kind == 'uvl1':
+        stage1.FeatureLoss = with_chroma_l1(float(value))
+    elif kind == 'lr':
+        lrs = value
+    elif kind == 'size':
+        sizes = value
+    elif kind != 'plain':
+        raise SystemExit(f"unknown variant {variant!r}: plain, uvl1-W, lr-LR or size-S")
+    stage1.pretrain_gen(data=data, run=run, arch='resnet18', sizes=sizes, epochs=str(epochs), bs='8', lrs=lrs,
+                        pretrained=False, device='cpu', precision='bf16')
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('variants', nargs='+')
+    ap.add_argument('--bench', default='runs/colour_screen')
+    ap.add_argument('--data', default='runs/colour_options/data/train')
+    ap.add_argument('--images', default=os.path.join(os.environ.get('DEOLDIFY_LIKE_DATA', '../shared/data'),
+                                                     'photos', 'bsds500_val'))
+    ap.add_argument('--epochs', type=int, default=2)
+    ap.add_argument('--json', required=True)
+    ap.add_argument('--train-one', help=argparse.SUPPRESS)  # the child process that trains one variant
+    a = ap.parse_args(argv)
+    if a.train_one:
+        return train(a.train_one, str(Path(a.bench) / a.train_one), a.data, a.epochs)
+    path = Path(a.json)
+    doc = json.loads(path.read_text()) if path.is_file() else {'rows': []}
+    for variant in a.variants:
+        run = Path(a.bench) / variant
+        subprocess.run([sys.executable, __file__, variant, '--train-one', variant, '--bench', a.bench,
+                        '--data', a.data, '--epochs', str(a.epochs), '--json', a.json], check=True)
+        table = run / 'bsds500_val.csv'
+        subprocess.run([sys.executable, '-m', 'train_stages', 'checkpoints', '--run', str(run), '--images', a.images,
+                        '--render-factor', '8', '--out', str(run / 'bsds500_val.png'), '--rows', '8', '--device', 'cpu'],
+                       check=True)
+        with open(table) as f:
+            rows = list(csv.DictReader(f))
+        for r in rows:
+            label = variant if r['stage'] != 'gray input' else 'gray input'
+            doc['rows'] = [x for x in doc['rows'] if x['variant'] != label]
+            doc['rows'].append({'variant': label, 'epochs': a.epochs, **{k: float(r[k]) for k in COLUMNS if r[k]}})
+        doc['command'] = 'python benchmarks/colour_screen.py VARIANT ... --json ' + a.json
+        path.write_text(json.dumps(doc, indent=1) + '\n')
+        print(json.dumps(doc['rows'][-2:]), flush=True)
+
+
+if __name__ == '__main__':
+    main(sys.argv[1:])
