@@ -50,8 +50,16 @@ def with_chroma_l1(weight):
     return FeatureLossWithChroma
 
 
-def train(variant, run, data, epochs):
+def parse_variant(variant):
+    "(kind, value) of a VARIANT, or one line and exit 1."
     kind, _, value = variant.partition('-')
+    if kind not in ('plain', 'uvl1', 'lr', 'size') or (kind == 'plain') != (value == ''):
+        sys.exit(f"colour_screen: unknown variant {variant!r}: plain, uvl1-W, lr-LR or size-S")
+    return kind, value
+
+
+def train(variant, run, data, epochs):
+    kind, value = parse_variant(variant)
     lrs, sizes = '2e-3', '64'
     if kind == 'uvl1':
         stage1.FeatureLoss = with_chroma_l1(float(value))
@@ -59,8 +67,6 @@ def train(variant, run, data, epochs):
         lrs = value
     elif kind == 'size':
         sizes = value
-    elif kind != 'plain':
-        raise SystemExit(f"unknown variant {variant!r}: plain, uvl1-W, lr-LR or size-S")
     stage1.pretrain_gen(data=data, run=run, arch='resnet18', sizes=sizes, epochs=str(epochs), bs='8', lrs=lrs,
                         pretrained=False, device='cpu', precision='bf16')
 
@@ -78,6 +84,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.train_one:
         return train(a.train_one, str(Path(a.bench) / a.train_one), a.data, a.epochs)
+    for variant in a.variants:
+        parse_variant(variant)
     path = Path(a.json)
     doc = json.loads(path.read_text()) if path.is_file() else {'rows': []}
     for variant in a.variants:
@@ -85,9 +93,9 @@ def main(argv=None):
         subprocess.run([sys.executable, __file__, variant, '--train-one', variant, '--bench', a.bench,
                         '--data', a.data, '--epochs', str(a.epochs), '--json', a.json], check=True)
         table = run / 'bsds500_val.csv'
-        subprocess.run([sys.executable, '-m', 'train_stages', 'checkpoints', '--run', str(run), '--images', a.images,
-                        '--render-factor', '8', '--out', str(run / 'bsds500_val.png'), '--rows', '8', '--device', 'cpu'],
-                       check=True)
+        score = ['checkpoints', '--run', str(run), '--images', a.images, '--render-factor', '8',
+                 '--out', str(run / 'bsds500_val.png'), '--rows', '8', '--device', 'cpu']
+        subprocess.run([sys.executable, '-m', 'train_stages', *score], check=True)
         with open(table) as f:
             rows = list(csv.DictReader(f))
         for r in rows:
