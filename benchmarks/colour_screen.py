@@ -28,16 +28,14 @@ from torch.nn import functional as F
 import train_stages.pretrain_gen as stage1
 from deoldify_like.colour_loss import to_rgb01
 from deoldify_like.feature_loss import FeatureLoss
+from deoldify_like.pix2pix import rgb01_to_yuv
 
 COLUMNS = ('cf_output', 'cf_truth', 'delta_cf', 'psnr', 'ssim', 'ciede2000', 'saturation_ratio')
 
 
 def uv_planes(x):
     "The U, V planes (B, 2, H, W) of ImageNet-normalised RGB, on RGB 0..1."
-    r = to_rgb01(x)
-    u = -0.14713 * r[:, 0] - 0.28886 * r[:, 1] + 0.436 * r[:, 2]
-    v = 0.615 * r[:, 0] - 0.51499 * r[:, 1] - 0.10001 * r[:, 2]
-    return torch.stack([u, v], 1)
+    return rgb01_to_yuv(to_rgb01(x))[:, 1:]
 
 
 def with_chroma_l1(weight):

@@ -30,6 +30,7 @@ import torch  # noqa: E402
 
 from deoldify_like.data import ColourPairs, dataloaders, default_workers, list_images  # noqa: E402
 from deoldify_like.device import pick_device  # noqa: E402
+from deoldify_like.inference.precision import PRECISIONS, autocast_dtype  # noqa: E402
 
 BS = {'cuda': {64: 64, 128: 32}, 'cpu': {64: 8, 128: 4}}  # stage 1's batch sizes on the GPU; small on the CPU
 LOAD_AT_START = [round(v, 2) for v in os.getloadavg()]  # other jobs on a shared CPU slow every figure
@@ -68,7 +69,7 @@ def step_rate(dev, size, bs, tiny, steps, precision='fp32'):
     model, loss_fn, cfg = _model_and_loss(dev, tiny)
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     x, y = torch.randn(bs, 3, size, size, device=dev), torch.randn(bs, 3, size, size, device=dev)
-    dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(precision)
+    dtype = autocast_dtype(precision)
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -212,7 +213,7 @@ def main(argv=None):
     ap.add_argument('--limit', type=int, default=None, help='pictures per folder (default all)')
     ap.add_argument('--steps', type=int, default=None, help='training steps timed (default 3 on CPU, 20 on CUDA)')
     ap.add_argument('--out', default=None, help='folder for train_throughput_<device>.csv/.json')
-    ap.add_argument('--precisions', nargs='+', default=['fp32'], choices=['fp32', 'bf16', 'fp16'],
+    ap.add_argument('--precisions', nargs='+', default=['fp32'], choices=list(PRECISIONS),
                     help='the training step alone is timed in each (end to end: the first)')
     a = ap.parse_args(argv)
     run(a.device, a.folders, a.sizes, a.workers, a.limit, a.steps, a.out, tuple(a.precisions))

@@ -72,9 +72,14 @@ def gray_lightness(gray01):
 _YUV = torch.tensor([[0.299, 0.587, 0.114], [-0.14713, -0.28886, 0.436], [0.615, -0.51499, -0.10001]])
 
 
+def rgb01_to_yuv(rgb01):
+    "(N, 3, H, W) RGB in 0..1 to BT.601 Y, U, V (U, V centred on 0), differentiably."
+    return _mix(_YUV, rgb01)
+
+
 def replace_luma(rgb01, gray01):
     "RGB whose BT.601 luma is replaced by `gray01`'s, the chroma kept."
-    yuv = _mix(_YUV, rgb01)
+    yuv = rgb01_to_yuv(rgb01)
     return _mix(torch.linalg.inv(_YUV), torch.cat([gray01, yuv[:, 1:]], 1))
 
 
