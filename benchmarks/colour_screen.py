@@ -3,16 +3,18 @@
 The colour terms trade accuracy for colour along the curve of the model's own knowledge (chroma_scale.py);
 only a model that knows more colour passes the two-sided rule. This screens, at a short budget (2 epochs),
 what might make plain stage 1 know more: a chroma pixel term (L1 on the YUV U, V planes, weighted, added to
-the feature loss), a higher peak learning rate, a larger training size. Each variant is the real stage 1
+the feature loss), a higher peak learning rate, a larger training size; and, beside stage 1's colourfulness term,
+a class-rebalanced chroma regression (round fifteen). Each variant is the real stage 1
 (`pretrain_gen`, resnet18 from random weights, bf16, batch 8, stage 1's default 10 % held for validation) on
 the training folder that colour_options.sh builds, scored by `checkpoints --images bsds500_val --render-factor 8`;
-one row per variant is added to the JSON. The chroma term exists only here, for this screen (it is not an
-option of stage 1: it did not move the accuracy, docs/colour.md).
+one row per variant is added to the JSON. The chroma terms exist only here, for this screen (neither is an
+option of stage 1: neither earned it, docs/colour.md).
 
     python benchmarks/colour_screen.py VARIANT [VARIANT ...] --bench runs/colour_screen --json FILE
         [--data runs/colour_options/data/train] [--epochs 2]
 
-VARIANT: `plain`, `uvl1-W` (the chroma term at weight W), `lr-LR` (peak learning rate LR), `size-S` (S px).
+VARIANT: `plain`, `uvl1-W` (the chroma term at weight W), `rbl2-W` (a class-rebalanced a*b* squared error at
+weight W), `cf-W` (stage 1's own colourfulness term at weight W), `lr-LR` (peak learning rate LR), `size-S` (S px).
 """
 import argparse
 import csv
@@ -26,7 +28,8 @@ import torch
 from torch.nn import functional as F
 
 import train_stages.pretrain_gen as stage1
-from deoldify_like.colour_loss import to_rgb01
+from deoldify_like.colour_loss import ab_bins, empirical_ab_prior, lab_ab, rebalancing_weights, to_rgb01
+from deoldify_like.data import list_images
 from deoldify_like.feature_loss import FeatureLoss
 from deoldify_like.pix2pix import rgb01_to_yuv
 
@@ -48,25 +51,51 @@ def with_chroma_l1(weight):
     return FeatureLossWithChroma
 
 
+def with_rebalanced_ab_l2(weight, data, cache):
+    """The feature loss plus `weight` x CIC's class-rebalanced squared a*b* error (/100²): each pixel's error
+    weighted by the rarity of its true colour, so the optimum moves from the mean toward the rarer, more
+    saturated colours the picture may have (Zhang et al. 2016's rebalancing, applied to a regression)."""
+    centres = ab_bins()
+    bin_weights = rebalancing_weights(empirical_ab_prior(list_images(data), cache=cache), centres)
+
+    class FeatureLossWithRebalancedAB(FeatureLoss):
+        def forward(self, pred, target):
+            total = super().forward(pred, target)
+            p, t = pred.as_subclass(torch.Tensor).float(), target.as_subclass(torch.Tensor).float()
+            ab_p, ab_t = lab_ab(to_rgb01(p)), lab_ab(to_rgb01(t))
+            with torch.no_grad():
+                d2 = ((ab_t.unsqueeze(1) - centres.to(ab_t).view(1, -1, 2, 1, 1)) ** 2).sum(2)
+                w = bin_weights.to(ab_t)[d2.argmin(1)]
+            return total + weight * (w[:, None] * ((ab_p - ab_t) / 100) ** 2).sum(1).mean()
+    return FeatureLossWithRebalancedAB
+
+
+KINDS = ('plain', 'uvl1', 'rbl2', 'cf', 'lr', 'size')
+
+
 def parse_variant(variant):
     "(kind, value) of a VARIANT, or one line and exit 1."
     kind, _, value = variant.partition('-')
-    if kind not in ('plain', 'uvl1', 'lr', 'size') or (kind == 'plain') != (value == ''):
-        sys.exit(f"colour_screen: unknown variant {variant!r}: plain, uvl1-W, lr-LR or size-S")
+    if kind not in KINDS or (kind == 'plain') != (value == ''):
+        sys.exit(f"colour_screen: unknown variant {variant!r}: plain, uvl1-W, rbl2-W, cf-W, lr-LR or size-S")
     return kind, value
 
 
 def train(variant, run, data, epochs):
     kind, value = parse_variant(variant)
-    lrs, sizes = '2e-3', '64'
+    lrs, sizes, cf = '2e-3', '64', 0.0
     if kind == 'uvl1':
         stage1.FeatureLoss = with_chroma_l1(float(value))
+    elif kind == 'rbl2':
+        stage1.FeatureLoss = with_rebalanced_ab_l2(float(value), data, str(Path(run).parent / 'ab_prior.json'))
+    elif kind == 'cf':
+        cf = float(value)
     elif kind == 'lr':
         lrs = value
     elif kind == 'size':
         sizes = value
     stage1.pretrain_gen(data=data, run=run, arch='resnet18', sizes=sizes, epochs=str(epochs), bs='8', lrs=lrs,
-                        pretrained=False, device='cpu', precision='bf16')
+                        pretrained=False, device='cpu', precision='bf16', colourfulness_weight=cf)
 
 
 def main(argv=None):
