@@ -30,6 +30,8 @@ TEMPERATURE = 0.02  # softmax temperature of the vote, in mean squared feature d
 POSITION_WEIGHT = 0.5  # weight of the (x, y) position in patch features: a match nearby is preferred
 MATCH_DISTANCE = 0.01  # mean squared feature distance at which a match's confidence reaches 0
 THUMB_SIDE = 32
+MATCH_CHUNK = 2048  # grid cells matched at once: a chunk's distances to a 128-cell grid's 9216 take 75 MB
+NEEDED_MARGIN = 4  # cells around a wanted pixel that are matched too: the upscale and the guided filter reach 3
 
 
 def guided_filter(guide, src, radius=4, eps=1e-3):
@@ -101,25 +103,43 @@ def encoder_features(model):
     return features
 
 
+def _cells_needed(where, grid_wh, margin=NEEDED_MARGIN):
+    "Flat indices of the grid cells that hold a pixel of the bool mask `where`, or lie within `margin` cells of one."
+    cover = cv2.resize(np.asarray(where, np.float32), grid_wh, interpolation=cv2.INTER_AREA) > 0
+    cover = cv2.dilate(cover.astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)) > 0
+    return np.flatnonzero(cover.ravel())
+
+
 def match_chroma(gray, ref_gray, ref_chroma, features=patch_features, neighbours=NEIGHBOURS,
-                 temperature=TEMPERATURE, match_distance=MATCH_DISTANCE, out_size=None, side=GRID_SIDE):
+                 temperature=TEMPERATURE, match_distance=MATCH_DISTANCE, out_size=None, side=GRID_SIDE, where=None):
     """Chroma for `gray` voted by its nearest feature matches in the reference, and the match confidence.
 
     `gray`, `ref_gray`: uint8 (H, W) and (h, w), any sizes. `ref_chroma`: float32 (h', w', 2) of the
     reference. Returns float32 chroma (H, W, 2) and confidence (H, W) in 0..1 (or at `out_size` (W, H)).
-    `side`: the longer side of the matching grid, passed to `features`.
+    `side`: the longer side of the matching grid, passed to `features`. `where`: a bool mask at the output
+    size of the pixels the caller will use; only the cells around them are matched (the cost is per matched
+    cell times the reference's cells), the rest are left at chroma 0, confidence 0. Within the mask the result
+    is the full match's (the margin covers the upscaling and the guided filter).
     """
     ft, fr = features(gray, side), features(ref_gray, side)
     th, tw, c = ft.shape
     rh, rw = fr.shape[:2]
-    rc = cv2.resize(np.asarray(ref_chroma, dtype=np.float32), (rw, rh), interpolation=cv2.INTER_AREA)
+    rc = torch.from_numpy(cv2.resize(np.asarray(ref_chroma, dtype=np.float32), (rw, rh),
+                                     interpolation=cv2.INTER_AREA).reshape(-1, 2))
     a, b = torch.from_numpy(ft.reshape(-1, c)), torch.from_numpy(np.ascontiguousarray(fr.reshape(-1, c)))
-    dist = ((a * a).sum(1, keepdim=True) + (b * b).sum(1)[None] - 2 * a @ b.T).clamp_min(0) / c
-    k = min(neighbours, dist.shape[1])
-    near, idx = dist.topk(k, dim=1, largest=False)
-    votes = torch.softmax(-near / temperature, 1)
-    chroma = (torch.from_numpy(rc.reshape(-1, 2))[idx] * votes[..., None]).sum(1).reshape(th, tw, 2).numpy()
-    conf = np.clip(1 - near[:, 0].reshape(th, tw).numpy() / match_distance, 0, 1)
+    rows = np.arange(len(a)) if where is None else _cells_needed(where, (tw, th))
+    chroma, conf = np.zeros((th * tw, 2), np.float32), np.zeros(th * tw, np.float32)
+    b2, k = (b * b).sum(1)[None], min(neighbours, len(b))
+    for lo in range(0, len(rows), MATCH_CHUNK):  # chunks bound the distance matrix's memory
+        i = rows[lo:lo + MATCH_CHUNK]
+        ai = a[torch.from_numpy(i)]
+        # |b|² − 2a·b orders the reference cells as the squared distance does; |a|² is added to the k kept only
+        near, idx = torch.addmm(b2, ai, b.T, alpha=-2).topk(k, dim=1, largest=False)
+        near = (near + (ai * ai).sum(1, keepdim=True)).clamp_min(0) / c
+        votes = torch.softmax(-near / temperature, 1)
+        chroma[i] = (rc[idx] * votes[..., None]).sum(1).numpy()
+        conf[i] = np.clip(1 - near[:, 0].numpy() / match_distance, 0, 1)
+    chroma, conf = chroma.reshape(th, tw, 2), conf.reshape(th, tw)
     w, h = out_size or gray.shape[::-1]
     guide = cv2.resize(np.asarray(gray), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
     radius = max(2, round(max(w, h) / max(tw, th)))

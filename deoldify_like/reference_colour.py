@@ -13,7 +13,8 @@ optical flow on the film's own luminance. Each direction keeps, at the working r
     A_t    = decay · (q · warp(A_{t-1}) + (1 − q) · C),   C = m · A_key + (1 − m) · keep · warp(A_{t-1}), C += f · (1 − C)
 
 where (M_t, m) is the chroma and confidence of a feature match of frame t against the keyframe
-(colour_match.match_chroma): where the flow fails (occlusion, a part coming back into view) the keyframe's
+(colour_match.match_chroma, on a grid of `match_grid` = 128 cells along the longer side, made only around
+the pixels where q < 1): where the flow fails (occlusion, a part coming back into view) the keyframe's
 colour of the place that looks alike is taken instead; where that match is weak, the trusted carried colour
 of the same luminance region nearby (edge_aware.normalized_fill: colour spreads about `fill_sigma` pixels
 and hardly across a luminance edge), as far as there is such support n; where neither, the carried colour
@@ -43,22 +44,24 @@ import cv2
 import numpy as np
 
 from .colour import gray_to_rgb, rgb_to_gray, rgb_to_yuv, yuv_to_rgb
-from .colour_match import (GRID_SIDE, MATCH_DISTANCE, TEMPERATURE, guided_filter, match_chroma, patch_features,
-                           resemblance)
+from .colour_match import TEMPERATURE, guided_filter, match_chroma, patch_features, resemblance
 from .edge_aware import SIGMA_RANGE, SIGMA_SPACE, normalized_fill
 from .errors import BadInputError, SettingsError
 from .images import load_image
 from .film_metrics import consistent_matches
 from .stabilize import MIN_TRUSTED, PHOTO_TOLERANCE, dis_flow, is_cut, luma_histogram, work_size
 
-REVISION = 2  # raised whenever the same references give another output: a render resumed across it starts again
+REVISION = 3  # raised whenever the same references give another output: a render resumed across it starts again
 REACH = 250  # frames a reference is carried at most, each way
 DECAY = 1.0  # confidence kept per frame where the flow is trusted (1: only distrust lowers it)
 KEEP_UNMATCHED = 1.0  # share of the confidence kept by a carried colour where flow and match both fail
+TRUSTED_EPS = 1e-4  # trust above 1 - this is taken as full: the match is only made where the flow failed
 FILL_SUPPORT = 0.5  # support (edge-aware mean of trusted confidence) from which the fill is taken fully
 SAME_FRAME_NCC = 0.9  # a reference of the film's aspect that resembles its keyframe this well is that frame
 WORK_SIDE = 640
 FLOW_PRESET = 'fine'
+FILL_GRID = 128  # the occlusion match's grid (longer side, cells): finer than a photo's match, whose default is 64
+FILL_MATCH_DISTANCE = 0.0075  # ... and the feature distance at which its confidence reaches 0
 _KEYFRAME_IN_NAME = re.compile(r'(?:^|[^a-z])(?:frame|f)[_-]?(\d+)$', re.IGNORECASE)
 _TIME_IN_NAME = re.compile(r'(?:^|[^a-z0-9.])(?:t[_-]?)?(\d+(?:\.\d+)?)s$', re.IGNORECASE)
 
@@ -109,9 +112,9 @@ class Settings:
     keep_unmatched: float = KEEP_UNMATCHED
     photo_tolerance: float = PHOTO_TOLERANCE * 2
     flow_preset: str = FLOW_PRESET
-    match_grid: int = GRID_SIDE  # longer side of the matching grid of the occlusion fill, cells
+    match_grid: int = FILL_GRID  # longer side of the matching grid of the occlusion fill, cells
     temperature: float = TEMPERATURE
-    match_distance: float = MATCH_DISTANCE
+    match_distance: float = FILL_MATCH_DISTANCE
     features: object = patch_features  # for matching a photo of the scene to its keyframe
     fill_features: object = patch_features  # for occlusion fill from the keyframe
     fill_sigma: float = SIGMA_SPACE  # reach of the edge-aware fill from trusted carried colour, pixels (0: none)
@@ -149,11 +152,13 @@ class ChromaCarrier:
         prev_at = cv2.remap(self.prev, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         error = np.abs(gray.astype(np.float32) - prev_at.astype(np.float32))
         trust = consistent.astype(np.float32) * np.clip(2 - error / s.photo_tolerance, 0, 1)
-        trust = cv2.GaussianBlur(trust, (5, 5), 0)[..., None]
+        trust = cv2.GaussianBlur(trust, (5, 5), 0)
+        failed = trust < 1 - TRUSTED_EPS  # where the flow's colour is replaced, in part or whole
+        trust = np.where(failed, trust, 1)[..., None]
         carried = cv2.remap(self.chroma, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         conf = cv2.remap(self.conf, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
         matched, match = match_chroma(gray, self.key_gray, self.key_chroma, s.fill_features, temperature=s.temperature,
-                                      match_distance=s.match_distance, side=s.match_grid)
+                                      match_distance=s.match_distance, side=s.match_grid, where=failed)
         match = match[..., None]
         key_conf = cv2.resize(self.key_conf, gray.shape[::-1])[..., None] if self.key_conf.ndim == 2 else 1.0
         target = carried + match * (matched - carried)  # what replaces the carried colour where the flow fails
