@@ -14,7 +14,8 @@ option of stage 1: neither earned it, docs/colour.md).
         [--data runs/colour_options/data/train] [--epochs 2]
 
 VARIANT: `plain`, `uvl1-W` (the chroma term at weight W), `rbl2-W` (a class-rebalanced a*b* squared error at
-weight W), `cf-W` (stage 1's own colourfulness term at weight W), `lr-LR` (peak learning rate LR), `size-S` (S px).
+weight W), `cf-W` (stage 1's own colourfulness term at weight W), `lr-LR` (peak learning rate LR), `size-S` (S px),
+`arch-A` (the encoder A instead of resnet18).
 """
 import argparse
 import csv
@@ -70,20 +71,20 @@ def with_rebalanced_ab_l2(weight, data, cache):
     return FeatureLossWithRebalancedAB
 
 
-KINDS = ('plain', 'uvl1', 'rbl2', 'cf', 'lr', 'size')
+KINDS = ('plain', 'uvl1', 'rbl2', 'cf', 'lr', 'size', 'arch')
 
 
 def parse_variant(variant):
     "(kind, value) of a VARIANT, or one line and exit 1."
     kind, _, value = variant.partition('-')
     if kind not in KINDS or (kind == 'plain') != (value == ''):
-        sys.exit(f"colour_screen: unknown variant {variant!r}: plain, uvl1-W, rbl2-W, cf-W, lr-LR or size-S")
+        sys.exit(f"colour_screen: unknown variant {variant!r}: plain, uvl1-W, rbl2-W, cf-W, lr-LR, size-S or arch-A")
     return kind, value
 
 
 def train(variant, run, data, epochs):
     kind, value = parse_variant(variant)
-    lrs, sizes, cf = '2e-3', '64', 0.0
+    lrs, sizes, cf, arch = '2e-3', '64', 0.0, 'resnet18'
     if kind == 'uvl1':
         stage1.FeatureLoss = with_chroma_l1(float(value))
     elif kind == 'rbl2':
@@ -94,7 +95,9 @@ def train(variant, run, data, epochs):
         lrs = value
     elif kind == 'size':
         sizes = value
-    stage1.pretrain_gen(data=data, run=run, arch='resnet18', sizes=sizes, epochs=str(epochs), bs='8', lrs=lrs,
+    elif kind == 'arch':
+        arch = value
+    stage1.pretrain_gen(data=data, run=run, arch=arch, sizes=sizes, epochs=str(epochs), bs='8', lrs=lrs,
                         pretrained=False, device='cpu', precision='bf16', colourfulness_weight=cf)
 
 
