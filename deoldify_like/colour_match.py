@@ -31,7 +31,6 @@ POSITION_WEIGHT = 0.5  # weight of the (x, y) position in patch features: a matc
 MATCH_DISTANCE = 0.01  # mean squared feature distance at which a match's confidence reaches 0
 THUMB_SIDE = 32
 MATCH_CHUNK = 2048  # grid cells matched at once: a chunk's distances to a 128-cell grid's 9216 take 75 MB
-NEEDED_MARGIN = 4  # cells around a wanted pixel that are matched too: the upscale and the guided filter reach 3
 
 
 def guided_filter(guide, src, radius=4, eps=1e-3):
@@ -103,7 +102,7 @@ def encoder_features(model):
     return features
 
 
-def _cells_needed(where, grid_wh, margin=NEEDED_MARGIN):
+def _cells_needed(where, grid_wh, margin):
     "Flat indices of the grid cells that hold a pixel of the bool mask `where`, or lie within `margin` cells of one."
     cover = cv2.resize(np.asarray(where, np.float32), grid_wh, interpolation=cv2.INTER_AREA) > 0
     cover = cv2.dilate(cover.astype(np.uint8), np.ones((2 * margin + 1, 2 * margin + 1), np.uint8)) > 0
@@ -119,7 +118,7 @@ def match_chroma(gray, ref_gray, ref_chroma, features=patch_features, neighbours
     `side`: the longer side of the matching grid, passed to `features`. `where`: a bool mask at the output
     size of the pixels the caller will use; only the cells around them are matched (the cost is per matched
     cell times the reference's cells), the rest are left at chroma 0, confidence 0. Within the mask the result
-    is the full match's (the margin covers the upscaling and the guided filter).
+    is the full match's (the cells matched around it cover the upscaling's and the guided filter's reach).
     """
     ft, fr = features(gray, side), features(ref_gray, side)
     th, tw, c = ft.shape
@@ -127,7 +126,11 @@ def match_chroma(gray, ref_gray, ref_chroma, features=patch_features, neighbours
     rc = torch.from_numpy(cv2.resize(np.asarray(ref_chroma, dtype=np.float32), (rw, rh),
                                      interpolation=cv2.INTER_AREA).reshape(-1, 2))
     a, b = torch.from_numpy(ft.reshape(-1, c)), torch.from_numpy(np.ascontiguousarray(fr.reshape(-1, c)))
-    rows = np.arange(len(a)) if where is None else _cells_needed(where, (tw, th))
+    w, h = out_size or gray.shape[::-1]
+    radius = max(2, round(max(w, h) / max(tw, th)))  # the guided filter's, in output pixels
+    # a pixel's result depends on the cells within the filter's two boxes (2 radii) and the bilinear upscale's 1
+    margin = int(np.ceil(2 * radius * max(tw, th) / max(w, h))) + 1
+    rows = np.arange(len(a)) if where is None else _cells_needed(where, (tw, th), margin)
     chroma, conf = np.zeros((th * tw, 2), np.float32), np.zeros(th * tw, np.float32)
     b2, k = (b * b).sum(1)[None], min(neighbours, len(b))
     for lo in range(0, len(rows), MATCH_CHUNK):  # chunks bound the distance matrix's memory
@@ -140,9 +143,7 @@ def match_chroma(gray, ref_gray, ref_chroma, features=patch_features, neighbours
         chroma[i] = (rc[idx] * votes[..., None]).sum(1).numpy()
         conf[i] = np.clip(1 - near[:, 0].numpy() / match_distance, 0, 1)
     chroma, conf = chroma.reshape(th, tw, 2), conf.reshape(th, tw)
-    w, h = out_size or gray.shape[::-1]
     guide = cv2.resize(np.asarray(gray), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-    radius = max(2, round(max(w, h) / max(tw, th)))
     chroma = guided_filter(guide, cv2.resize(chroma, (w, h), interpolation=cv2.INTER_LINEAR), radius)
     conf = np.clip(guided_filter(guide, cv2.resize(conf, (w, h), interpolation=cv2.INTER_LINEAR), radius), 0, 1)
     return chroma.astype(np.float32), conf.astype(np.float32)

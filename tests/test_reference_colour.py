@@ -139,16 +139,17 @@ def test_normalized_fill_keeps_to_its_luminance_region():
     assert flat[20, 40] > 0.01  # without an edge the same filter does spread colour across the middle
 
 
-def test_match_made_only_where_wanted_is_the_full_match_there(spliced, monkeypatch):
+@pytest.mark.parametrize('side', [48, 128])  # cells of 3 pixels, and of about 1 (the filter reaches 4 cells)
+def test_match_made_only_where_wanted_is_the_full_match_there(spliced, monkeypatch, side):
     """The occlusion match with a mask of the pixels it is for: within the mask exactly the full match, in
     chunks of any size (one cell at a time included); far outside it nothing is matched."""
     gray, key = rgb_to_gray(spliced[6]), rgb_to_gray(spliced[0])
     chroma = cv2.cvtColor(spliced[0], cv2.COLOR_RGB2YUV)[..., 1:].astype(np.float32) / 255.0 - 0.5
     where = np.zeros(gray.shape, bool)
     where[30:45, 60:90] = True
-    full, full_conf = match_chroma(gray, key, chroma, side=48)
+    full, full_conf = match_chroma(gray, key, chroma, side=side)
     monkeypatch.setattr(colour_match, 'MATCH_CHUNK', 1)
-    part, part_conf = match_chroma(gray, key, chroma, side=48, where=where)
+    part, part_conf = match_chroma(gray, key, chroma, side=side, where=where)
     np.testing.assert_allclose(part[where], full[where], atol=1e-5)
     np.testing.assert_allclose(part_conf[where], full_conf[where], atol=1e-5)
     assert full_conf[:10, :20].max() > 0 and part_conf[:10, :20].max() == 0 and np.abs(part[:10, :20]).max() == 0
