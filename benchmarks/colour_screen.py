@@ -29,7 +29,8 @@ import torch
 from torch.nn import functional as F
 
 import train_stages.pretrain_gen as stage1
-from deoldify_like.colour_loss import ab_bins, empirical_ab_prior, lab_ab, rebalancing_weights, to_rgb01
+from deoldify_like.colour_loss import (ab_bins, empirical_ab_prior, lab_ab, rebalancing_weights, soft_encode,
+                                       to_rgb01)
 from deoldify_like.data import list_images
 from deoldify_like.feature_loss import FeatureLoss
 from deoldify_like.pix2pix import rgb01_to_yuv
@@ -65,8 +66,7 @@ def with_rebalanced_ab_l2(weight, data, cache):
             p, t = pred.as_subclass(torch.Tensor).float(), target.as_subclass(torch.Tensor).float()
             ab_p, ab_t = lab_ab(to_rgb01(p)), lab_ab(to_rgb01(t))
             with torch.no_grad():
-                d2 = ((ab_t.unsqueeze(1) - centres.to(ab_t).view(1, -1, 2, 1, 1)) ** 2).sum(2)
-                w = bin_weights.to(ab_t)[d2.argmin(1)]
+                w = bin_weights.to(ab_t)[soft_encode(ab_t, centres.to(ab_t))[1]]  # the weight of the nearest bin
             return total + weight * (w[:, None] * ((ab_p - ab_t) / 100) ** 2).sum(1).mean()
     return FeatureLossWithRebalancedAB
 
