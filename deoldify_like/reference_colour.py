@@ -145,27 +145,20 @@ class ChromaCarrier:
 
     def step(self, gray):
         s = self.settings
-        consistent, mapx, mapy = consistent_matches(self.dis, gray, self.prev)
-        if consistent.mean() < MIN_TRUSTED:  # the flow has lost the scene: the shot ends for this direction
+        followed = self.follow(gray)
+        if followed is None:  # the flow has lost the scene: the shot ends for this direction
             self.stop()
             return None
-        prev_at = cv2.remap(self.prev, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        error = np.abs(gray.astype(np.float32) - prev_at.astype(np.float32))
-        trust = consistent.astype(np.float32) * np.clip(2 - error / s.photo_tolerance, 0, 1)
-        trust = cv2.GaussianBlur(trust, (5, 5), 0)
+        trust, carried, conf = followed
         failed = trust < 1 - TRUSTED_EPS  # where the flow's colour is replaced, in part or whole
         trust = np.where(failed, trust, 1)[..., None]
-        carried = cv2.remap(self.chroma, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        conf = cv2.remap(self.conf, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
-        matched, match = match_chroma(gray, self.key_gray, self.key_chroma, s.fill_features, temperature=s.temperature,
-                                      match_distance=s.match_distance, side=s.match_grid, where=failed)
+        matched, match = self.match(gray, failed)
         match = match[..., None]
         key_conf = cv2.resize(self.key_conf, gray.shape[::-1])[..., None] if self.key_conf.ndim == 2 else 1.0
         target = carried + match * (matched - carried)  # what replaces the carried colour where the flow fails
         target_conf = match * key_conf + (1 - match) * s.keep_unmatched * conf
         if s.fill_sigma > 0:  # where the match is weak: the trusted carried colour of the same luminance region
-            filled, support = normalized_fill(gray.astype(np.float32) / 255.0, carried, (trust * conf)[..., 0],
-                                              s.fill_sigma, s.fill_range)
+            filled, support = self.fill(gray, carried, (trust * conf)[..., 0])
             fill = np.clip(support / s.fill_support, 0, 1)[..., None] * (1 - match)
             target += fill * (filled - target)
             target_conf += fill * (1 - target_conf)
@@ -174,6 +167,31 @@ class ChromaCarrier:
         self.conf = np.clip(guided_filter(gray.astype(np.float32) / 255.0, conf[..., 0]), 0, 1)
         self.prev, self.steps = gray, self.steps + 1
         return self.chroma, self.conf
+
+    # The three sources of a step, separate so that benchmarks/reference_ceiling.py can put the truth in one
+    def follow(self, gray):
+        """The flow from the previous frame: its trust q (H, W) and the carried chroma and confidence warped to
+        `gray` ((H, W, 2), (H, W, 1)), or None where too little of the frame has consistent flow."""
+        consistent, mapx, mapy = consistent_matches(self.dis, gray, self.prev)
+        if consistent.mean() < MIN_TRUSTED:
+            return None
+        prev_at = cv2.remap(self.prev, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        error = np.abs(gray.astype(np.float32) - prev_at.astype(np.float32))
+        trust = consistent.astype(np.float32) * np.clip(2 - error / self.settings.photo_tolerance, 0, 1)
+        carried = cv2.remap(self.chroma, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        conf = cv2.remap(self.conf, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
+        return cv2.GaussianBlur(trust, (5, 5), 0), carried, conf
+
+    def match(self, gray, failed):
+        "The keyframe's colour of the place that looks alike, and its confidence (H, W), made where `failed`."
+        s = self.settings
+        return match_chroma(gray, self.key_gray, self.key_chroma, s.fill_features, temperature=s.temperature,
+                            match_distance=s.match_distance, side=s.match_grid, where=failed)
+
+    def fill(self, gray, carried, weight):
+        "The carried colour spread within luminance regions from where it is trusted (`weight`), and its support."
+        s = self.settings
+        return normalized_fill(gray.astype(np.float32) / 255.0, carried, weight, s.fill_sigma, s.fill_range)
 
 
 def keyframe_chroma(ref_rgb, key_gray, features=patch_features):
@@ -252,7 +270,7 @@ def scan_film(lumas, references, work_side=WORK_SIDE):
     return Scan(starts, count, size, keyframes)
 
 
-def _backward_results(open_lumas, scan, references, settings):
+def _backward_results(open_lumas, scan, references, settings, carrier_class):
     "Pass 2: for each keyframe past its shot's start, the backward direction's (S, A) per frame (float16)."
     wanted = {}  # frame -> keyframes whose backward pass needs it
     for i, k in enumerate(scan.keyframes):
@@ -268,7 +286,7 @@ def _backward_results(open_lumas, scan, references, settings):
             grays[n] = cv2.resize(luma, scan.size, interpolation=cv2.INTER_AREA)
         for i, k in enumerate(scan.keyframes):
             if k == n and n in wanted:
-                carrier = ChromaCarrier(settings)
+                carrier = carrier_class(settings)
                 carrier.start(grays[k], *keyframe_chroma(references[i].rgb, grays[k], settings.features))
                 f = k - 1
                 while f in grays and i in wanted.get(f, ()) and carrier.alive:
@@ -286,7 +304,7 @@ def _half(state):
     return state[0].astype(np.float16), state[1].astype(np.float16)
 
 
-def colorize_with_references(open_lumas, references, fallback=gray_to_rgb, settings=None):
+def colorize_with_references(open_lumas, references, fallback=gray_to_rgb, settings=None, carrier_class=ChromaCarrier):
     """Yield the film's output frames (uint8 RGB) in order, each reference carried through its shot.
 
     `open_lumas()`: a new iterator over the film's uint8 luminance frames (H, W) each time it is called
@@ -294,11 +312,12 @@ def colorize_with_references(open_lumas, references, fallback=gray_to_rgb, setti
     any size for a frame, e.g. the generator's prediction (`Colorizer.predict([luma])[0]`); called once for
     every frame, in order, during the last read only (so a stateful fallback, such as one that stabilises
     the generator's colour with `stabilize_rgb`, sees the film as a render does). The default, gray, is no
-    colour at all. Raises `SettingsError` for a keyframe past the film's end.
+    colour at all. `carrier_class(settings)` makes each direction's carrier (a `ChromaCarrier` subclass in
+    benchmarks/reference_ceiling.py). Raises `SettingsError` for a keyframe past the film's end.
     """
     settings = settings or Settings()
     scan = scan_film(open_lumas(), references, settings.work_side)
-    backward = _backward_results(open_lumas, scan, references, settings)
+    backward = _backward_results(open_lumas, scan, references, settings, carrier_class)
     by_frame = {}
     for i, k in enumerate(scan.keyframes):
         by_frame.setdefault(k, []).append(i)
@@ -314,7 +333,7 @@ def colorize_with_references(open_lumas, references, fallback=gray_to_rgb, setti
                 states.append(state)
         carriers = [c for c in carriers if c.alive]
         for i in by_frame.get(n, []):
-            c = ChromaCarrier(settings)
+            c = carrier_class(settings)
             states.append(c.start(gray, *keyframe_chroma(references[i].rgb, gray, settings.features)))
             carriers.append(c)
         states += [(s.astype(np.float32), a.astype(np.float32)) for s, a in backward.pop(n, [])]
