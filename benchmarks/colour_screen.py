@@ -14,8 +14,9 @@ option of stage 1: neither earned it, docs/colour.md).
         [--data runs/colour_options/data/train] [--epochs 2]
 
 VARIANT: `plain`, `uvl1-W` (the chroma term at weight W), `rbl2-W` (a class-rebalanced a*b* squared error at
-weight W), `cf-W` (stage 1's own colourfulness term at weight W), `lr-LR` (peak learning rate LR), `size-S` (S px),
-`arch-A` (the encoder A instead of resnet18).
+weight W), `sat-W` (each pixel's a*b* magnitude short of the truth's, at weight W; round sixteen), `cf-W`
+(stage 1's own colourfulness term at weight W), `lr-LR` (peak learning rate LR), `size-S` (S px), `arch-A`
+(the encoder A instead of resnet18).
 """
 import argparse
 import csv
@@ -71,14 +72,27 @@ def with_rebalanced_ab_l2(weight, data, cache):
     return FeatureLossWithRebalancedAB
 
 
-KINDS = ('plain', 'uvl1', 'rbl2', 'cf', 'lr', 'size', 'arch')
+def with_chroma_deficit(weight):
+    """The feature loss plus `weight` x each pixel's a*b* magnitude short of the truth's (/100), relu'd: a
+    per-pixel colourfulness term that saturates along the model's own hue where the truth is more saturated,
+    instead of raising the picture's colourfulness statistics (which the cheapest way is a global cast)."""
+    class FeatureLossWithChromaDeficit(FeatureLoss):
+        def forward(self, pred, target):
+            total = super().forward(pred, target)
+            p, t = pred.as_subclass(torch.Tensor).float(), target.as_subclass(torch.Tensor).float()
+            ab_p, ab_t = lab_ab(to_rgb01(p)), lab_ab(to_rgb01(t))
+            return total + weight * F.relu(ab_t.norm(dim=1) - ab_p.norm(dim=1)).mean() / 100
+    return FeatureLossWithChromaDeficit
+
+
+KINDS = ('plain', 'uvl1', 'rbl2', 'sat', 'cf', 'lr', 'size', 'arch')
 
 
 def parse_variant(variant):
     "(kind, value) of a VARIANT, or one line and exit 1."
     kind, _, value = variant.partition('-')
     if kind not in KINDS or (kind == 'plain') != (value == ''):
-        sys.exit(f"colour_screen: unknown variant {variant!r}: plain, uvl1-W, rbl2-W, cf-W, lr-LR, size-S or arch-A")
+        sys.exit(f"colour_screen: unknown variant {variant!r}: plain, uvl1-W, rbl2-W, sat-W, cf-W, lr-LR, size-S or arch-A")
     return kind, value
 
 
@@ -89,6 +103,8 @@ def train(variant, run, data, epochs):
         stage1.FeatureLoss = with_chroma_l1(float(value))
     elif kind == 'rbl2':
         stage1.FeatureLoss = with_rebalanced_ab_l2(float(value), data, str(Path(run).parent / 'ab_prior.json'))
+    elif kind == 'sat':
+        stage1.FeatureLoss = with_chroma_deficit(float(value))
     elif kind == 'cf':
         cf = float(value)
     elif kind == 'lr':
