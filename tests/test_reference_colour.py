@@ -11,7 +11,7 @@ from deoldify_like.edge_aware import normalized_fill, recursive_filter
 from deoldify_like.errors import BadInputError, SettingsError
 from deoldify_like.generator import build_generator
 from deoldify_like.metrics import psnr
-from deoldify_like.reference_colour import (Reference, colorize_with_references, keyframe_from_name,
+from deoldify_like.reference_colour import (ChromaCarrier, Reference, colorize_with_references, keyframe_from_name,
                                             load_reference, scan_film)
 from deoldify_like.video import iter_frames
 
@@ -65,6 +65,23 @@ def test_keyframe_in_the_middle_carries_backward_too_and_is_found_without_a_numb
     for t in range(FRAMES):
         assert psnr(out[t], spliced[t]) > psnr(recombine_luminance(lumas[t], _tinted(lumas[t])), spliced[t]) + 8
     np.testing.assert_array_equal(out[FRAMES], recombine_luminance(lumas[FRAMES], _tinted(lumas[FRAMES])))
+
+
+def test_each_direction_is_carried_by_the_carrier_class_given(spliced):
+    "The hook benchmarks/reference_ceiling.py uses: both directions from a keyframe in mid-shot, up to the cut."
+    lumas = [rgb_to_gray(f) for f in spliced]
+    made = []
+
+    class Recording(ChromaCarrier):
+        def __init__(self, settings):
+            super().__init__(settings)
+            made.append(self)
+
+    ref = [Reference(spliced[4], 4)]
+    out = list(colorize_with_references(lambda: iter(lumas), ref, _tinted, carrier_class=Recording))
+    assert sorted(c.steps for c in made) == [3, 4]  # forward to frame 7 (the cut at 8), backward to frame 0
+    np.testing.assert_array_equal(np.stack(out), np.stack(list(colorize_with_references(lambda: iter(lumas), ref,
+                                                                                       _tinted))))
 
 
 @pytest.mark.parametrize('size', [(284, 160), (100, 100)], ids=['larger', 'square'])
