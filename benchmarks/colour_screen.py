@@ -44,45 +44,42 @@ def uv_planes(x):
     return rgb01_to_yuv(to_rgb01(x))[:, 1:]
 
 
-def with_chroma_l1(weight):
-    "The feature loss plus `weight` x L1 of the U, V planes."
-    class FeatureLossWithChroma(FeatureLoss):
+def plus_term(weight, term):
+    """stage 1's FeatureLoss class with `weight` x `term(pred, target)` added, both ImageNet-normalised RGB
+    (plain float tensors, whatever fastai wraps them in)."""
+    class FeatureLossPlusTerm(FeatureLoss):
         def forward(self, pred, target):
-            total = super().forward(pred, target)
             p, t = pred.as_subclass(torch.Tensor).float(), target.as_subclass(torch.Tensor).float()
-            return total + weight * F.l1_loss(uv_planes(p), uv_planes(t))
-    return FeatureLossWithChroma
+            return super().forward(pred, target) + weight * term(p, t)
+    return FeatureLossPlusTerm
 
 
-def with_rebalanced_ab_l2(weight, data, cache):
-    """The feature loss plus `weight` x CIC's class-rebalanced squared a*b* error (/100²): each pixel's error
-    weighted by the rarity of its true colour, so the optimum moves from the mean toward the rarer, more
-    saturated colours the picture may have (Zhang et al. 2016's rebalancing, applied to a regression)."""
+def chroma_l1(p, t):
+    "L1 of the U, V planes."
+    return F.l1_loss(uv_planes(p), uv_planes(t))
+
+
+def rebalanced_ab_l2(data, cache):
+    """CIC's class-rebalanced squared a*b* error (/100²): each pixel's error weighted by the rarity of its true
+    colour, so the optimum moves from the mean toward the rarer, more saturated colours the picture may have
+    (Zhang et al. 2016's rebalancing, applied to a regression)."""
     centres = ab_bins()
     bin_weights = rebalancing_weights(empirical_ab_prior(list_images(data), cache=cache), centres)
 
-    class FeatureLossWithRebalancedAB(FeatureLoss):
-        def forward(self, pred, target):
-            total = super().forward(pred, target)
-            p, t = pred.as_subclass(torch.Tensor).float(), target.as_subclass(torch.Tensor).float()
-            ab_p, ab_t = lab_ab(to_rgb01(p)), lab_ab(to_rgb01(t))
-            with torch.no_grad():
-                w = bin_weights.to(ab_t)[soft_encode(ab_t, centres.to(ab_t))[1]]  # the weight of the nearest bin
-            return total + weight * (w[:, None] * ((ab_p - ab_t) / 100) ** 2).sum(1).mean()
-    return FeatureLossWithRebalancedAB
+    def term(p, t):
+        ab_p, ab_t = lab_ab(to_rgb01(p)), lab_ab(to_rgb01(t))
+        with torch.no_grad():
+            w = bin_weights.to(ab_t)[soft_encode(ab_t, centres.to(ab_t))[1]]  # the weight of the nearest bin
+        return (w[:, None] * ((ab_p - ab_t) / 100) ** 2).sum(1).mean()
+    return term
 
 
-def with_chroma_deficit(weight):
-    """The feature loss plus `weight` x each pixel's a*b* magnitude short of the truth's (/100), relu'd: a
-    per-pixel colourfulness term that saturates along the model's own hue where the truth is more saturated,
-    instead of raising the picture's colourfulness statistics (which the cheapest way is a global cast)."""
-    class FeatureLossWithChromaDeficit(FeatureLoss):
-        def forward(self, pred, target):
-            total = super().forward(pred, target)
-            p, t = pred.as_subclass(torch.Tensor).float(), target.as_subclass(torch.Tensor).float()
-            ab_p, ab_t = lab_ab(to_rgb01(p)), lab_ab(to_rgb01(t))
-            return total + weight * F.relu(ab_t.norm(dim=1) - ab_p.norm(dim=1)).mean() / 100
-    return FeatureLossWithChromaDeficit
+def chroma_deficit(p, t):
+    """Each pixel's a*b* magnitude short of the truth's (/100), relu'd: a per-pixel colourfulness term that
+    saturates along the model's own hue where the truth is more saturated, instead of raising the picture's
+    colourfulness statistics (whose cheapest route is a global cast)."""
+    ab_p, ab_t = lab_ab(to_rgb01(p)), lab_ab(to_rgb01(t))
+    return F.relu(ab_t.norm(dim=1) - ab_p.norm(dim=1)).mean() / 100
 
 
 KINDS = ('plain', 'uvl1', 'rbl2', 'sat', 'cf', 'lr', 'size', 'arch')
@@ -100,11 +97,11 @@ def train(variant, run, data, epochs):
     kind, value = parse_variant(variant)
     lrs, sizes, cf, arch = '2e-3', '64', 0.0, 'resnet18'
     if kind == 'uvl1':
-        stage1.FeatureLoss = with_chroma_l1(float(value))
+        stage1.FeatureLoss = plus_term(float(value), chroma_l1)
     elif kind == 'rbl2':
-        stage1.FeatureLoss = with_rebalanced_ab_l2(float(value), data, str(Path(run).parent / 'ab_prior.json'))
+        stage1.FeatureLoss = plus_term(float(value), rebalanced_ab_l2(data, str(Path(run).parent / 'ab_prior.json')))
     elif kind == 'sat':
-        stage1.FeatureLoss = with_chroma_deficit(float(value))
+        stage1.FeatureLoss = plus_term(float(value), chroma_deficit)
     elif kind == 'cf':
         cf = float(value)
     elif kind == 'lr':
