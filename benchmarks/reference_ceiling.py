@@ -21,14 +21,15 @@ import json
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from deoldify_like.colour import gray_to_rgb, rgb_to_gray, rgb_to_yuv
+from deoldify_like.colour import gray_to_rgb, rgb_to_gray
 from deoldify_like.metrics import psnr
-from deoldify_like.reference_colour import ChromaCarrier, Reference, Settings, colorize_with_references, scan_film
+from deoldify_like.reference_colour import (ChromaCarrier, Reference, Settings, chroma_at, colorize_with_references,
+                                            scan_film)
 from deoldify_like.video import iter_frames
 from reference_bench import TUNE, data_dir, model_fallback
 
@@ -43,8 +44,7 @@ class TruthCarrier(ChromaCarrier):
         self.truth, self.oracle = truth, oracle
 
     def _true_chroma(self, gray):  # the frame this step colours: steps count from the keyframe, frame 0
-        rgb = self.truth[self.steps + 1]
-        return cv2.resize(rgb_to_yuv(rgb)[..., 1:], gray.shape[::-1], interpolation=cv2.INTER_AREA)
+        return chroma_at(self.truth[self.steps + 1], gray.shape[::-1])
 
     def follow(self, gray):
         followed = super().follow(gray)
@@ -114,9 +114,9 @@ def main(argv=None):
     clips = args.clips or sorted(str(p) for p in (data_dir() / 'video' / 'davis').glob('*.mp4'))
     if args.subset != 'all':
         clips = [c for c in clips if (Path(c).stem.removeprefix('davis_') in TUNE) == (args.subset == 'tune')]
-    settings = Settings()
     with ProcessPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(measure, clips, *zip(*[(args.model, args.render_factor, oracles, settings)] * len(clips))))
+        rows = list(pool.map(partial(measure, model=args.model, render_factor=args.render_factor, oracles=oracles,
+                                     settings=Settings()), clips))
     print(table(rows, oracles))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

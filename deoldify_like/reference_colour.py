@@ -99,7 +99,8 @@ def load_reference(path, frame=None, fps=None):
     return Reference(img.rgb, frame, Path(path).name)
 
 
-def _chroma(rgb, size):
+def chroma_at(rgb, size):
+    "The U, V planes of uint8 RGB at `size` (W, H), area-resized: a reference's chroma at the working size."
     return cv2.resize(rgb_to_yuv(rgb)[..., 1:], size, interpolation=cv2.INTER_AREA)
 
 
@@ -203,7 +204,7 @@ def keyframe_chroma(ref_rgb, key_gray, features=patch_features):
     same_aspect = abs(rw / rh - w / h) < 0.01 * (w / h)
     ref_gray = rgb_to_gray(ref_rgb)
     if same_aspect and resemblance(ref_gray, key_gray) >= SAME_FRAME_NCC:
-        return _chroma(ref_rgb, (w, h)), np.ones((h, w), np.float32)
+        return chroma_at(ref_rgb, (w, h)), np.ones((h, w), np.float32)
     return match_chroma(key_gray, ref_gray, rgb_to_yuv(ref_rgb)[..., 1:], features, out_size=(w, h))
 
 
